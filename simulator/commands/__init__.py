@@ -1,0 +1,1 @@
+"""Subcommands of the ``layerpipe`` console script (see ``simulator.cli``)."""

@@ -1,0 +1,62 @@
+"""Printing results: aligned text tables for people, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.3e}"
+        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.1f}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_cell(v) for v in value)
+    return str(value)
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
+                 headers: dict[str, str] | None = None) -> str:
+    """Left-align text, right-align numbers; ``headers`` renames columns for display.
+
+    >>> print(format_table([{"a": 1, "b": "x"}, {"a": 22, "b": "yy"}]))
+     a  b
+     1  x
+    22  yy
+    """
+    if not rows:
+        return "(no rows)"
+    columns = list(columns or rows[0].keys())
+    headers = headers or {}
+    text = [[_cell(r.get(c, "")) for c in columns] for r in rows]
+    numeric = [all(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows) for c in columns]
+    titles = [headers.get(c, c) for c in columns]
+    widths = [max(len(titles[i]), *(len(t[i]) for t in text)) for i in range(len(columns))]
+
+    def line(cells: list[str]) -> str:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(titles), *(line(t) for t in text)])
+
+
+def to_json(data: Any) -> str:
+    """JSON with NaN/inf written as null so every consumer can parse it."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+            return None
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if hasattr(v, "item") and callable(v.item):  # numpy scalars
+            return clean(v.item())
+        return v
+
+    return json.dumps(clean(data), indent=2)
