@@ -1,0 +1,257 @@
+"""Passes that turn a compute-only :class:`Schedule` into an executable one.
+
+* :func:`validate` checks that every task of every unit is placed exactly once and
+  refers to a task of the graph, then runs the orders symbolically (no times) and
+  raises :class:`DeadlockError` naming the blocked task and what it waits for when the
+  orders, dependencies and delays can never all be satisfied.
+* :func:`insert_transfers` adds the communication implied by edges whose ends run on
+  different processors. A tensor crosses to a given processor once per unit, however
+  many tasks there read it (PipeDream's backward re-reads the activation its forward
+  received). When a layer's weights are updated on one processor and read by a forward
+  on another, the engine sends the new weights after each update (``weight_readers``).
+
+>>> from models.taskgraph import uniform_pipeline_graph
+>>> from schedules.schedule import Schedule, parse_orders
+>>> g = uniform_pipeline_graph(2, f=1, b=1, w=1, act_bytes=8)
+>>> s = Schedule("hand", g, parse_orders("P0: F1.0 B1.0 W1.0; P1: F2.0 B2.0 W2.0"))
+>>> ex = insert_transfers(validate(s))
+>>> [(t.tensor, t.src, t.dst, t.bytes) for t in ex.transfers_after(("F", 1), 0)]
+[(('a', 1), 0, 1, 8)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict, deque
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+import networkx as nx
+
+from models.errors import DeadlockError, ScheduleError
+
+from .schedule import Action, Schedule
+
+Task = tuple[str, int]
+
+#: kinds that finish a layer's weight update when the graph has no U tasks
+_UPDATE_FALLBACK = ("WG", "W", "B")
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One tensor sent from ``src`` to ``dst`` after ``producer`` ends, read by ``consumers``."""
+
+    producer: Task
+    tensor: Hashable
+    src: int
+    dst: int
+    bytes: int
+    consumers: tuple[Task, ...]
+
+
+class Placement:
+    """Processor of ``(kind, layer)`` for unit ``i``: ``procs[i % len(procs)]``.
+
+    Built from the orders, so hand-written and generated schedules agree; periodic
+    placements (one processor, or round-robin over replicas) stay compact whatever the
+    number of units, and anything else falls back to one entry per unit.
+    """
+
+    def __init__(self, schedule: Schedule):
+        by_task: dict[Task, dict[int, int]] = defaultdict(dict)
+        for p, actions in schedule.orders.items():
+            for a in actions:
+                by_task[a.task][a.minibatch] = p
+        units = schedule.units
+        self._cycle: dict[Task, tuple[int, ...]] = {}
+        for task, per_unit in by_task.items():
+            seq = [per_unit.get(i, -1) for i in range(units)]
+            self._cycle[task] = _shortest_period(seq)
+        self.period = math.lcm(*(len(c) for c in self._cycle.values())) if self._cycle else 1
+
+    def __call__(self, task: Task, unit: int) -> int:
+        cycle = self._cycle[task]
+        return cycle[unit % len(cycle)]
+
+    def processors_of(self, task: Task) -> tuple[int, ...]:
+        return tuple(sorted(set(self._cycle[task])))
+
+
+def _shortest_period(seq: list[int]) -> tuple[int, ...]:
+    for r in range(1, len(seq) + 1):
+        if all(seq[i] == seq[i - r] for i in range(r, len(seq))):
+            return tuple(seq[:r])
+    return tuple(seq)
+
+
+def update_tasks(graph: nx.DiGraph) -> dict[int, tuple[Task, ...]]:
+    """For each weight layer, the tasks whose completion finishes its update in a unit."""
+    kinds = ("U",) if any(k == "U" for k, _ in graph.nodes) else _UPDATE_FALLBACK
+    result: dict[int, list[Task]] = defaultdict(list)
+    for node, data in graph.nodes(data=True):
+        if node[0] in kinds:
+            for l in data.get("layers", (node[1],)):
+                result[l].append(node)
+    return {l: tuple(sorted(t)) for l, t in result.items()}
+
+
+def forward_layers(graph: nx.DiGraph) -> dict[Task, tuple[int, ...]]:
+    """Forward tasks and the weight layers whose weights each one reads."""
+    return {n: tuple(d.get("layers", (n[1],))) for n, d in graph.nodes(data=True) if n[0] == "F"}
+
+
+def validate(schedule: Schedule) -> Schedule:
+    """Check placement completeness and freedom from deadlock; return the schedule.
+
+    Raises :class:`ScheduleError` for an unknown, duplicated or missing task and
+    :class:`DeadlockError` when the orders can never finish.
+    """
+    graph = schedule.graph
+    units = schedule.units
+    seen: dict[Action, int] = {}
+    for p, actions in schedule.orders.items():
+        for a in actions:
+            if a.task not in graph:
+                raise ScheduleError(f"P{p} runs {a}, but the task graph has no task {a.kind}{a.layer}")
+            if a in seen:
+                raise ScheduleError(f"{a} is scheduled twice (on P{seen[a]} and P{p})")
+            seen[a] = p
+    if len(seen) != units * graph.number_of_nodes():
+        for i in range(units):
+            for task in sorted(graph.nodes):
+                if Action(*task, i) not in seen:
+                    raise ScheduleError(f"{Action(*task, i)} is never scheduled (every task of units 0..{units - 1} must run once)")
+    unknown = set(schedule.delays) - set(graph.graph.get("layers", schedule.delays))
+    if unknown:
+        raise ScheduleError(f"delays name layers the network does not have: {sorted(unknown)}")
+    _check_deadlock(schedule)
+    return schedule
+
+
+def _check_deadlock(schedule: Schedule) -> None:
+    """Run the orders without time; every action needs its predecessors and weights."""
+    graph = schedule.graph
+    m = schedule.microbatches_per_step
+    preds = {n: tuple(graph.predecessors(n)) for n in graph}
+    fwd = forward_layers(graph)
+    upd = update_tasks(graph)
+    upd_of_task: dict[Task, list[int]] = defaultdict(list)
+    for l, tasks in upd.items():
+        for t in tasks:
+            upd_of_task[t].append(l)
+    units = schedule.units
+    step_units = {k: min(m, units - k * m) for k in range(schedule.steps)}
+    pending_updates: dict[tuple[int, int], int] = {}
+    done: set[tuple[Task, int]] = set()
+    head = {p: 0 for p in schedule.orders}
+    waiting: dict[Hashable, list[int]] = defaultdict(list)
+    ready = deque(sorted(schedule.orders))
+
+    def missing(a: Action) -> Hashable | None:
+        for q in preds[a.task]:
+            if (q, a.minibatch) not in done:
+                return ("task", q, a.minibatch)
+        for l in fwd.get(a.task, ()):
+            step = a.minibatch // m - 1 - schedule.stale_updates(l)
+            if step >= 0 and l in upd:
+                key = (l, step)
+                if pending_updates.get(key, len(upd[l]) * step_units[step]) > 0:
+                    return ("update", l, step)
+        return None
+
+    while ready:
+        p = ready.popleft()
+        actions = schedule.orders[p]
+        while head[p] < len(actions):
+            a = actions[head[p]]
+            need = missing(a)
+            if need is not None:
+                waiting[need].append(p)
+                break
+            head[p] += 1
+            done.add((a.task, a.minibatch))
+            woken = waiting.pop(("task", a.task, a.minibatch), [])
+            for l in upd_of_task.get(a.task, ()):
+                key = (l, a.minibatch // m)
+                left = pending_updates.get(key, len(upd[l]) * step_units[key[1]]) - 1
+                pending_updates[key] = left
+                if left == 0:
+                    woken += waiting.pop(("update", *key), [])
+            ready.extend(woken)
+
+    blocked = [p for p in sorted(schedule.orders) if head[p] < len(schedule.orders[p])]
+    if blocked:
+        where = {a: p for p, acts in schedule.orders.items() for a in acts}
+        p = blocked[0]
+        a = schedule.orders[p][head[p]]
+        need = missing(a)
+        if need[0] == "task":
+            dep = Action(*need[1], need[2])
+            q = where[dep]
+            holder = schedule.orders[q][head[q]]
+            why = f"waits for {dep} on P{q}, which is stuck behind {holder}" if holder != dep else f"waits for {dep} on P{q}"
+        else:
+            _, l, step = need
+            why = f"waits for the step-{step} weight update of layer {l} (delay {schedule.delays.get(l, 0)} slots)"
+        raise DeadlockError(f"deadlock: {a} on P{p} can never start: it {why}", task=a, waits_for=need)
+
+
+@dataclass
+class ExecutableSchedule:
+    """A validated schedule with its placement and the transfers it implies."""
+
+    schedule: Schedule
+    placement: Placement
+    _plans: dict[tuple[Task, int], tuple[Transfer, ...]]
+    #: layer -> (parameter bytes, processors running a forward that reads the layer's weights)
+    weight_readers: dict[int, tuple[int, tuple[int, ...]]]
+
+    def transfers_after(self, task: Task, unit: int) -> tuple[Transfer, ...]:
+        """Transfers that start when ``task`` of ``unit`` ends (same-unit data)."""
+        return self._plans.get((task, unit % self.placement.period), ())
+
+    def incoming(self, task: Task, unit: int) -> list[tuple[Task, Transfer]]:
+        """``(producer, transfer)`` pairs that ``task`` of ``unit`` must receive first."""
+        result = []
+        for q in self.schedule.graph.predecessors(task):
+            for t in self.transfers_after(q, unit):
+                if task in t.consumers:
+                    result.append((q, t))
+        return result
+
+
+def insert_transfers(schedule: Schedule) -> ExecutableSchedule:
+    """Derive the transfers of every cross-processor edge (see the module docstring)."""
+    graph = schedule.graph
+    placement = Placement(schedule)
+    plans: dict[tuple[Task, int], tuple[Transfer, ...]] = {}
+    for u in graph.nodes:
+        for r in range(placement.period):
+            src = placement(u, r)
+            groups: dict[tuple[Hashable, int], list] = {}
+            for v in graph.successors(u):
+                dst = placement(v, r)
+                if dst == src:
+                    continue
+                data = graph.edges[u, v]
+                key = (data.get("tensor", (u, v)), dst)
+                entry = groups.setdefault(key, [0, []])
+                entry[0] = max(entry[0], int(data.get("bytes", 0)))
+                entry[1].append(v)
+            if groups:
+                plans[(u, r)] = tuple(
+                    Transfer(u, tensor, src, dst, nbytes, tuple(cons))
+                    for (tensor, dst), (nbytes, cons) in sorted(groups.items(), key=lambda kv: (kv[0][1], repr(kv[0][0]))))
+    layers = graph.graph.get("layers", {})
+    readers: dict[int, tuple[int, tuple[int, ...]]] = {}
+    for f, ls in forward_layers(graph).items():
+        for l in ls:
+            nbytes = layers[l].param_bytes if l in layers else 0
+            procs = set(readers.get(l, (0, ()))[1]) | set(placement.processors_of(f))
+            readers[l] = (nbytes, tuple(sorted(procs)))
+    return ExecutableSchedule(schedule, placement, plans, readers)
+
+
+__all__ = ["Transfer", "Placement", "ExecutableSchedule", "validate", "insert_transfers", "update_tasks",
+           "forward_layers"]

@@ -1,0 +1,157 @@
+"""Traces: what ran where and when, kept in memory, streamed to a file, or not at all.
+
+A trace sink receives ``task(kind, layer, unit, proc, start, end)`` for every task and
+``transfer(key, hop, bytes, start, end, unit)`` for every hop of every transfer, as they
+end. :class:`MemoryTrace` keeps them as lists of records; :class:`JsonlTrace` writes one
+JSON object per line so a long run streams to disk; ``None`` turns tracing off.
+
+>>> t = MemoryTrace()
+>>> t.task("F", 1, 0, 0, 0, 5)
+>>> t.tasks[0].end
+5
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Hashable, NamedTuple, Protocol
+
+
+class TaskRecord(NamedTuple):
+    kind: str
+    layer: int
+    unit: int
+    proc: int
+    start: float
+    end: float
+
+    @property
+    def label(self) -> str:
+        sep = "_" if self.kind[-1].isdigit() else ""
+        return f"{self.kind}{sep}{self.layer}.{self.unit}"
+
+
+class TransferRecord(NamedTuple):
+    what: str  # "activation", "gradient" or "weights"
+    tensor: str  # readable id of the data moved
+    producer: str  # label of the task that produced it ("F3.0"), or the updated layer for weights
+    src: int  # hop source processor
+    dst: int  # hop destination processor
+    unit: int
+    bytes: int
+    start: float
+    end: float
+
+
+def _describe_transfer(key: Hashable, unit: int) -> tuple[str, str, str]:
+    if key[0] == "x":
+        _, task, tensor, _dst, _unit = key
+        sep = "_" if task[0][-1].isdigit() else ""
+        what = "activation" if task[0] == "F" else "gradient"
+        return what, str(tensor), f"{task[0]}{sep}{task[1]}.{unit}"
+    _, layer, step, _dst = key
+    return "weights", f"w{layer}@step{step}", f"U{layer}.step{step}"
+
+
+class TraceSink(Protocol):
+    def task(self, kind: str, layer: int, unit: int, proc: int, start: float, end: float) -> None: ...
+
+    def transfer(self, key: Hashable, hop: tuple[int, int], nbytes: int, start: float, end: float, unit: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class MemoryTrace:
+    """All records in memory (``tasks`` and ``transfers`` lists)."""
+
+    tasks: list[TaskRecord]
+    transfers: list[TransferRecord]
+
+    def __init__(self) -> None:
+        self.tasks, self.transfers = [], []
+
+    def task(self, kind, layer, unit, proc, start, end) -> None:
+        self.tasks.append(TaskRecord(kind, layer, unit, proc, start, end))
+
+    def transfer(self, key, hop, nbytes, start, end, unit) -> None:
+        what, tensor, producer = _describe_transfer(key, unit)
+        self.transfers.append(TransferRecord(what, tensor, producer, hop[0], hop[1], unit, nbytes, start, end))
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def processors(self) -> int:
+        return 1 + max((t.proc for t in self.tasks), default=-1)
+
+
+class JsonlTrace:
+    """Streams records as JSON lines (``{"type": "task", ...}``) to ``path``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._file = open(path, "w", encoding="utf-8")
+
+    def task(self, kind, layer, unit, proc, start, end) -> None:
+        rec = TaskRecord(kind, layer, unit, proc, start, end)
+        self._file.write(json.dumps({"type": "task", **rec._asdict()}) + "\n")
+
+    def transfer(self, key, hop, nbytes, start, end, unit) -> None:
+        what, tensor, producer = _describe_transfer(key, unit)
+        rec = TransferRecord(what, tensor, producer, hop[0], hop[1], unit, nbytes, start, end)
+        self._file.write(json.dumps({"type": "transfer", **rec._asdict()}) + "\n")
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+def read_jsonl(path: str | Path) -> MemoryTrace:
+    """Load a trace written by :class:`JsonlTrace`."""
+    trace = MemoryTrace()
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            kind = rec.pop("type")
+            if kind == "task":
+                trace.tasks.append(TaskRecord(**rec))
+            else:
+                trace.transfers.append(TransferRecord(**rec))
+    return trace
+
+
+def to_chrome(trace: MemoryTrace, name: str = "layerpipe", cycles_per_us: float = 1.0) -> dict:
+    """Chrome trace event format (Perfetto, chrome://tracing): one thread per processor,
+    one per link channel, and flow arrows from each transfer's producer to its hop."""
+    events: list[dict] = [{"ph": "M", "pid": 0, "name": "process_name", "args": {"name": name}}]
+    procs = sorted({t.proc for t in trace.tasks})
+    for p in procs:
+        events.append({"ph": "M", "pid": 0, "tid": p, "name": "thread_name", "args": {"name": f"P{p}"}})
+    links = sorted({(x.src, x.dst) for x in trace.transfers})
+    link_tid = {hop: 1000 + i for i, hop in enumerate(links)}
+    for hop, tid in link_tid.items():
+        events.append({"ph": "M", "pid": 0, "tid": tid, "name": "thread_name", "args": {"name": f"link P{hop[0]}->P{hop[1]}"}})
+    ends = {}
+    for t in trace.tasks:
+        ends[t.label] = t
+        events.append({"ph": "X", "pid": 0, "tid": t.proc, "name": t.label, "cat": t.kind,
+                       "ts": t.start / cycles_per_us, "dur": (t.end - t.start) / cycles_per_us,
+                       "args": {"kind": t.kind, "layer": t.layer, "unit": t.unit}})
+    for i, x in enumerate(trace.transfers):
+        tid = link_tid[(x.src, x.dst)]
+        events.append({"ph": "X", "pid": 0, "tid": tid, "name": f"{x.what} {x.tensor}", "cat": "transfer",
+                       "ts": x.start / cycles_per_us, "dur": (x.end - x.start) / cycles_per_us,
+                       "args": {**{k: v for k, v in x._asdict().items() if k not in ("start", "end")}}})
+        producer = ends.get(x.producer)
+        if producer is not None:
+            events.append({"ph": "s", "id": i, "pid": 0, "tid": producer.proc, "name": "send", "cat": "flow",
+                           "ts": producer.end / cycles_per_us})
+            events.append({"ph": "f", "bp": "e", "id": i, "pid": 0, "tid": tid, "name": "send", "cat": "flow",
+                           "ts": x.start / cycles_per_us})
+    return {"traceEvents": events, "displayTimeUnit": "ns", "otherData": {"time_unit": "cycles", "cycles_per_us": cycles_per_us}}
+
+
+__all__ = ["TaskRecord", "TransferRecord", "TraceSink", "MemoryTrace", "JsonlTrace", "read_jsonl", "to_chrome"]
+
