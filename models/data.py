@@ -77,19 +77,6 @@ def rate_code(images: np.ndarray, T: int, rng: np.random.Generator) -> np.ndarra
     return (rng.random((int(T), *images.shape)) < images).astype(np.float64)
 
 
-def digits_mlp(hidden: tuple[int, ...] = (128, 128, 64)) -> NetworkSpec:
-    """An MLP for the 64 pixels of a digit: 64 -> hidden... -> 10, ReLU between layers.
-
-    The default has 4 weight layers, so a 4-processor pipeline with one layer per stage
-    gives it delays S = (3, 2, 1, 0).
-
-    >>> [node.name for node in digits_mlp().nodes]
-    ['fc1', 'fc2', 'fc3', 'fc4']
-    """
-    layers = [Linear(h, activation="relu") for h in hidden] + [Linear(10)]
-    return chain("digits-mlp", (64,), layers, description="MLP 64-" + "-".join(map(str, hidden)) + "-10 for 8x8 digits")
-
-
 def digits_cnn(channels: tuple[int, int] = (16, 32), hidden: int = 64) -> NetworkSpec:
     """A small CNN for 1x8x8 digits with 4 weight layers (3x3 convolutions, two 2x2 max pools).
 
@@ -109,7 +96,7 @@ def digits_cnn(channels: tuple[int, int] = (16, 32), hidden: int = 64) -> Networ
 
 
 #: networks sized for the digits, available to ``layerpipe train`` besides the zoo
-DIGITS_NETWORKS = {"digits-mlp": digits_mlp, "digits-cnn": digits_cnn}
+DIGITS_NETWORKS = {"digits-cnn": digits_cnn}
 
 
-__all__ = ["DATASETS", "Dataset", "load_digits_split", "load_dataset", "rate_code", "digits_mlp", "digits_cnn", "DIGITS_NETWORKS"]
+__all__ = ["DATASETS", "Dataset", "load_digits_split", "load_dataset", "rate_code", "digits_cnn", "DIGITS_NETWORKS"]

@@ -187,9 +187,11 @@ class WeightLayer:
 def weight_layers(net: NetworkSpec) -> list[WeightLayer]:
     """Number the weight layers 1..L and fuse every other node into one of them.
 
-    A non-weight node belongs to the weight layer that owns its first input, so a
-    residual ``add`` joins the main branch's last convolution and a pooling layer
-    joins the convolution before it. A non-weight node that reads only the network
+    A non-weight node belongs to the latest-numbered weight layer among the owners of its
+    inputs, so a pooling layer joins the convolution before it and a residual ``add``
+    joins whichever branch ends last (the downsample convolution when there is one).
+    This keeps every producer numbered below its consumers, so any contiguous range of
+    layers is a valid pipeline stage. A non-weight node that reads only the network
     input belongs to the first weight layer that consumes it.
 
     >>> from models.layers import Conv2d, MaxPool2d, Flatten, Linear
@@ -208,7 +210,7 @@ def weight_layers(net: NetworkSpec) -> list[WeightLayer]:
         if node.layer.has_weights:
             owner[node.name] = index[node.name]
         else:
-            owner[node.name] = owner[node.inputs[0]]
+            owner[node.name] = max(owner[i] for i in node.inputs)
             if owner[node.name] == 0:
                 pending.append(node)
     # nodes owned by the input go to their first weight-layer consumer

@@ -53,9 +53,10 @@ the backward, at update time, uses the current weights. ``TrainConfig.warmup_ste
 adds PipeMare's learning-rate warm-up ``lr / d^(1 - min(k/K, 1))`` for delayed layers,
 in any mode.
 
->>> from models.data import digits_mlp, load_digits_split
+>>> from models.data import load_digits_split
+>>> from models.zoo import mlp
 >>> cfg = TrainConfig(compensation="stash", delays=(3, 2, 1, 0), epochs=1)
->>> result = train(digits_mlp(), load_digits_split(), cfg)
+>>> result = train(mlp((64, 128, 128, 64, 10)), load_digits_split(), cfg)
 >>> result.weight_copies, result.delays
 ([4, 3, 2, 1], [3, 2, 1, 0])
 """
@@ -236,8 +237,8 @@ class DelayedTrainer:
     returns its loss at the mixed point. ``params`` are the current weights (updated in place);
     ``last_grads`` the gradients applied by the last step.
 
-    >>> from models.data import digits_mlp
-    >>> net = Net(digits_mlp())
+    >>> from models.zoo import mlp
+    >>> net = Net(mlp((64, 128, 128, 64, 10)))
     >>> tr = DelayedTrainer(net, net.init_params(np.random.default_rng(0)),
     ...                     TrainConfig(compensation="ema", delays=(3, 2, 1, 0)))
     >>> x, y = np.zeros((4, 64)), np.array([0, 1, 2, 3])

@@ -1,0 +1,126 @@
+"""LayerPipe (Unnikrishnan & Parhi, arXiv 2108.06629): intra- and inter-layer pipelining.
+
+Task model (DESIGN section 3): the backward of layer l is three independent pieces,
+WG_l, AG1_l (on layer l) and AG2_{l-1} (moved to layer l-1, which holds z_{l-1}), so only
+g_{l-1} crosses a stage boundary and WG_l is off the critical path.
+
+The multiprocessor scheduler, in three steps (chosen because each is exact or a
+well-understood heuristic, and together they are fast enough for sweeps):
+
+1. **Partition** (dynamic programming, ``schedules.partition``): contiguous layer ranges
+   onto P processors minimising the slowest stage over the fine tasks' cycles, with the
+   link model pricing each cut. Contiguity keeps activations and weights where they are
+   produced and used.
+2. **Balance** (intra-layer offloading, steepest descent): weight-gradient tasks are
+   independent of everything but delta_l and the stored input, so a WG of the most loaded
+   processor may move to another processor when that lowers the estimated period
+   max(processor loads, link-direction loads); the move that lowers it most is taken until
+   none helps. This is where LayerPipe beats a contiguous partition: a dominant layer's
+   WG (a third of its work) can run on an idle neighbour.
+3. **Order** (list scheduling, ``schedules.listsched``): oldest minibatch first, then
+   HEFT's upward rank (critical path), simulated with the cost model's cycles.
+
+Delays follow LayerPipe's retiming: every layer is its own pipeline stage, so layer l's
+gradients are S(l) = L - l updates stale (Delay = 2 S(l) slots) and stashing keeps
+S(l) + 1 versions. LayerPipe2 (``schedules.layerpipe2``) groups layers to cut the delays.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import networkx as nx
+
+from models.network import NetworkSpec
+
+from .listsched import list_orders
+from .partition import StagePlan
+from .pipedream import plan_for
+from .schedule import Schedule
+from .sequential import step_template
+from .stages import Hardware
+
+Task = tuple[str, int]
+#: tasks that may leave their layer's processor (they read no weights and write none)
+MOVABLE = ("WG",)
+
+
+def initial_placement(template: nx.DiGraph, plan: StagePlan) -> dict[Task, int]:
+    stage_proc = {}
+    for s, (a, b, _) in enumerate(plan.stages):
+        for l in range(a, b + 1):
+            stage_proc[l] = s
+    return {n: stage_proc[n[1]] for n in template}
+
+
+def estimated_loads(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, processors: int):
+    """Per-unit busy cycles of each processor and of each directed processor pair."""
+    proc = [0] * processors
+    for n, p in placement.items():
+        proc[p] += hw.cycles(template, n, p)
+    link: dict[tuple[int, int], int] = defaultdict(int)
+    for u, v, d in template.edges(data=True):
+        a, b = placement[u], placement[v]
+        if a != b:
+            link[(a, b)] += hw.transfer(d.get("bytes", 0))
+    return proc, link
+
+
+def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, processors: int) -> dict[Task, int]:
+    """Move weight-gradient tasks while the estimated period max(loads) decreases."""
+    placement = dict(placement)
+
+    def period(pl) -> int:
+        proc, link = estimated_loads(template, pl, hw, processors)
+        return max([*proc, *link.values()])
+
+    current = period(placement)
+    while True:
+        proc, _ = estimated_loads(template, placement, hw, processors)
+        busiest = max(range(processors), key=lambda p: (proc[p], -p))
+        best = None
+        for n in sorted(t for t, p in placement.items() if p == busiest and t[0] in MOVABLE):
+            for q in range(processors):
+                if q == busiest:
+                    continue
+                trial = {**placement, n: q}
+                t = period(trial)
+                if t < current and (best is None or t < best[0]):
+                    best = (t, n, q)
+        if best is None:
+            return placement
+        current, n, q = best
+        placement[n] = q
+
+
+def layerpipe_placement(template: nx.DiGraph, processors: int, hw: Hardware, offload: bool = True):
+    plan = plan_for(template, processors, hw, replicate=False)
+    placement = initial_placement(template, plan)
+    if offload:
+        placement = balance(template, placement, hw, processors)
+    return plan, placement
+
+
+def build(name: str, template: nx.DiGraph, plan: StagePlan, placement: dict[Task, int], hw: Hardware, units: int,
+          stale: dict[int, int], **info) -> Schedule:
+    orders = list_orders(template, placement, units, cost=lambda t, p: hw.cycles(template, t, p), comm=hw.transfer,
+                         stale=stale)
+    used = 1 + max(placement.values())
+    for p in range(used):
+        orders.setdefault(p, [])
+    moved = sorted(f"{k}{l}->P{p}" for (k, l), p in placement.items()
+                   if k in MOVABLE and p != placement[("F", l)])
+    return Schedule(name, template, orders, delays={l: 2 * s for l, s in stale.items()},
+                    info={"stages": [(a, b, r) for a, b, r in plan.stages], "offloaded": moved, **info})
+
+
+def layerpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
+              offload: bool = True) -> Schedule:
+    template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes)
+    plan, placement = layerpipe_placement(template, processors, hw, offload)
+    L = template.graph["num_layers"]
+    stale = {l: L - l for l in range(1, L + 1)}
+    return build("layerpipe", template, plan, placement, hw, units, stale)
+
+
+__all__ = ["layerpipe", "layerpipe_placement", "balance", "estimated_loads", "build", "MOVABLE"]

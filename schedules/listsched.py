@@ -1,0 +1,144 @@
+"""Ordering a fixed placement by list scheduling over many units.
+
+Given where every task runs, :func:`list_orders` plays the schedule forward in time
+with the platform's cost estimates (transfers cost latency + bytes/bandwidth, without
+contention) and, whenever a processor is idle, starts its ready task of highest
+priority: the oldest unit first, then the largest HEFT upward rank (the critical path
+to the end of the step). The order in which tasks start becomes the schedule's orders,
+so the result is deadlock-free by construction: it is a feasible execution order of the
+same dependencies and delays the engine enforces.
+
+>>> from models.taskgraph import uniform_pipeline_graph
+>>> g = uniform_pipeline_graph(2, 1, 1, 1)
+>>> place = {n: n[1] - 1 for n in g}
+>>> o = list_orders(g, place, 2, cost=lambda t, p: 1, comm=lambda b: 0, stale={})
+>>> [str(a) for a in o[1]]  # no staleness: F2.1 waits for W2.0's update
+['F2.0', 'B2.0', 'W2.0', 'F2.1', 'B2.1', 'W2.1']
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+
+import networkx as nx
+
+from models.errors import ScheduleError
+
+from .heft import upward_rank
+from .passes import forward_layers, update_tasks
+from .schedule import Action
+
+Task = tuple[str, int]
+
+
+def list_orders(graph: nx.DiGraph, placement: Mapping[Task, int], units: int, *,
+                cost: Callable[[Task, int], float], comm: Callable[[int], float],
+                stale: Mapping[int, int], microbatches_per_step: int = 1) -> dict[int, list[Action]]:
+    """Orders for ``units`` units of ``graph`` with every task on ``placement[task]``.
+
+    ``stale[l]`` is S(l), the updates layer l's gradients lag (the delay rule of
+    ``schedules.schedule``).
+    """
+    if units < 1:
+        raise ScheduleError(f"number of units must be positive, got {units}")
+    P = 1 + max(placement.values())
+    m = microbatches_per_step
+    mean = {n: cost(n, placement[n]) for n in graph}
+    comm_cost = {(u, v): (0 if placement[u] == placement[v] else comm(d.get("bytes", 0)))
+                 for u, v, d in graph.edges(data=True)}
+    nx.set_edge_attributes(graph, comm_cost, "_comm")
+    rank = upward_rank(graph, mean, comm="_comm")
+    for _, _, d in graph.edges(data=True):
+        d.pop("_comm", None)
+    position = {n: i for i, n in enumerate(sorted(graph.nodes))}
+    preds = {n: tuple(graph.predecessors(n)) for n in graph}
+    fwd = forward_layers(graph)
+    upd = update_tasks(graph)
+    npreds = {n: len(preds[n]) for n in graph}
+    # each instance waits for its predecessors plus, for forwards, the needed update tasks
+    need: dict[tuple[Task, int], int] = {}
+    ready_at: dict[tuple[Task, int], float] = defaultdict(float)
+    waiters: dict[tuple[Task, int], list[tuple[Task, int]]] = defaultdict(list)
+
+    def weight_deps(task: Task, unit: int) -> list[tuple[Task, int]]:
+        deps = []
+        for l in fwd.get(task, ()):
+            step = unit // m - 1 - stale.get(l, 0)
+            if step >= 0:
+                deps += [(t, u) for t in upd.get(l, ()) for u in range(step * m, min((step + 1) * m, units))]
+        return deps
+
+    queues: list[list] = [[] for _ in range(P)]
+    for unit in range(units):
+        for n in graph:
+            deps = weight_deps(n, unit)
+            need[(n, unit)] = npreds[n] + len(deps)
+            for d in deps:
+                waiters[d].append((n, unit))
+            if need[(n, unit)] == 0:
+                heapq.heappush(queues[placement[n]], (unit, -rank[n], position[n], n))
+
+    orders: dict[int, list[Action]] = {p: [] for p in range(P)}
+    free = [0.0] * P
+    finish: dict[tuple[Task, int], float] = {}
+    events: list[tuple[float, int]] = [(0.0, p) for p in range(P)]
+    heapq.heapify(events)
+    running = [False] * P
+    done = 0
+    total = units * graph.number_of_nodes()
+
+    layer_info = graph.graph.get("layers", {})
+    weight_bytes = {n: sum(layer_info[l].param_bytes for l in graph.nodes[n].get("layers", ()) if l in layer_info)
+                    for n in graph}
+
+    def release(inst: tuple[Task, int], t_done: float) -> None:
+        n, unit = inst
+        arrivals = [((s, unit), comm_cost[(n, s)]) for s in graph.successors(n)]
+        # a forward elsewhere needs the freshly updated weights sent over
+        arrivals += [(w, 0 if placement[n] == placement[w[0]] else comm(weight_bytes[n])) for w in waiters.pop(inst, [])]
+        for s_inst, delay in arrivals:
+            s = s_inst[0]
+            ready_at[s_inst] = max(ready_at[s_inst], t_done + delay)
+            need[s_inst] -= 1
+            if need[s_inst] == 0:
+                heapq.heappush(queues[placement[s]], (s_inst[1], -rank[s], position[s], s))
+                heapq.heappush(events, (ready_at[s_inst], placement[s]))
+
+    while done < total:
+        if not events:
+            raise ScheduleError("list scheduling stalled: the placement and delays cannot be ordered")
+        t, p = heapq.heappop(events)
+        if running[p] and free[p] > t:
+            continue
+        running[p] = False
+        now = max(t, free[p])
+        # choose the best task that is ready by now; if none, wake at the earliest arrival
+        chosen, later = None, []
+        while queues[p]:
+            item = heapq.heappop(queues[p])
+            inst = (item[3], item[0])
+            if ready_at[inst] <= now:
+                chosen = item
+                break
+            later.append(item)
+        for item in later:
+            heapq.heappush(queues[p], item)
+        if chosen is None:
+            if later:
+                heapq.heappush(events, (min(ready_at[(i[3], i[0])] for i in later), p))
+            continue
+        n, unit = chosen[3], chosen[0]
+        end = now + cost(n, p)
+        orders[p].append(Action(n[0], n[1], unit))
+        free[p] = end
+        running[p] = True
+        finish[(n, unit)] = end
+        done += 1
+        release((n, unit), end)
+        heapq.heappush(events, (end, p))
+    return orders
+
+
+__all__ = ["list_orders"]

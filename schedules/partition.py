@@ -1,0 +1,124 @@
+"""Contiguous stage partitioning by dynamic programming (PipeDream's planner).
+
+:func:`plan_stages` splits layers ``1..L`` (in topological order) into contiguous stages
+over ``P`` processors, minimising the time of the slowest stage, following PipeDream's
+``optimizer_graph_hierarchical.py`` (Narayanan et al., SOSP 2019)::
+
+    A[j][m] = min( R(1..j, m),  min over k < j, 1 <= m' < m of
+                   max(A[k][m - m'], R(k+1..j, m'), C[k] / m') )
+
+where ``R(i..j, m') = (compute(i..j) + sync(i..j, m')) / m'`` is stage ``i..j`` replicated
+``m'`` ways with data-parallel weight synchronisation ``sync = 4 (m'-1) bytes(i..j) / (bw m')``
+and ``C[k]`` is the time to move the activations of boundary ``k`` forward and their
+gradients back. We add compute and sync as PipeDream's code does (the paper takes
+their maximum). A straight pipeline forces ``m' = 1``; then C[k] is not divided.
+
+>>> plan = plan_stages([4, 1, 1, 4], processors=2)
+>>> plan.stages, plan.bottleneck
+(((1, 2, 1), (3, 4, 1)), 5.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from models.errors import ScheduleError
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """Stages as ``(first_layer, last_layer, replicas)`` (1-based, inclusive) and the slowest stage's time."""
+
+    stages: tuple[tuple[int, int, int], ...]
+    bottleneck: float
+
+    @property
+    def processors_used(self) -> int:
+        return sum(r for _, _, r in self.stages)
+
+    def stage_of(self, layer: int) -> int:
+        """0-based stage index holding ``layer``."""
+        for s, (a, b, _) in enumerate(self.stages):
+            if a <= layer <= b:
+                return s
+        raise ScheduleError(f"layer {layer} is in no stage")
+
+
+def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence[float] | None = None,
+                param_bytes: Sequence[float] | None = None, bandwidth: float = math.inf,
+                replicate: bool = False) -> StagePlan:
+    """Best contiguous partition of per-layer ``compute`` times onto ``processors``.
+
+    ``boundary[k]`` (k = 1..L-1, index k-1) is the cycles to move boundary k's activations
+    and gradients; ``param_bytes`` and ``bandwidth`` price replication. Ties prefer fewer
+    stages, then earlier cuts, so the plan is deterministic.
+    """
+    L = len(compute)
+    if L == 0:
+        raise ScheduleError("cannot partition a network with no layers")
+    if not isinstance(processors, int) or processors < 1:
+        raise ScheduleError(f"number of processors must be a positive integer, got {processors!r}")
+    if any(c < 0 for c in compute):
+        raise ScheduleError("layer compute times must be non-negative")
+    boundary = list(boundary) if boundary is not None else [0.0] * (L - 1)
+    if len(boundary) != L - 1:
+        raise ScheduleError(f"need {L - 1} boundary costs, got {len(boundary)}")
+    params = list(param_bytes) if param_bytes is not None else [0.0] * L
+    prefix = [0.0]
+    pprefix = [0.0]
+    for c, b in zip(compute, params):
+        prefix.append(prefix[-1] + c)
+        pprefix.append(pprefix[-1] + b)
+
+    def stage_time(i: int, j: int, m: int) -> float:  # layers i+1..j (prefix indices), m replicas
+        work = prefix[j] - prefix[i]
+        if m == 1:
+            return work
+        sync = 4 * (m - 1) * (pprefix[j] - pprefix[i]) / (bandwidth * m) if bandwidth != math.inf else 0.0
+        return (work + sync) / m
+
+    INF = math.inf
+    # best[j][m]: (time, stages) for layers 1..j on exactly m processors
+    best: list[list[tuple[float, tuple]]] = [[(INF, ())] * (processors + 1) for _ in range(L + 1)]
+    for j in range(1, L + 1):
+        for m in range(1, processors + 1):
+            cand: list[tuple[float, int, tuple]] = []
+            if replicate or m == 1:
+                cand.append((stage_time(0, j, m), 1, ((1, j, m),)))
+            for k in range(1, j):
+                for mp in range(1, m):
+                    if not replicate and mp != 1:
+                        continue
+                    prev_t, prev_st = best[k][m - mp]
+                    if prev_t == INF:
+                        continue
+                    t = max(prev_t, stage_time(k, j, mp), boundary[k - 1] / mp)
+                    cand.append((t, len(prev_st) + 1, prev_st + ((k + 1, j, mp),)))
+            if cand:
+                t, _, st = min(cand, key=lambda c: (c[0], c[1], c[2]))
+                best[j][m] = (t, st)
+    # using fewer processors than available is allowed (a straight pipeline has at most L stages)
+    options = [(best[L][m][0], m, best[L][m][1]) for m in range(1, processors + 1) if best[L][m][0] < INF]
+    t, _, stages = min(options, key=lambda o: (o[0], o[1]))
+    return StagePlan(tuple(stages), float(t))
+
+
+def brute_force_stages(compute: Sequence[float], processors: int, boundary: Sequence[float] | None = None) -> float:
+    """Slowest-stage time of the best straight partition by enumerating every cut set (tests only)."""
+    L = len(compute)
+    boundary = list(boundary) if boundary is not None else [0.0] * (L - 1)
+    best = math.inf
+    for mask in range(1 << (L - 1)):
+        cuts = [k for k in range(1, L) if mask >> (k - 1) & 1]
+        if len(cuts) + 1 > processors:
+            continue
+        edges = [0, *cuts, L]
+        t = max(sum(compute[a:b]) for a, b in zip(edges[:-1], edges[1:]))
+        t = max([t, *(boundary[k - 1] for k in cuts)])
+        best = min(best, t)
+    return best
+
+
+__all__ = ["StagePlan", "plan_stages", "brute_force_stages"]

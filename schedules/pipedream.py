@@ -1,0 +1,79 @@
+"""PipeDream (Narayanan et al., SOSP 2019): planned stages, async 1F1B, weight stashing.
+
+Stages come from PipeDream's dynamic-programming planner (``schedules.partition``) over
+per-layer cycles of the PipeDream view (backward B_l = AG1_l + AG2_{l-1} + WG_l, one task
+per layer), with boundary costs from the link model and, when allowed, replication of a
+stage (data parallelism, round-robin minibatches) priced by the weight-sync term.
+Replication is off by default: the engine's delay rule counts staleness per minibatch,
+and replicas that share one synchronous update per round of R minibatches are not yet
+modelled, so a replicated plan would be simulated with needless serialisation.
+
+Each replica of stage s of N admits ``ceil((N - s) / R) - 1`` warm-up forwards, then
+alternates one forward and one backward (1F1B); the update follows each backward. Stage s
+stashes N - s weight versions; its gradients are N - 1 - s updates stale (delay 2(N-1-s)).
+"""
+
+from __future__ import annotations
+
+import math
+
+from models.network import NetworkSpec
+
+from .partition import StagePlan, plan_stages
+from .schedule import Action, Schedule
+from .sequential import step_template
+from .stages import Hardware, boundary_bytes, layer_costs, processor_ranges, stage_delays, stage_template
+
+
+def plan_for(template, processors: int, hw: Hardware, replicate: bool) -> StagePlan:
+    L = template.graph["num_layers"]
+    layers = template.graph["layers"]
+    bw = getattr(hw.link, "bytes_per_cycle", math.inf)
+    return plan_stages(layer_costs(template, hw), processors,
+                       boundary=[hw.transfer(b) for b in boundary_bytes(template)],
+                       param_bytes=[layers[l].param_bytes for l in range(1, L + 1)], bandwidth=bw,
+                       replicate=replicate)
+
+
+def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int, list[Action]]:
+    n = len(plan.stages)
+    orders: dict[int, list[Action]] = {}
+    for s, procs in enumerate(processor_ranges(plan)):
+        r = len(procs)
+        for idx, p in enumerate(procs):
+            mine = list(range(idx, units, r))
+            warm = min(len(mine), math.ceil((n - s) / r) - 1)
+            seq: list[Action] = []
+            f = b = 0
+
+            def backward() -> None:
+                nonlocal b
+                seq.append(Action("B", s + 1, mine[b]))
+                if has_update:
+                    seq.append(Action("U", s + 1, mine[b]))
+                b += 1
+
+            for _ in range(warm):
+                seq.append(Action("F", s + 1, mine[f]))
+                f += 1
+            while f < len(mine):
+                seq.append(Action("F", s + 1, mine[f]))
+                f += 1
+                backward()
+            while b < len(mine):
+                backward()
+            orders[p] = seq
+    return orders
+
+
+def pipedream(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
+              replicate: bool = False) -> Schedule:
+    fine = step_template(net, batch, view="pipedream", word_bytes=word_bytes)
+    plan = plan_for(fine, processors, hw, replicate)
+    template = stage_template(fine, plan)
+    orders = async_1f1b_orders(plan, units, has_update=True)
+    return Schedule("pipedream", template, orders, delays=stage_delays(plan),
+                    info={"stages": [(a, b, r) for a, b, r in plan.stages], "planned_bottleneck": plan.bottleneck})
+
+
+__all__ = ["pipedream", "plan_for", "async_1f1b_orders"]

@@ -1,0 +1,74 @@
+"""Schedules by name: one entry point for the command line, sweeps and notebooks.
+
+>>> from models.zoo import get_network
+>>> from simulator.platform import Platform
+>>> from simulator.costs import MacArray
+>>> plat = Platform.homogeneous(2, MacArray(256))
+>>> s = build_schedule("pipedream", get_network("mlp"), 2, platform=plat, minibatches=4, batch=8)
+>>> s.processors, s.delays
+(2, {1: 2, 2: 2, 3: 0})
+"""
+
+from __future__ import annotations
+
+from models.errors import ScheduleError
+from models.network import NetworkSpec
+
+from .gpipe import gpipe
+from .layerpipe import layerpipe
+from .layerpipe2 import layerpipe2
+from .onefoneb import one_f_one_b
+from .pipedream import pipedream
+from .schedule import Schedule
+from .sequential import sequential, step_template
+from .stages import Hardware
+from .zerobubble import zb_h1
+
+#: every schedule name, baselines first
+SCHEDULES = ("sequential", "pipedream", "gpipe", "1f1b", "zb-h1", "layerpipe", "layerpipe2")
+#: schedules whose unit is a micro-batch and whose step is a flush of several of them
+SYNCHRONOUS = ("gpipe", "1f1b", "zb-h1")
+
+
+def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform, minibatches: int = 16,
+                   batch: int = 32, word_bytes: int = 2, **options) -> Schedule:
+    """Build schedule ``name`` for ``minibatches`` optimizer steps of ``batch`` samples.
+
+    Options: ``microbatches`` (gpipe, 1f1b, zb-h1), ``replicate`` (pipedream),
+    ``offload`` (layerpipe, layerpipe2), ``groups`` and ``memory`` (layerpipe2).
+    """
+    if name not in SCHEDULES:
+        raise ScheduleError(f"unknown schedule {name!r} (known: {', '.join(SCHEDULES)})")
+    if not isinstance(processors, int) or isinstance(processors, bool) or processors < 1:
+        raise ScheduleError(f"number of processors must be a positive integer, got {processors!r}")
+    if processors > platform.size:
+        raise ScheduleError(f"{processors} processors asked for, but the platform has {platform.size}")
+    if not isinstance(minibatches, int) or minibatches < 1:
+        raise ScheduleError(f"number of minibatches must be a positive integer, got {minibatches!r}")
+    hw = Hardware(platform.processors[:processors], platform.link)
+    known = {"microbatches", "replicate", "offload", "groups", "memory"}
+    unknown = set(options) - known
+    if unknown:
+        raise ScheduleError(f"unknown schedule option(s): {', '.join(sorted(unknown))}")
+    opts = {k: v for k, v in options.items() if v is not None}
+    if name == "sequential":
+        return sequential(step_template(network, batch, word_bytes=word_bytes), minibatches)
+    if name == "pipedream":
+        return pipedream(network, processors, hw, batch=batch, units=minibatches, word_bytes=word_bytes,
+                         **_only(opts, "replicate"))
+    if name in SYNCHRONOUS:
+        fn = {"gpipe": gpipe, "1f1b": one_f_one_b, "zb-h1": zb_h1}[name]
+        return fn(network, processors, hw, batch=batch, steps=minibatches, word_bytes=word_bytes,
+                  **_only(opts, "microbatches"))
+    if name == "layerpipe":
+        return layerpipe(network, processors, hw, batch=batch, units=minibatches, word_bytes=word_bytes,
+                         **_only(opts, "offload"))
+    return layerpipe2(network, processors, hw, batch=batch, units=minibatches, word_bytes=word_bytes,
+                      **_only(opts, "offload", "groups", "memory"))
+
+
+def _only(opts: dict, *names: str) -> dict:
+    return {k: v for k, v in opts.items() if k in names}
+
+
+__all__ = ["SCHEDULES", "SYNCHRONOUS", "build_schedule"]

@@ -1,0 +1,157 @@
+"""``layerpipe train``: train a network on the bundled digits with pipeline-delayed gradients.
+
+Runs the NumPy training core (:mod:`models.training`): per-weight-layer delays in weight
+updates (``--delays 3,2,1,0``; the number of stages after each layer's stage), one of the
+compensation modes none / stash / nostash / ema / predict, SGD with momentum or Adam.
+Prints test accuracy, final training loss, the per-layer delays used and the weight
+copies each layer keeps; ``--json`` prints the same fields plus the per-epoch curve.
+A progress bar over epochs appears when stderr is a terminal.
+
+``NETWORK`` is a zoo name (``mlp:64-128-128-64-10``, ``mlp``, ``resnet18_cifar``, ...),
+``digits-cnn`` (a small CNN for 8x8 images), or a network file; it is re-targeted to the
+dataset's 1x8x8 input.
+
+>>> import argparse
+>>> sub = argparse.ArgumentParser().add_subparsers()
+>>> register(sub).prog.endswith("train")
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from models.data import DATASETS, DIGITS_NETWORKS, Dataset, load_dataset
+from models.errors import TrainingError
+from models.network import NetworkSpec
+from models.optim import OPTIMIZERS, OptimizerConfig
+from models.training import COMPENSATIONS, TrainConfig, TrainResult, train
+from simulator.output import format_table, to_json
+
+
+def parse_delays(text: str) -> list[int]:
+    """``"3,2,1,0"`` -> ``[3, 2, 1, 0]`` (argparse type; a bad list is a usage error, exit 2).
+
+    >>> parse_delays("2, 1,0")
+    [2, 1, 0]
+    """
+    try:
+        delays = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"delays must be comma-separated integers, got {text!r}") from None
+    if any(d < 0 for d in delays):
+        raise argparse.ArgumentTypeError(f"delays must be non-negative, got {text!r}")
+    return delays
+
+
+def resolve_network(name: str, data: Dataset) -> NetworkSpec:
+    """The network called ``name``, with its input re-targeted to the dataset's images."""
+    if name.strip().lower() in DIGITS_NETWORKS:
+        return DIGITS_NETWORKS[name.strip().lower()]()
+    from models.zoo import load_network  # the zoo is only needed for zoo names and files
+
+    return load_network(name, input_shape=data.input_shape)
+
+
+def resolve_delays(args: argparse.Namespace, net: NetworkSpec) -> list[int] | None:
+    """Per-weight-layer delays from the command line (``None``: no delay).
+
+    The place where ``--schedule NAME --processors P`` will plug a Schedule's S(l) in.
+    """
+    return args.delays
+
+
+def layer_rows(result: TrainResult) -> list[dict[str, Any]]:
+    return [
+        {"layer": name, "params": n, "delay": d, "weight_copies": c, "stored_values": n * c}
+        for name, n, d, c in zip(result.layers, result.params_per_layer, result.delays, result.weight_copies)
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    data = load_dataset(args.dataset)
+    net = resolve_network(args.network, data)
+    delays = resolve_delays(args, net)
+    optimizer = OptimizerConfig(args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    config = TrainConfig(
+        compensation=args.compensation, delays=tuple(delays) if delays is not None else None, optimizer=optimizer,
+        batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, ema_beta=args.ema_beta,
+        warmup_steps=args.warmup_steps,
+    )
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency; keep working without a bar
+        tqdm = None
+    show_bar = tqdm is not None and sys.stderr.isatty()
+    bar = tqdm(total=args.epochs, desc=f"train {net.name}", unit="epoch", file=sys.stderr, leave=False) if show_bar else None
+
+    def on_epoch(point: dict[str, float]) -> None:
+        if bar is not None:
+            bar.set_postfix(loss=f"{point['train_loss']:.3f}", acc=f"{point['test_accuracy']:.3f}")
+            bar.update(1)
+
+    try:
+        result = train(net, data, config, on_epoch=on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if args.json:
+        print(to_json(result.to_dict()))
+        return 0
+    print(f"network {result.network} on {result.dataset}: compensation {result.compensation}, optimizer "
+          f"{result.optimizer} (lr {result.learning_rate:g}), {result.epochs} epochs, seed {result.seed}")
+    print(format_table(layer_rows(result), headers={"weight_copies": "weight copies", "stored_values": "stored values"}))
+    if args.compensation == "none" and delays and any(delays):
+        print("note: compensation 'none' is the synchronous baseline and ignores --delays")
+    n_test = len(data.y_test)
+    correct = round(result.test_accuracy * n_test)
+    print(f"test accuracy   {result.test_accuracy:.4f} ({correct}/{n_test})")
+    print(f"final loss      {result.final_loss:.4f}")
+    print(f"delays          {','.join(map(str, result.delays))} (weight updates)")
+    print(f"weight copies   {','.join(map(str, result.weight_copies))} (total stored weight values {result.weight_memory})")
+    if result.diverged:
+        print(f"diverged        yes (loss not finite after {result.steps} updates)")
+    return 0
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``train`` parser to ``subparsers`` (see :mod:`simulator.cli`)."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a network on digits with pipeline-delayed gradients (NumPy)",
+        description="Train NETWORK with gradients that are d_l weight updates stale at layer l (the number of "
+        "pipeline stages after the layer's stage) and compensate the staleness: none (synchronous baseline, "
+        "delays ignored), stash (PipeDream weight stashing, d_l+1 weight copies), nostash (stale forward, "
+        "backward through the current weights), ema (LayerPipe2: past weights rebuilt from an EMA of the "
+        "updates, 2 copies), predict (SpecTrain weight prediction from the momentum). Prints test accuracy, "
+        "final loss, the delays used and the weight copies kept.",
+    )
+    parser.add_argument("network", metavar="NETWORK",
+                        help="zoo name (e.g. mlp:64-128-128-64-10), digits-cnn, or a network file")
+    parser.add_argument("--dataset", choices=DATASETS, default="digits", help="training data (default digits)")
+    parser.add_argument("--delays", type=parse_delays, default=None, metavar="D1,D2,...",
+                        help="per-weight-layer delays in weight updates, first layer first (default: all 0)")
+    parser.add_argument("--compensation", choices=COMPENSATIONS, default="stash",
+                        help="how stale gradients are compensated (default stash)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (momentum) or adam (default sgd)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help=f"learning rate (default sgd {OptimizerConfig.DEFAULT_LR['sgd']}, "
+                        f"adam {OptimizerConfig.DEFAULT_LR['adam']})")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
+    parser.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and minibatch order")
+    parser.add_argument("--ema-beta", type=float, default=None,
+                        help="one EMA beta for every layer (default per layer (d-1)/(d+1))")
+    parser.add_argument("--warmup-steps", type=int, default=0,
+                        help="PipeMare learning-rate warm-up steps for delayed layers (default 0: none)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(run=run)
+    return parser
+
+
+__all__ = ["register", "run", "parse_delays", "resolve_network", "resolve_delays"]
