@@ -152,7 +152,7 @@ def read_network_file(path: str | Path) -> NetworkSpec:
         raise NetworkFileError(
             path, f"unsupported network file type {suffix or '(none)'!r}; use .yaml, .yml, .json or .csv"
         )
-    text = _read_text(path)
+    text = _read_text(path, empty_line=1 if suffix in CSV_SUFFIXES else None)  # CSV errors always have a line
     if suffix in CSV_SUFFIXES:
         return read_scalesim_csv(path, text)
     if suffix in YAML_SUFFIXES:
@@ -162,7 +162,7 @@ def read_network_file(path: str | Path) -> NetworkSpec:
     return network_from_dict(data, source=path, lines=_line_map(text))
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, empty_line: int | None = None) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -176,7 +176,7 @@ def _read_text(path: Path) -> str:
             path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})", line=line
         ) from None
     if not text.strip():
-        raise NetworkFileError(path, "the file is empty")
+        raise NetworkFileError(path, "the file is empty", line=empty_line)
     return text
 
 
@@ -347,9 +347,10 @@ def _layer(entry: Any, index: int, where: _Where) -> tuple[str | None, LayerSpec
     inputs = entry.get("inputs")
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, str) else inputs
-        if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i for i in inputs):
+        if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i.strip() for i in inputs):
             raise where.error(f"inputs must be a layer name or a non-empty list of names, got {entry['inputs']!r}",
                               at + ("inputs",))
+        inputs = [i.strip() for i in inputs]  # names are stripped too
 
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
@@ -611,17 +612,17 @@ def read_scalesim_csv(path: str | Path, text: str | None = None) -> NetworkSpec:
     ``text`` is the file's content when already read; the path still names the network
     (its stem) and the errors.
 
-    >>> net = read_scalesim_csv("t.csv", text="Layer, M, N, K,\nA, 8, 4, 2,\nB, 8, 3, 4,\n")
+    >>> net = read_scalesim_csv("t.csv", text="Layer, M, N, K,\\nA, 8, 4, 2,\\nB, 8, 3, 4,\\n")
     >>> [(n.name, net.shapes[n.name]) for n in net.nodes], net.total_macs()
     ([('A', (4,)), ('B', (3,))], 20)
     """
     path = Path(path)
     if text is None:
-        text = _read_text(path)
+        text = _read_text(path, empty_line=1)
     lines = text.splitlines()
     header_at = next((i for i, line in enumerate(lines) if line.strip().strip(",").strip()), None)
     if header_at is None:
-        raise NetworkFileError(path, "the file is empty")
+        raise NetworkFileError(path, "the file is empty", line=1)
     header = _csv_cells(lines[header_at])
     words = [h.lower() for h in header]
     header_line = header_at + 1

@@ -96,6 +96,16 @@ def _gemms(layer, in_shape, out_shape, batch: int) -> dict[str, tuple[int, int, 
     return gemm(in_shape, out_shape, batch)
 
 
+def _add_data_edge(graph: nx.DiGraph, u, v, nbytes: int, tensor) -> None:
+    """Add an edge moving ``tensor``; a second tensor on the same pair adds its bytes."""
+    data = graph.get_edge_data(u, v)
+    if data is None:
+        graph.add_edge(u, v, bytes=nbytes, tensor=tensor)
+    elif data["tensor"] != tensor:
+        data["bytes"] += nbytes
+        data["tensor"] = (data["tensor"], tensor)
+
+
 def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, minibatches: int = 1,
                    updates: bool = True, view: str = "layerpipe") -> nx.DiGraph:
     """The task graph of ``minibatches`` independent training steps of ``net``.
@@ -165,20 +175,20 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
             bytes_read=B * (z_elems + in_elems) * wb, bytes_written=wl.params * wb))
         # delta_l comes from the loss (last layer) or from this layer's AG2
         delta_src = ("F", l) if l == last else ("AG2", l)
-        template.add_edge(("F", l), ("WG", l), bytes=B * in_elems * wb, tensor=("in", l))
-        template.add_edge(delta_src, ("WG", l), bytes=B * z_elems * wb, tensor=("d", l))
+        _add_data_edge(template, ("F", l), ("WG", l), B * in_elems * wb, ("in", l))
+        _add_data_edge(template, delta_src, ("WG", l), B * z_elems * wb, ("d", l))
         if weight_input_owner[l] not in (0, l):
             template.add_node(("AG1", l), work=TaskWork(
                 macs=B * wl.macs, gemms=(gemms["AG1"],),
                 bytes_read=(B * z_elems + wl.params) * wb, bytes_written=B * in_elems * wb))
-            template.add_edge(delta_src, ("AG1", l), bytes=B * z_elems * wb, tensor=("d", l))
+            _add_data_edge(template, delta_src, ("AG1", l), B * z_elems * wb, ("d", l))
         if updates:
             template.add_node(("U", l), work=TaskWork(
                 elementwise=wl.params, bytes_read=2 * wl.params * wb, bytes_written=wl.params * wb))
-            template.add_edge(("WG", l), ("U", l), bytes=wl.params * wb, tensor=("dW", l))
+            _add_data_edge(template, ("WG", l), ("U", l), wl.params * wb, ("dW", l))
         for p, elems in wl.producers.items():
             if p != 0:
-                template.add_edge(("F", p), ("F", l), bytes=B * elems * wb, tensor=("a", p))
+                _add_data_edge(template, ("F", p), ("F", l), B * elems * wb, ("a", p))
 
     for wl in layers:
         p = wl.index
@@ -190,18 +200,13 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
             elementwise=B * (wl.elementwise + fan_in_sums),
             bytes_read=B * (g_in + wl.output_elements) * wb,
             bytes_written=B * numel(net.shapes[wl.node.name]) * wb))
-        template.add_edge(("F", p), ("AG2", p), bytes=B * wl.output_elements * wb, tensor=("a", p))
+        _add_data_edge(template, ("F", p), ("AG2", p), B * wl.output_elements * wb, ("a", p))
         for c, (via_weight, via_fused) in sorted(consumers[p].items()):
             if via_weight:
-                template.add_edge(("AG1", c), ("AG2", p), bytes=B * via_weight * wb, tensor=("g", c, p))
-            if via_fused:
+                _add_data_edge(template, ("AG1", c), ("AG2", p), B * via_weight * wb, ("g", c, p))
+            if via_fused:  # the gradient of a residual shortcut leaves through c's AG2 (or its loss)
                 src = ("F", c) if c == last else ("AG2", c)
-                data = template.get_edge_data(src, ("AG2", p))
-                extra = B * via_fused * wb
-                if data:
-                    data["bytes"] += extra
-                else:
-                    template.add_edge(src, ("AG2", p), bytes=extra, tensor=("gs", c, p))
+                _add_data_edge(template, src, ("AG2", p), B * via_fused * wb, ("gs", c, p))
 
     if view != "layerpipe":
         template = _view(template, consumers, view)

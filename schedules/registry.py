@@ -6,7 +6,7 @@
 >>> plat = Platform.homogeneous(2, MacArray(256))
 >>> s = build_schedule("pipedream", get_network("mlp"), 2, platform=plat, minibatches=4, batch=8)
 >>> s.processors, s.delays
-(2, {1: 2, 2: 2, 3: 0})
+(2, {1: 2, 2: 0, 3: 0})
 """
 
 from __future__ import annotations

@@ -61,6 +61,11 @@ def test_auto_names_skip_explicit_ones():
         {"type": "linear", "out_features": 2, "name": "fc2"},
     ]})
     assert [n.name for n in net.nodes] == ["fc1", "fc3", "fc2"]
+    spaced = network_from_dict({"input": 4, "layers": [
+        {"type": "linear", "out_features": 4, "name": " a "},
+        {"type": "linear", "out_features": 2, "inputs": [" a"]},
+    ]})
+    assert spaced.node("fc1").inputs == ("a",)
     assert net.input_shape == (4,) and net.name == "network"
 
 
@@ -249,7 +254,8 @@ MALFORMED = [
     # --- any format
     ("empty.yaml", "", None, None, "empty"),
     ("blank.json", "  \n\n", None, None, "empty"),
-    ("empty.csv", "\n", None, None, "empty"),
+    ("empty.csv", "\n", 1, None, "empty"),
+    ("commas.csv", ",,,,\n\n", 1, None, "empty"),
     ("latin1.yaml", b"input: [4]\nname: caf\xe9\nlayers: []\n", 2, None, "UTF-8"),
     ("latin1.csv", CONV_HEADER.encode() + b"C\xf61,8,8,3,3,1,2,1,\n", 2, None, "UTF-8"),
     # --- YAML syntax and structure

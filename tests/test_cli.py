@@ -1,0 +1,42 @@
+"""The command line: tables, JSON, and one-line errors with exit code 2."""
+
+import json
+
+import pytest
+
+from simulator.cli import main
+
+
+def test_describe_json(capsys):
+    assert main(["describe", "mlp", "--batch", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["network"] == "mlp" and [r["layer"] for r in out["layers"]] == [1, 2, 3]
+    # mlp 64-128-64-10, batch 4: F of layer 1 is 4 * 64 * 128 MACs
+    assert out["layers"][0]["macs_F"] == 4 * 64 * 128 and out["layers"][0]["gemm_F"] == "4x128x64"
+
+
+def test_describe_table_has_every_layer(capsys):
+    assert main(["describe", "lenet5", "--hardware", "systolic:8x8:os"]) == 0
+    out = capsys.readouterr().out
+    assert "conv1" in out and "fc3" in out and "systolic 8x8 os" in out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["describe", "nonet"], "nonet"),
+    (["describe", "mlp", "--batch", "0"], "batch"),
+    (["describe", "mlp", "--batch", "-3"], "batch"),
+    (["describe", "mlp", "--hardware", "systolic:32x32:xx"], "dataflow"),
+    (["describe", "lenet5", "--input", "1x2x2"], "does not fit"),
+    (["describe", "lenet5", "--input", "abc"], "--input"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
+
+
+def test_unknown_subcommand_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["frobnicate"])
+    assert exc.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
