@@ -55,18 +55,26 @@ def layerpipe2(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, u
         raise ScheduleError(f"memory model must be 'ema' or 'stash', got {memory!r}")
     template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes)
     L = template.graph["num_layers"]
-    plan, placement = layerpipe_placement(template, processors, hw, offload)
     if groups is None:
-        ranges = [(a, b) for a, b, _ in plan.stages]
+        ranges_of = lambda plan: [(a, b) for a, b, _ in plan.stages]  # noqa: E731 - the processor stages
     elif isinstance(groups, int) or str(groups).isdigit():
         k = int(groups)
         if k < 1:
             raise ScheduleError(f"number of groups must be positive, got {k}")
-        ranges = [(a, b) for a, b, _ in plan_stages(layer_costs(template, hw), min(k, L)).stages]
+        fixed = [(a, b) for a, b, _ in plan_stages(layer_costs(template, hw), min(k, L)).stages]
+        ranges_of = lambda plan: fixed  # noqa: E731
     else:
-        ranges = parse_groups(groups, L)
-    n = len(ranges)
-    stale = {l: n - 1 - g for g, (a, b) in enumerate(ranges) for l in range(a, b + 1)}
+        fixed = parse_groups(groups, L)
+        ranges_of = lambda plan: fixed  # noqa: E731
+    found: list = []
+
+    def stale_of(plan) -> dict[int, int]:
+        found[:] = ranges_of(plan)
+        n = len(found)
+        return {l: n - 1 - g for g, (a, b) in enumerate(found) for l in range(a, b + 1)}
+
+    plan, placement, stale = layerpipe_placement(template, processors, hw, stale_of, offload)
+    ranges = list(found)
     sched = build("layerpipe2", template, plan, placement, hw, units, stale, groups=ranges, memory=memory)
     if memory == "ema":
         sched.weight_versions = {l: 2 if s > 0 else 1 for l, s in stale.items()}

@@ -1,9 +1,10 @@
 """Ordering a fixed placement by list scheduling over many units.
 
 Given where every task runs, :func:`list_orders` plays the schedule forward in time
-with the platform's cost estimates (transfers cost latency + bytes/bandwidth, without
-contention) and, whenever a processor is idle, starts its ready task of highest
-priority: the oldest unit first, then the largest HEFT upward rank (the critical path
+with the platform's cost estimates (transfers cost latency + bytes/bandwidth per hop,
+booking every hop of the route as the engine does: one transfer at a time per link
+direction, a tensor sent to a processor once per unit) and, whenever a processor is idle,
+starts its ready task of highest priority: the oldest unit first, then the largest HEFT upward rank (the critical path
 to the end of the step). The order in which tasks start becomes the schedule's orders,
 so the result is deadlock-free by construction: it is a feasible execution order of the
 same dependencies and delays the engine enforces.
@@ -35,12 +36,30 @@ Task = tuple[str, int]
 
 def list_orders(graph: nx.DiGraph, placement: Mapping[Task, int], units: int, *,
                 cost: Callable[[Task, int], float], comm: Callable[[int], float],
-                stale: Mapping[int, int], microbatches_per_step: int = 1) -> dict[int, list[Action]]:
+                stale: Mapping[int, int], microbatches_per_step: int = 1,
+                hops: Callable[[int, int], tuple] | None = None) -> dict[int, list[Action]]:
     """Orders for ``units`` units of ``graph`` with every task on ``placement[task]``.
 
     ``stale[l]`` is S(l), the updates layer l's gradients lag (the delay rule of
     ``schedules.schedule``).
     """
+    return _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_step, hops)[0]
+
+
+def estimated_period(graph: nx.DiGraph, placement: Mapping[Task, int], units: int, *,
+                     cost: Callable[[Task, int], float], comm: Callable[[int], float],
+                     stale: Mapping[int, int], hops: Callable[[int, int], tuple] | None = None) -> float:
+    """Steady-state cycles per unit of the list schedule, from its own simulated times:
+    the mean interval between unit completions over the middle half of ``units`` units
+    (transfers booked on the links as in :func:`list_orders`)."""
+    done = _list_schedule(graph, placement, units, cost, comm, stale, 1, hops)[1]
+    first, last = units // 4, units - 1 - units // 4
+    if last <= first:
+        return max(done) / units
+    return (done[last] - done[first]) / (last - first)
+
+
+def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_step, hops=None):
     if units < 1:
         raise ScheduleError(f"number of units must be positive, got {units}")
     P = 1 + max(placement.values())
@@ -93,14 +112,46 @@ def list_orders(graph: nx.DiGraph, placement: Mapping[Task, int], units: int, *,
     weight_bytes = {n: sum(layer_info[l].param_bytes for l in graph.nodes[n].get("layers", ()) if l in layer_info)
                     for n in graph}
 
+    link_free: dict[tuple[int, int], float] = defaultdict(float)
+    route = hops or (lambda a, b: ((a, b),))
+
+    def send(src: int, dst: int, nbytes: int, t: float) -> float:
+        """Book the hops from src to dst in turn; return the arrival time."""
+        c = comm(nbytes)
+        if c == 0:
+            return t
+        for hop in route(src, dst):
+            t = max(t, link_free[hop]) + c
+            link_free[hop] = t
+        return t
+
     def release(inst: tuple[Task, int], t_done: float) -> None:
         n, unit = inst
-        arrivals = [((s, unit), comm_cost[(n, s)]) for s in graph.successors(n)]
-        # a forward elsewhere needs the freshly updated weights sent over
-        arrivals += [(w, 0 if placement[n] == placement[w[0]] else comm(weight_bytes[n])) for w in waiters.pop(inst, [])]
-        for s_inst, delay in arrivals:
+        src = placement[n]
+        sent: dict[tuple, float] = {}
+        arrivals = []
+        for s in graph.successors(n):
+            dst = placement[s]
+            if dst == src:
+                arrivals.append(((s, unit), t_done))
+                continue
+            data = graph.edges[n, s]
+            key = (data.get("tensor", (n, s)), dst)
+            if key not in sent:
+                sent[key] = send(src, dst, data.get("bytes", 0), t_done)
+            arrivals.append(((s, unit), sent[key]))
+        # a forward elsewhere needs the freshly updated weights sent over (once per processor)
+        for w in waiters.pop(inst, []):
+            dst = placement[w[0]]
+            if dst == src:
+                arrivals.append((w, t_done))
+            else:
+                if ("w", dst) not in sent:
+                    sent[("w", dst)] = send(src, dst, weight_bytes[n], t_done)
+                arrivals.append((w, sent[("w", dst)]))
+        for s_inst, at in arrivals:
             s = s_inst[0]
-            ready_at[s_inst] = max(ready_at[s_inst], t_done + delay)
+            ready_at[s_inst] = max(ready_at[s_inst], at)
             need[s_inst] -= 1
             if need[s_inst] == 0:
                 heapq.heappush(queues[placement[s]], (s_inst[1], -rank[s], position[s], s))
@@ -138,7 +189,12 @@ def list_orders(graph: nx.DiGraph, placement: Mapping[Task, int], units: int, *,
         done += 1
         release((n, unit), end)
         heapq.heappush(events, (end, p))
-    return orders
+    completion = [0.0] * units
+    for (_, unit), t in finish.items():
+        completion[unit] = max(completion[unit], t)
+    for i in range(1, units):  # a unit is complete when it and every earlier unit are done
+        completion[i] = max(completion[i], completion[i - 1])
+    return orders, completion
 
 
-__all__ = ["list_orders"]
+__all__ = ["list_orders", "estimated_period"]

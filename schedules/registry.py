@@ -45,7 +45,7 @@ def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform
         raise ScheduleError(f"{processors} processors asked for, but the platform has {platform.size}")
     if not isinstance(minibatches, int) or minibatches < 1:
         raise ScheduleError(f"number of minibatches must be a positive integer, got {minibatches!r}")
-    hw = Hardware(platform.processors[:processors], platform.link)
+    hw = Hardware.of(platform, processors)
     known = {"microbatches", "replicate", "offload", "groups", "memory"}
     unknown = set(options) - known
     if unknown:

@@ -6,7 +6,7 @@ schedule never invents durations, it asks the hardware model.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import networkx as nx
@@ -18,10 +18,21 @@ from .partition import StagePlan
 
 @dataclass(frozen=True)
 class Hardware:
-    """What a schedule builder may ask of the platform: task cycles and transfer cycles."""
+    """What a schedule builder may ask of the platform: task cycles, transfer cycles, routes."""
 
     processors: tuple  # cost models
     link: object  # LinkModel
+    route: Callable[[int, int], tuple[tuple[int, int], ...]] | None = None  # directed hops; None: direct
+
+    @classmethod
+    def of(cls, platform, processors: int | None = None) -> "Hardware":
+        procs = platform.processors if processors is None else platform.processors[:processors]
+        return cls(tuple(procs), platform.link, platform.route)
+
+    def hops(self, src: int, dst: int) -> tuple[tuple[int, int], ...]:
+        if src == dst:
+            return ()
+        return self.route(src, dst) if self.route is not None else ((src, dst),)
 
     def cycles(self, graph: nx.DiGraph, task: Hashable, proc: int = 0) -> int:
         return int(self.processors[proc].task_cycles(graph.nodes[task]["work"]))

@@ -137,6 +137,7 @@ class _Run:
         self.win_start: float | None = None
         self.win_end: float | None = None
         self.tasks_per_unit = self.graph.number_of_nodes()
+        self.units = sched.units  # Schedule.units scans every action: compute it once
 
     # -- small helpers --------------------------------------------------------------
     def cost(self, task: Task, p: int) -> int:
@@ -150,7 +151,7 @@ class _Run:
         return c
 
     def units_in_step(self, step: int) -> range:
-        return range(step * self.m, min((step + 1) * self.m, self.sched.units))
+        return range(step * self.m, min((step + 1) * self.m, self.units))
 
     def local_refs(self, task: Task, unit: int) -> int:
         key = (task, unit % self.place.period)
