@@ -27,7 +27,7 @@ mode       forward of layer l                      backward through layer l     
 none       ``W_t`` (delays forced to 0)            ``W_t``                                       1 (synchronous)
 stash      ``W_{t-d}`` (stored)                    the same stored ``W_{t-d}`` (PipeDream)        d_l + 1
 nostash    ``W_{t-d}`` (as it was then)            current ``W_t``                               1
-ema        ``W_{t-d}`` (as it was then)            ``W_t - d * m_t`` rebuilt (LayerPipe2)        2, whatever d_l
+ema        ``W_{t-d}`` (as it was then)            ``W_t - d * m_t`` rebuilt (LayerPipe2)        2 whatever d_l (1 if 0)
 predict    ``W_{t-d} + d * step_{t-d}`` predicted  current ``W_t``                               1 (+ optimizer state)
 =========  =====================================  ===========================================  ======================
 
@@ -118,19 +118,33 @@ def stage_delays(stage_of_layer: Sequence[int]) -> list[int]:
 def weight_copies(compensation: str, delays: Sequence[int]) -> list[int]:
     """Versions of each layer's weights a mode keeps (DESIGN section 4).
 
-    Stashing keeps d_l + 1; EMA keeps the current weights and one moving-average buffer
-    (2 whatever d_l); the other modes keep only the current weights (prediction uses the
-    optimizer's momentum, which every mode holds anyway).
+    Stashing keeps d_l + 1; EMA keeps the current weights and one moving-average buffer,
+    2 whatever d_l > 0 (a layer without delay rebuilds nothing and keeps 1, as
+    ``schedules.layerpipe2`` counts it); the other modes keep only the current weights
+    (prediction uses the optimizer's momentum, which every mode holds anyway).
 
     >>> weight_copies("stash", [3, 2, 1, 0]), weight_copies("ema", [3, 2, 1, 0])
-    ([4, 3, 2, 1], [2, 2, 2, 2])
+    ([4, 3, 2, 1], [2, 2, 2, 1])
     """
     _check_mode(compensation)
     if compensation == "stash":
         return [d + 1 for d in delays]
     if compensation == "ema":
-        return [2 for _ in delays]
+        return [2 if d > 0 else 1 for d in delays]
     return [1 for _ in delays]
+
+
+def schedule_delays(schedule: Any, num_layers: int) -> list[int]:
+    """Per-weight-layer delays in updates from a Schedule (``schedule.stale_updates(l)``, l = 1..L).
+
+    Duck-typed so that the training core does not import the schedules package.
+
+    >>> class Fake:
+    ...     def stale_updates(self, l): return {1: 3, 2: 2, 3: 1}.get(l, 0)
+    >>> schedule_delays(Fake(), 4)
+    [3, 2, 1, 0]
+    """
+    return [int(schedule.stale_updates(l)) for l in range(1, num_layers + 1)]
 
 
 def _check_mode(compensation: str) -> None:
@@ -255,9 +269,11 @@ class DelayedTrainer:
         # past versions (W_{t-d}..W_{t-1}) for replaying the stale forward; for "predict"
         # each entry is (W_j, expected step at j)
         self.history: list[deque] = [deque(maxlen=d) for d in self.delays]
-        self.ema = [
-            UpdateEMA(config.ema_beta if config.ema_beta is not None else ema_beta(d)) for d in self.delays
-        ] if self.mode == "ema" else None
+        # one moving average per delayed layer (an undelayed layer has nothing to rebuild)
+        self.ema: list[UpdateEMA | None] = [
+            (UpdateEMA(config.ema_beta if config.ema_beta is not None else ema_beta(d)) if d > 0 else None)
+            for d in self.delays
+        ] if self.mode == "ema" else [None] * net.num_layers
         self.t = 0
         self.last_grads: list[np.ndarray] | None = None
 
@@ -278,7 +294,8 @@ class DelayedTrainer:
         if self.mode in ("none", "stash"):
             return forward
         if self.mode == "ema":
-            return self.ema[l].reconstruct(self.params[l], self.delays[l])
+            ema = self.ema[l]
+            return self.params[l] if ema is None else ema.reconstruct(self.params[l], self.delays[l])
         return self.params[l]  # nostash, predict: whatever the layer holds now
 
     def lr_scale(self, l: int) -> float:
@@ -299,10 +316,11 @@ class DelayedTrainer:
                 # W_t becomes "the past" for later minibatches
                 entry = p.copy()
                 self.history[l].append((entry, opt.predicted_step()) if self.mode == "predict" else entry)
-            before = p.copy() if self.ema is not None else None
+            ema = self.ema[l]
+            before = p.copy() if ema is not None else None
             opt.step(g, self.lr_scale(l))
-            if self.ema is not None:
-                self.ema[l].update(p - before)
+            if ema is not None:
+                ema.update(p - before)
         self.last_grads = grads
         self.t += 1
         return loss
@@ -396,6 +414,6 @@ def train(spec: NetworkSpec, data: Dataset, config: TrainConfig,
 
 
 __all__ = [
-    "COMPENSATIONS", "check_delays", "stage_delays", "weight_copies", "ema_beta", "UpdateEMA", "predict_weights",
+    "COMPENSATIONS", "check_delays", "stage_delays", "schedule_delays", "weight_copies", "ema_beta", "UpdateEMA", "predict_weights",
     "TrainConfig", "DelayedTrainer", "TrainResult", "train",
 ]

@@ -12,8 +12,10 @@ well-understood heuristic, and together they are fast enough for sweeps):
    link model pricing each cut. Contiguity keeps activations and weights where they are
    produced and used.
 2. **Balance** (intra-layer offloading, steepest descent): weight-gradient tasks are
-   independent of everything but delta_l and the stored input, so a WG of the most loaded
-   processor may move to another processor when that lowers the estimated period
+   independent of everything but delta_l and the stored input, so a WG may move to any
+   other processor, and AG2_{l-1} may stay with layer l (PipeDream's placement) when the
+   inter-layer split would load an already busy stage; a move is a candidate when it lowers
+   the estimated period
    max(processor loads, link-direction loads, recurrence bound), and the few best moves are
    then checked by simulating the list schedule (step 3) over a few dozen minibatches: a
    move is kept only if the simulated period falls. The recurrence bound is the delay
@@ -46,8 +48,17 @@ from .sequential import step_template
 from .stages import Hardware
 
 Task = tuple[str, int]
-#: tasks that may leave their layer's processor (they read no weights and write none)
-MOVABLE = ("WG",)
+#: tasks that may leave their layer's processor (they read no weights and write none):
+#: WG anywhere; AG2_p only to the processor of p's first consumer, where PipeDream runs it
+MOVABLE = ("WG", "AG2")
+
+
+def _targets(template: nx.DiGraph, placement: dict[Task, int], task: Task, processors: int) -> list[int]:
+    if task[0] == "WG":
+        return [q for q in range(processors) if q != placement[task]]
+    consumers = sorted(c for c in template.successors(("F", task[1])) if c[0] == "F")
+    home = {placement[("F", task[1])], *(placement[c] for c in consumers[:1])}
+    return sorted(home - {placement[task]})
 
 
 def initial_placement(template: nx.DiGraph, plan: StagePlan) -> dict[Task, int]:
@@ -119,12 +130,11 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
         estimate = analytic(placement)
         candidates = []
         for n in sorted(t for t in placement if t[0] in MOVABLE):
-            for q in range(processors):
-                if q != placement[n]:
-                    trial = {**placement, n: q}
-                    t = analytic(trial)
-                    if t < estimate:
-                        candidates.append((t, n, q))
+            for q in _targets(template, placement, n, processors):
+                trial = {**placement, n: q}
+                t = analytic(trial)
+                if t < estimate:
+                    candidates.append((t, n, q))
         for _, n, q in sorted(candidates)[:tries]:
             trial = {**placement, n: q}
             period = simulated(trial)
