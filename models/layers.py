@@ -321,3 +321,7 @@ __all__ = [
     "Shape", "numel", "LayerSpec", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "GlobalAvgPool",
     "Flatten", "Activation", "BatchNorm2d", "Add", "LAYER_KINDS", "ACTIVATIONS",
 ]
+
+# The spiking kinds (SpikePipe's lif_linear, lif_conv2d) are defined in models.snn_layers, which
+# adds them to LAYER_KINDS when it loads; importing it here makes them known to every reader.
+from . import snn_layers as _snn_layers  # noqa: E402,F401  (circular on purpose: it needs the names above)

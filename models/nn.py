@@ -537,18 +537,19 @@ class Net:
 
     # -- compute ----------------------------------------------------------------------
 
-    def _check_input(self, x: Array) -> Array:
+    def prepare_input(self, x: Array) -> Array:
+        """``x`` as this network's dtype and input shape (8x8 images reshape into a 64-input MLP)."""
         x = np.asarray(x, dtype=self.dtype)
         want = self.spec.input_shape
         if x.shape[1:] != want:
             if int(np.prod(x.shape[1:])) != int(np.prod(want)):
                 raise TrainingError(f"network {self.spec.name!r} expects inputs of shape {want}, got {x.shape[1:]}")
-            x = x.reshape(x.shape[0], *want)  # e.g. 8x8 images into a 64-input MLP
+            x = x.reshape(x.shape[0], *want)
         return x
 
     def forward(self, x: Array, params: Sequence[Array], train: bool = True) -> tuple[Array, Tape]:
         """Output of the network (logits) and the tape for :meth:`backward`."""
-        x = self._check_input(x)
+        x = self.prepare_input(x)
         p = self.views(params)
         values: dict[str, Array] = {INPUT: x}
         caches: dict[str, Any] = {}
@@ -594,7 +595,7 @@ class Net:
 
     def logits(self, x: Array, params: Sequence[Array], batch: int = 512) -> Array:
         """Evaluation-mode outputs, computed in chunks to bound memory."""
-        x = self._check_input(x)
+        x = self.prepare_input(x)
         return np.concatenate([self.forward(x[i:i + batch], params, train=False)[0] for i in range(0, len(x), batch)])
 
     def evaluate(self, x: Array, y: Array, params: Sequence[Array]) -> tuple[float, float]:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .errors import NetworkError
-from .layers import Conv2d, LayerSpec, Linear, Shape, _pair, numel
+from .layers import LAYER_KINDS, Conv2d, LayerSpec, Linear, Shape, _pair, numel
 
 #: reset mechanisms of snntorch's Leaky that DESIGN section 7 uses
 RESETS = ("subtract", "zero")
@@ -147,7 +147,7 @@ class LIFLinear(_LIF, LayerSpec):
     beta: float = 0.9
     threshold: float = 1.0
     reset: str = "subtract"
-    surrogate: str = "fast-sigmoid"
+    surrogate: str = "arctan"
     slope: float | None = None
 
     kind: ClassVar[str] = "lif_linear"
@@ -183,7 +183,7 @@ class LIFConv2d(_LIF, LayerSpec):
     beta: float = 0.9
     threshold: float = 1.0
     reset: str = "subtract"
-    surrogate: str = "fast-sigmoid"
+    surrogate: str = "arctan"
     slope: float | None = None
 
     kind: ClassVar[str] = "lif_conv2d"
@@ -216,8 +216,9 @@ class LIFConv2d(_LIF, LayerSpec):
         return {"F": (rows, cout, k), "WG": (cout, k, rows), "AG1": (rows, k, cout)}
 
 
-#: spiking layer kinds by their network-file name (registered into models.layers.LAYER_KINDS)
+#: spiking layer kinds by their network-file name
 SPIKING_KINDS: dict[str, type[LayerSpec]] = {cls.kind: cls for cls in (LIFLinear, LIFConv2d)}
+LAYER_KINDS.update(SPIKING_KINDS)  # network files and every other reader of LAYER_KINDS know them
 
 #: non-weight layers through which a spike tensor stays binary (max of spikes, a reshape)
 SPIKE_PRESERVING_KINDS = ("maxpool", "flatten")

@@ -37,6 +37,18 @@ AG1_l + AG2_{l-1} + WG_l into B_l, ``"zerobubble"`` merges AG1_l + AG2_{l-1} int
 renames WG_l to W_l. AG2 of a layer with several consumers joins the consumer with the
 smallest index (the last to finish its backward), which keeps the view acyclic.
 
+Spiking layers (SpikePipe, :mod:`models.snn_layers`) run T time steps. Their three GEMMs
+batch over ``B*T`` rows (the layer's ``gemm_shapes``), every activation and gradient tensor
+holds ``B*T`` values per element, and the LIF membrane recurrence is element-wise work that
+is sequential in t: the forward one in F_l, the backward one (reverse t) in AG2_l, or in
+F_L for the output layer, whose membrane BPTT makes delta_L; both carry
+``TaskWork.sequential_steps = T``. AG2 of a spiking layer reads the stored membrane (tensor
+``("mem", p)``) instead of the layer's output. A tensor of spikes (a spiking layer's output,
+through max pooling or flatten only, and a spiking network's rate-coded input) is binary:
+it counts 1 byte per element, or 1 bit with ``spike_bits=True``, on its edges (F_p -> F_l,
+F_l -> WG_l) and in ``LayerInfo`` input, output and stash bytes. A network without spiking
+layers gets exactly the graph it had before.
+
 >>> from models.network import chain
 >>> from models.layers import Linear
 >>> g = training_graph(chain("m", (4,), [Linear(3, activation="relu"), Linear(2)]), batch=8)
@@ -56,6 +68,7 @@ import networkx as nx
 from .errors import LayerPipeError, NetworkError
 from .layers import Conv2d, Linear, numel
 from .network import INPUT, NetworkSpec, weight_layers
+from .snn_layers import SPIKE_PRESERVING_KINDS, is_spiking, time_steps
 from .work import TaskWork
 
 #: task kinds of the fine-grained model and of the views
@@ -107,7 +120,7 @@ def _add_data_edge(graph: nx.DiGraph, u, v, nbytes: int, tensor) -> None:
 
 
 def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, minibatches: int = 1,
-                   updates: bool = True, view: str = "layerpipe") -> nx.DiGraph:
+                   updates: bool = True, view: str = "layerpipe", spike_bits: bool = False) -> nx.DiGraph:
     """The task graph of ``minibatches`` independent training steps of ``net``.
 
     Parameters
@@ -118,6 +131,7 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
         minibatches (cross-minibatch dependencies are a schedule's delays).
     updates : include the U_l weight-update tasks.
     view : ``"layerpipe"`` (fine tasks), ``"pipedream"`` or ``"zerobubble"``.
+    spike_bits : count binary spike tensors as 1 bit per element (default: 1 byte).
     """
     if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
         raise NetworkError(f"batch size must be a positive integer, got {batch!r}")
@@ -136,6 +150,24 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
         for f in wl.fused:
             owner[f.name] = wl.index
     B, wb = batch, word_bytes
+    # spiking layers: T steps each (1 otherwise); is the tensor leaving layer l binary spikes?
+    steps = {wl.index: time_steps(wl.node.layer) for wl in layers}
+    spiking = {wl.index: is_spiking(wl.node.layer) for wl in layers}
+    binary = {wl.index: spiking[wl.index] and all(f.layer.kind in SPIKE_PRESERVING_KINDS for f in wl.fused)
+              for wl in layers}
+
+    def tensor_bytes(elems: int, t: int = 1, spikes: bool = False) -> int:
+        """Bytes of B*t*elems values: words, or spikes (1 byte, or 1 bit with spike_bits)."""
+        n = B * t * elems
+        if not spikes:
+            return n * wb
+        return -(-n // 8) if spike_bits else n
+
+    def read_bytes(l: int, p: int, elems: int) -> int:
+        """Bytes layer l reads from producer p (0 = the network input, rate-coded spikes for an SNN)."""
+        if p == 0:
+            return tensor_bytes(elems, steps[l], spiking[l])
+        return tensor_bytes(elems, steps[p], binary[p])
 
     template = nx.DiGraph()
     info: dict[int, LayerInfo] = {}
@@ -162,33 +194,44 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
         z_shape = net.shapes[wl.node.name]
         gemms = _gemms(wl.node.layer, in_shape, z_shape, B)
         z_elems, in_elems, out_elems = numel(z_shape), numel(in_shape), wl.output_elements
-        ext_in = sum(wl.producers.values())  # everything F_l reads from outside the layer
-        stash = B * (in_elems + out_elems) * wb
-        info[l] = LayerInfo(l, wl.name, wl.node.layer.kind, wl.params, wl.params * wb, B * in_elems * wb,
-                            B * out_elems * wb, stash, tuple(sorted(wl.producers)))
+        T = steps[l]
+        in_bytes = read_bytes(l, weight_input_owner[l], in_elems)  # a_{l-1} (spikes for an SNN)
+        z_bytes = tensor_bytes(z_elems, T)  # z_l, delta_l; the membrane potentials of a spiking layer
+        out_bytes = tensor_bytes(out_elems, T, binary[l])
+        ext_in_bytes = sum(read_bytes(l, p, elems) for p, elems in wl.producers.items())
+        # stash: the input for WG, and the output (ANN, for f') or the membrane (SNN, for the surrogate)
+        stash = in_bytes + (z_bytes if spiking[l] else out_bytes)
+        info[l] = LayerInfo(l, wl.name, wl.node.layer.kind, wl.params, wl.params * wb, in_bytes,
+                            out_bytes, stash, tuple(sorted(wl.producers)))
         loss = 3 * B * out_elems if l == last else 0  # softmax, cross-entropy and its gradient
+        elementwise, seq = B * wl.elementwise + loss, 1
+        if spiking[l]:  # membrane forward over T steps (the layer's own figure), fused layers at every step
+            own = wl.node.layer.elementwise([in_shape])
+            elementwise, seq = B * (own + T * (wl.elementwise - own)) + loss, T
+            if l == last:  # readout over T, then the output membrane's BPTT makes delta_L
+                elementwise += B * T * out_elems + B * wl.node.layer.backward_elementwise([in_shape])
         template.add_node(("F", l), work=TaskWork(
-            macs=B * wl.macs, elementwise=B * wl.elementwise + loss, gemms=(gemms["F"],),
-            bytes_read=(B * ext_in + wl.params) * wb, bytes_written=B * (z_elems + out_elems) * wb))
+            macs=B * wl.macs, elementwise=elementwise, gemms=(gemms["F"],), sequential_steps=seq,
+            bytes_read=ext_in_bytes + wl.params * wb, bytes_written=z_bytes + out_bytes))
         template.add_node(("WG", l), work=TaskWork(
             macs=B * wl.macs, gemms=(gemms["WG"],),
-            bytes_read=B * (z_elems + in_elems) * wb, bytes_written=wl.params * wb))
+            bytes_read=z_bytes + in_bytes, bytes_written=wl.params * wb))
         # delta_l comes from the loss (last layer) or from this layer's AG2
         delta_src = ("F", l) if l == last else ("AG2", l)
-        _add_data_edge(template, ("F", l), ("WG", l), B * in_elems * wb, ("in", l))
-        _add_data_edge(template, delta_src, ("WG", l), B * z_elems * wb, ("d", l))
+        _add_data_edge(template, ("F", l), ("WG", l), in_bytes, ("in", l))
+        _add_data_edge(template, delta_src, ("WG", l), z_bytes, ("d", l))
         if weight_input_owner[l] not in (0, l):
             template.add_node(("AG1", l), work=TaskWork(
                 macs=B * wl.macs, gemms=(gemms["AG1"],),
-                bytes_read=(B * z_elems + wl.params) * wb, bytes_written=B * in_elems * wb))
-            _add_data_edge(template, delta_src, ("AG1", l), B * z_elems * wb, ("d", l))
+                bytes_read=z_bytes + wl.params * wb, bytes_written=tensor_bytes(in_elems, T)))
+            _add_data_edge(template, delta_src, ("AG1", l), z_bytes, ("d", l))
         if updates:
             template.add_node(("U", l), work=TaskWork(
                 elementwise=wl.params, bytes_read=2 * wl.params * wb, bytes_written=wl.params * wb))
             _add_data_edge(template, ("WG", l), ("U", l), wl.params * wb, ("dW", l))
         for p, elems in wl.producers.items():
             if p != 0:
-                _add_data_edge(template, ("F", p), ("F", l), B * elems * wb, ("a", p))
+                _add_data_edge(template, ("F", p), ("F", l), read_bytes(l, p, elems), ("a", p))
 
     for wl in layers:
         p = wl.index
@@ -196,17 +239,30 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
             continue
         g_in = sum(sum(v) for v in consumers[p].values())
         fan_in_sums = max(0, len(consumers[p]) - 1) * wl.output_elements
-        template.add_node(("AG2", p), work=TaskWork(
-            elementwise=B * (wl.elementwise + fan_in_sums),
-            bytes_read=B * (g_in + wl.output_elements) * wb,
-            bytes_written=B * numel(net.shapes[wl.node.name]) * wb))
-        _add_data_edge(template, ("F", p), ("AG2", p), B * wl.output_elements * wb, ("a", p))
+        T, z_elems = steps[p], numel(net.shapes[wl.node.name])
+        if spiking[p]:  # BPTT through the membrane in reverse t, then the fused layers at every step
+            in_shape = net.shapes[wl.node.inputs[0]]
+            own = wl.node.layer.elementwise([in_shape])
+            work = TaskWork(
+                elementwise=B * (wl.node.layer.backward_elementwise([in_shape])
+                                 + T * (wl.elementwise - own + fan_in_sums)),
+                bytes_read=tensor_bytes(g_in, T) + tensor_bytes(z_elems, T),
+                bytes_written=tensor_bytes(z_elems, T), sequential_steps=T)
+            stored = (tensor_bytes(z_elems, T), ("mem", p))  # the surrogate needs the membrane
+        else:
+            work = TaskWork(
+                elementwise=B * (wl.elementwise + fan_in_sums),
+                bytes_read=B * (g_in + wl.output_elements) * wb,
+                bytes_written=B * z_elems * wb)
+            stored = (B * wl.output_elements * wb, ("a", p))
+        template.add_node(("AG2", p), work=work)
+        _add_data_edge(template, ("F", p), ("AG2", p), *stored)
         for c, (via_weight, via_fused) in sorted(consumers[p].items()):
             if via_weight:
-                _add_data_edge(template, ("AG1", c), ("AG2", p), B * via_weight * wb, ("g", c, p))
+                _add_data_edge(template, ("AG1", c), ("AG2", p), tensor_bytes(via_weight, T), ("g", c, p))
             if via_fused:  # the gradient of a residual shortcut leaves through c's AG2 (or its loss)
                 src = ("F", c) if c == last else ("AG2", c)
-                _add_data_edge(template, src, ("AG2", p), B * via_fused * wb, ("gs", c, p))
+                _add_data_edge(template, src, ("AG2", p), tensor_bytes(via_fused, T), ("gs", c, p))
 
     if view != "layerpipe":
         template = _view(template, consumers, view)
@@ -215,8 +271,8 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
                        num_layers=last)
     for mb in range(minibatches):
         for (kind, l), data in template.nodes(data=True):
-            graph.add_node((kind, l, mb), kind=kind, layer=l, minibatch=mb,
-                           layers=data.get("layers", (l,)), work=data["work"])
+            graph.add_node((kind, l, mb), kind=kind, layer=l, minibatch=mb, layers=data.get("layers", (l,)),
+                           parts=data.get("parts", ((kind, l),)), work=data["work"])
         for (u, v, data) in template.edges(data=True):
             graph.add_edge((*u, mb), (*v, mb), **data)
     return graph
@@ -241,7 +297,8 @@ def _view(template: nx.DiGraph, consumers: dict[int, dict[int, list[int]]], view
 def contract(graph: nx.DiGraph, merge: Callable[[Hashable], Hashable]) -> nx.DiGraph:
     """Merge the nodes that ``merge`` maps to the same key into one task.
 
-    Work is summed, ``layers`` are united, edges inside a merged task vanish and parallel
+    Work is summed, ``layers`` are united, ``parts`` lists the fine tasks ``(kind, layer)``
+    a merged task is made of, edges inside a merged task vanish and parallel
     edges between two merged tasks become one edge whose bytes are the sum of the
     distinct tensors it moves (a tensor counted once). Raises ``LayerPipeError`` if the
     merge creates a cycle (the grouping would deadlock).
@@ -258,6 +315,11 @@ def contract(graph: nx.DiGraph, merge: Callable[[Hashable], Hashable]) -> nx.DiG
             return tuple(data["layers"])
         return (node[1],) if isinstance(node, tuple) and len(node) > 1 else ()
 
+    def parts_of(node, data) -> tuple:
+        if "parts" in data:
+            return tuple(data["parts"])
+        return (tuple(node[:2]),) if isinstance(node, tuple) and len(node) > 1 else (node,)
+
     out = nx.DiGraph(**graph.graph)
     for node, data in graph.nodes(data=True):
         key = merge(node)
@@ -265,13 +327,14 @@ def contract(graph: nx.DiGraph, merge: Callable[[Hashable], Hashable]) -> nx.DiG
             merged = out.nodes[key]
             merged["work"] = merged["work"] + data["work"]
             merged["layers"] = tuple(sorted(set(merged["layers"]) | set(layers_of(node, data))))
+            merged["parts"] = tuple(sorted(set(merged["parts"]) | set(parts_of(node, data)), key=repr))
         else:
-            attrs = {k: v for k, v in data.items() if k not in ("work", "layers", "kind")}
+            attrs = {k: v for k, v in data.items() if k not in ("work", "layers", "kind", "parts")}
             if isinstance(key, tuple) and key and isinstance(key[0], str):
                 attrs["kind"] = key[0]
                 if len(key) > 1:
                     attrs["layer"] = key[1]
-            out.add_node(key, **attrs, work=data["work"], layers=layers_of(node, data))
+            out.add_node(key, **attrs, work=data["work"], layers=layers_of(node, data), parts=parts_of(node, data))
     tensors: dict[tuple, dict] = {}
     for u, v, data in graph.edges(data=True):
         a, b = merge(u), merge(v)

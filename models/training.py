@@ -63,6 +63,7 @@ in any mode.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -361,6 +362,17 @@ class TrainResult:
         return asdict(self)
 
 
+def _one_blas_thread():
+    """Run BLAS on one thread: these matrices are tiny, and a multi-threaded BLAS on a busy
+    machine spins waiting for its threads (measured: 0.1 s -> 4 s for 5 epochs of an MLP on
+    2 loaded cores). threadpoolctl comes with scikit-learn."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def train(spec: NetworkSpec, data: Dataset, config: TrainConfig,
           on_epoch: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
     """Train ``spec`` on ``data`` with delayed gradients; deterministic for a given config.
@@ -377,12 +389,12 @@ def train(spec: NetworkSpec, data: Dataset, config: TrainConfig,
     params = net.init_params(np.random.default_rng(init_seq))
     order_rng = np.random.default_rng(order_seq)
     trainer = DelayedTrainer(net, params, config)
-    x_train = net._check_input(data.x_train)
+    x_train = net.prepare_input(data.x_train)
     y_train = data.y_train
     n = len(y_train)
     curve: list[dict[str, float]] = []
     diverged = False
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with _one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(config.epochs):
             order = order_rng.permutation(n)
             losses = []

@@ -28,7 +28,7 @@ well-understood heuristic, and together they are fast enough for sweeps):
 
 Delays follow LayerPipe's retiming: every layer is its own pipeline stage, so layer l's
 gradients are S(l) = L - l updates stale (Delay = 2 S(l) slots) and stashing keeps
-S(l) + 1 versions. LayerPipe2 (``schedules.layerpipe2``) groups layers to cut the delays.
+S(l) + 1 versions; on one processor there is no pipeline and no delay. LayerPipe2 (``schedules.layerpipe2``) groups layers to cut the delays.
 """
 
 from __future__ import annotations
@@ -172,8 +172,11 @@ def layerpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, un
               offload: bool = True) -> Schedule:
     template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes)
     L = template.graph["num_layers"]
-    plan, placement, stale = layerpipe_placement(template, processors, hw, lambda _: {l: L - l for l in range(1, L + 1)},
-                                                 offload)
+    def stale_of(plan) -> dict[int, int]:
+        # one stage (one processor) has nothing to pipeline, so nothing needs to be stale
+        return {l: (L - l if len(plan.stages) > 1 else 0) for l in range(1, L + 1)}
+
+    plan, placement, stale = layerpipe_placement(template, processors, hw, stale_of, offload)
     return build("layerpipe", template, plan, placement, hw, units, stale)
 
 

@@ -103,7 +103,7 @@ class Platform:
     def describe(self) -> str:
         procs = {p.describe() for p in self.processors}
         kind = procs.pop() if len(procs) == 1 else "heterogeneous"
-        return f"{self.size} x {kind}, link {self.link.describe()}, {self.topology if isinstance(self.topology, str) else 'custom'}"
+        return f"{self.size} x {kind}, {self.link.describe()}, {self.topology if isinstance(self.topology, str) else 'custom'}"
 
 
 __all__ = ["Platform", "TOPOLOGIES", "FREE_LINK", "topology_graph", "mesh_shape"]

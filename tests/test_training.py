@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -111,7 +112,7 @@ def test_stash_applies_the_exact_gradient_at_the_stale_mixed_point(digits, spec)
     xs, ys = batches(digits, 16, 8, seed=1)
     config = TrainConfig(compensation="stash", delays=LAYERPIPE_4P, optimizer=OptimizerConfig("sgd", lr=lr, momentum=0.0))
     history, _ = run_steps(net, config, xs, ys, jitter=0.05)
-    nostash, _ = run_steps(net, TrainConfig(**{**config.__dict__, "compensation": "nostash"}), xs, ys, jitter=0.05)
+    nostash, _ = run_steps(net, replace(config, compensation="nostash"), xs, ys, jitter=0.05)
     for t in (2, 7):  # while the pipeline fills, and with every layer stale
         mixed = [history[max(t - d, 0)][l].copy() for l, d in enumerate(LAYERPIPE_4P)]
         for l in range(net.num_layers):
@@ -219,7 +220,7 @@ def test_optimizers_follow_the_published_formulas():
     adam.step(np.array([-1.0]))
     m, v = 0.1 * 2.0, 0.001 * 4.0
     m, v = 0.9 * m + 0.1 * -1.0, 0.999 * v + 0.001 * 1.0
-    expect = 1.0 - 0.1 - 0.1 * (m / 0.19) / (np.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
+    expect = 1.0 - 0.1 * 2.0 / (2.0 + 1e-8) - 0.1 * (m / 0.19) / (np.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
     assert w[0] == pytest.approx(expect, rel=1e-12)
 
 
@@ -278,7 +279,7 @@ def test_training_is_deterministic_and_reports_memory(digits):
     a = train(mlp(MLP4), digits, config).to_dict()
     b = train(mlp(MLP4), digits, config).to_dict()
     assert a == b
-    c = train(mlp(MLP4), digits, TrainConfig(**{**config.__dict__, "seed": 4})).to_dict()
+    c = train(mlp(MLP4), digits, replace(config, seed=4)).to_dict()
     assert c["final_loss"] != a["final_loss"]
     assert a["weight_copies"] == [4, 3, 2, 1] and a["delays"] == [3, 2, 1, 0]
     assert a["weight_memory"] == sum(n * k for n, k in zip(a["params_per_layer"], [4, 3, 2, 1]))

@@ -1,0 +1,159 @@
+"""Options shared by the subcommands that build and run one schedule (trace, gantt, simulate, ...).
+
+:func:`add_run_arguments` adds the network and the common options to a parser;
+:func:`resolve` turns the parsed arguments into ``(network, platform, schedule)``:
+
+=====================  ================================================================
+option                 meaning (default)
+=====================  ================================================================
+NETWORK                zoo name, ``mlp:784-256-10``, or a .yaml/.json/.csv network file
+--schedule NAME        schedule builder of ``schedules.registry`` (required)
+--processors P         processors to run on (4)
+--hardware TEXT        processor cost model, ``mac:256`` or ``systolic:32x32:ws`` (mac:256)
+--link LAT,BW          link latency and bytes per cycle, or ``none`` (100,16)
+--topology NAME        full, ring or mesh (full)
+--minibatches N        optimizer steps to simulate (auto: max(32, 4 (L + 1)) for L weight layers)
+--batch B              samples per minibatch (32)
+--microbatches M       micro-batches per step of gpipe / 1f1b / zb-h1 (the builder's)
+--input CxHxW          input shape per sample (the network's)
+--no-overlap           a processor cannot compute while it sends (overlap on)
+=====================  ================================================================
+
+Every bad value ends as a :class:`models.errors.LayerPipeError` (one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from models.errors import LayerPipeError, NetworkError
+
+DEFAULTS = {"processors": 4, "hardware": "mac:256", "link": "100,16", "topology": "full", "minibatches": None,
+            "batch": 32}
+
+
+def auto_minibatches(network) -> int:
+    """Enough optimizer steps for a steady state: the measured window starts once a schedule's
+    pipeline is full (up to L steps in flight for L weight layers) and must span several steps."""
+    from models.network import weight_layers
+
+    return max(32, 4 * (len(weight_layers(network)) + 1))
+
+
+def schedule_names() -> tuple[str, ...]:
+    """Names the registry knows (empty when the registry cannot be imported)."""
+    try:
+        from schedules.registry import SCHEDULES
+    except ImportError:  # pragma: no cover - the registry is part of the package
+        return ()
+    return tuple(SCHEDULES)
+
+
+def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"3x32x32"`` -> (3, 32, 32); ``"784"`` -> (784,); None -> None."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        raise NetworkError(f"--input must look like CxHxW or N (for example 3x32x32), got {text!r}") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise NetworkError(f"--input sizes must be positive, got {text!r}")
+    return shape
+
+
+def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
+    """--processors, --hardware, --link, --topology, --no-overlap."""
+    from simulator.platform import TOPOLOGIES
+
+    parser.add_argument("--processors", "-p", type=int, default=DEFAULTS["processors"], metavar="P",
+                        help=f"number of processors (default {DEFAULTS['processors']})")
+    parser.add_argument("--hardware", default=DEFAULTS["hardware"], metavar="TEXT",
+                        help="processor cost model: mac:MACS[:lanes=N][:overhead=N] or "
+                             f"systolic:RxC[:os|ws|is] (default {DEFAULTS['hardware']})")
+    parser.add_argument("--link", default=DEFAULTS["link"], metavar="LAT,BW",
+                        help="link latency in cycles and bandwidth in bytes per cycle, e.g. 100,16; "
+                             f"'none' for free communication (default {DEFAULTS['link']})")
+    parser.add_argument("--topology", default=DEFAULTS["topology"], choices=TOPOLOGIES,
+                        help=f"processor interconnect (default {DEFAULTS['topology']})")
+    parser.add_argument("--no-overlap", dest="overlap", action="store_false",
+                        help="a processor cannot compute while its outgoing transfers are sent")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, network: bool = True, schedule: bool = True) -> None:
+    """The network argument and every common option (see the module docstring)."""
+    if network:
+        parser.add_argument("network", help="zoo name (see `layerpipe networks`), mlp:N0-N1-..., or a "
+                                            ".yaml/.json/.csv network file")
+    if schedule:
+        names = schedule_names()
+        parser.add_argument("--schedule", "-s", required=True, metavar="NAME",
+                            help="schedule to build" + (f": {', '.join(names)}" if names else ""))
+    add_platform_arguments(parser)
+    parser.add_argument("--minibatches", "-n", type=int, default=DEFAULTS["minibatches"], metavar="N",
+                        help="optimizer steps to simulate (default: max(32, 4 x (weight layers + 1)), enough "
+                             "for every schedule to reach its steady state)")
+    parser.add_argument("--batch", "-b", type=int, default=DEFAULTS["batch"], metavar="B",
+                        help=f"samples per minibatch (default {DEFAULTS['batch']})")
+    parser.add_argument("--microbatches", "-m", type=int, default=None, metavar="M",
+                        help="micro-batches per step for gpipe, 1f1b and zb-h1 (default: the builder's)")
+    parser.add_argument("--input", metavar="CxHxW", default=None,
+                        help="input shape per sample, e.g. 3x32x32 (default: the network's)")
+
+
+def platform_from_args(args: argparse.Namespace):
+    """The :class:`simulator.platform.Platform` the options describe."""
+    from simulator.costs import parse_hardware, parse_link
+    from simulator.platform import Platform
+
+    return Platform.homogeneous(args.processors, parse_hardware(args.hardware), parse_link(args.link),
+                                topology=args.topology, overlap_comm=getattr(args, "overlap", True))
+
+
+def network_from_args(args: argparse.Namespace):
+    from models.zoo import load_network
+
+    return load_network(args.network, parse_input_shape(getattr(args, "input", None)))
+
+
+def schedule_options(args: argparse.Namespace) -> dict:
+    """Builder options given on the command line (only those set)."""
+    options = {}
+    if getattr(args, "microbatches", None) is not None:
+        if args.microbatches < 1:
+            raise LayerPipeError(f"--microbatches must be a positive integer, got {args.microbatches}")
+        options["microbatches"] = args.microbatches
+    return options
+
+
+def check_sizes(args: argparse.Namespace) -> None:
+    for flag, value in (("--minibatches", args.minibatches), ("--batch", args.batch), ("--processors", args.processors)):
+        if value is not None and value < 1:
+            raise LayerPipeError(f"{flag} must be a positive integer, got {value}")
+
+
+def minibatches_from_args(args: argparse.Namespace, network) -> int:
+    return args.minibatches if args.minibatches is not None else auto_minibatches(network)
+
+
+def resolve(args: argparse.Namespace, schedule_name: str | None = None):
+    """``(network, platform, schedule)`` from parsed arguments.
+
+    ``schedule_name`` overrides ``args.schedule`` (for commands that build several).
+    """
+    from schedules.registry import SCHEDULES, build_schedule
+
+    name = schedule_name or args.schedule
+    if name not in SCHEDULES:
+        raise LayerPipeError(f"unknown schedule {name!r} (known: {', '.join(SCHEDULES)})")
+    check_sizes(args)
+    network = network_from_args(args)
+    platform = platform_from_args(args)
+    schedule = build_schedule(name, network, args.processors, platform=platform,
+                              minibatches=minibatches_from_args(args, network), batch=args.batch,
+                              **schedule_options(args))
+    return network, platform, schedule
+
+
+__all__ = ["DEFAULTS", "auto_minibatches", "check_sizes", "minibatches_from_args", "add_run_arguments", "add_platform_arguments", "resolve", "platform_from_args",
+           "network_from_args", "schedule_options", "parse_input_shape", "schedule_names"]

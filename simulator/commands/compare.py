@@ -1,0 +1,47 @@
+"""``layerpipe compare``: every schedule (or those named) on one network, one row each.
+
+Speedups are against the sequential reference (one processor, every task in order) and
+against PipeDream on the same network, processor count and platform.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from models.errors import LayerPipeError
+from schedules.registry import SCHEDULES
+from simulator.evaluate import compare
+from simulator.output import to_json
+
+from .common import (add_run_arguments, check_sizes, minibatches_from_args, network_from_args,
+                     platform_from_args, schedule_options)
+from .simulate import _extra, add_schedule_options, print_rows
+
+
+def run(args: argparse.Namespace) -> int:
+    names = [s.strip() for s in args.schedules.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SCHEDULES]
+    if unknown or not names:
+        raise LayerPipeError(f"unknown schedule(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(SCHEDULES)})")
+    check_sizes(args)
+    net, plat = network_from_args(args), platform_from_args(args)
+    n = minibatches_from_args(args, net)
+    rows = compare(net, names, args.processors, plat, minibatches=n, batch=args.batch,
+                   **schedule_options(args), **_extra(args))
+    if args.json:
+        print(to_json(rows))
+        return 0
+    print(f"{net.name} on {rows[0]['platform']}, batch {args.batch}, {n} minibatches")
+    print_rows(rows)
+    return 0
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("compare", help="compare schedules on one network (one row per schedule)", description=__doc__)
+    add_run_arguments(p, schedule=False)
+    p.add_argument("--schedules", default=",".join(s for s in SCHEDULES if s != "sequential"),
+                   help=f"comma-separated schedules (default: all but sequential; known: {', '.join(SCHEDULES)})")
+    add_schedule_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=run)
+    return p

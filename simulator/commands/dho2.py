@@ -1,0 +1,355 @@
+"""``layerpipe dho2``: time-to-accuracy and per-device memory of distributed FOSI (DHO2) and its baselines.
+
+Time-to-accuracy = steps x cycles per step:
+
+* **steps** - the NumPy training core (``models``) trains the network on the bundled digits with
+  each design's optimizer until the *target* (full training loss <= value, or test accuracy >=
+  value) is met; the median over ``--seeds`` seeds. Data parallelism does not change the
+  mathematics of a step (same global minibatch), so dp-sgd, dp-adam, dp-kfac and fosi need the
+  same steps on any number of devices. DHO2's update devices use eigenvectors that are
+  ``staleness`` steps old (the simulated refresh time divided by the update-step time); its
+  steps come from FOSI runs with that delay, rounded *up* to a multiple of ``--staleness-quantum``
+  so that a few runs cover every split (the rounding can only make DHO2 look slower).
+* **cycles per step** - :mod:`schedules.dho2` builds the task graphs of every design on P
+  devices and the SimPy engine runs them on ``--hardware`` devices linked by ``--link``.
+
+DHO2 splits the P devices into update and curvature devices; ``--curvature-devices auto`` (the
+default) tries every split and keeps the one with the shortest time-to-accuracy among those whose
+first eigenvectors arrive before the run reaches its target (a split whose curvature comes too
+late is the base optimizer on fewer devices, not DHO2; if no split qualifies the fastest is kept
+and flagged ``curvature_used: false``).
+
+Networks: ``mlp`` (the zoo's 64-128-64-10 MLP, 17,226 parameters) and ``logreg`` (logistic
+regression, 64-10, 650 parameters), each with the per-method learning rates the study
+(``benchmarks/dho2_study.py``) selected on a small grid, or any zoo MLP name (``mlp:64-32-10``),
+which uses the ``mlp`` preset.
+
+>>> import argparse
+>>> sub = argparse.ArgumentParser().add_subparsers()
+>>> register(sub).prog.endswith("dho2")
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from models.data import Dataset, load_digits_split
+from models.errors import LayerPipeError, TrainingError
+from models.fosi import FirstOrder, FosiConfig, RunConfig, RunResult, Target, fosi_factory, run_to_target
+from models.hvp import Objective
+from models.kfac import Kfac, KfacConfig
+from models.network import NetworkSpec
+from models.nn import Net
+from models.optim import OptimizerConfig
+from models.zoo import load_network, mlp
+from schedules.dho2 import DESIGNS, DesignConfig, DesignCost, design_cost, dho2_candidates
+from simulator.costs import parse_hardware, parse_link
+from simulator.output import format_table, to_json
+from simulator.platform import TOPOLOGIES, Platform
+
+#: the optimizer behind each design
+METHOD_OF = {"dp-sgd": "sgd", "dp-adam": "adam", "dp-kfac": "kfac", "fosi": "fosi", "dho2": "fosi"}
+
+
+# --------------------------------------------------------------------------- presets
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Target and per-method hyper-parameters of one study network.
+
+    ``lr`` maps a method to its learning rate (SGD: heavy-ball, momentum 0.9; FOSI: its
+    heavy-ball base). The values are the best of the study's grids (``grids``), chosen by the
+    median steps to the target over three seeds; ``benchmarks/dho2_study.py`` re-runs that
+    selection and reports it.
+    """
+
+    network: str
+    target: Target
+    lr: dict[str, float]
+    kfac_kl_clip: float = 1e-3
+    fosi_alpha: float = 0.01
+    grids: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    max_steps: int = 1500
+
+
+PRESETS: dict[str, Preset] = {
+    "mlp": Preset(
+        "mlp", Target("train_loss", 0.01),
+        lr={"sgd": 0.2, "adam": 0.02, "kfac": 0.05, "fosi": 0.05},
+        grids={"sgd": (0.1, 0.2, 0.4), "adam": (0.01, 0.02, 0.04), "kfac": (0.025, 0.05, 0.1), "fosi": (0.025, 0.05, 0.1)},
+    ),
+    "logreg": Preset(
+        "logreg", Target("train_loss", 0.05),
+        lr={"sgd": 3.2, "adam": 0.32, "kfac": 0.4, "fosi": 1.6}, kfac_kl_clip=1e-2,
+        grids={"sgd": (1.6, 3.2, 6.4), "adam": (0.16, 0.32, 0.64), "kfac": (0.2, 0.4, 0.8), "fosi": (0.8, 1.6, 3.2)},
+    ),
+}
+
+
+def study_network(name: str) -> tuple[NetworkSpec, Preset]:
+    """The network and preset for ``--network`` (``mlp``, ``logreg`` or a zoo MLP name).
+
+    >>> net, preset = study_network("logreg")
+    >>> net.total_params(), preset.target.describe()
+    (650, 'training loss <= 0.05')
+    """
+    key = name.strip().lower()
+    if key == "logreg":
+        return mlp((64, 10)), PRESETS["logreg"]
+    if key == "mlp":
+        return mlp(), PRESETS["mlp"]
+    net = load_network(name, input_shape=(64,))
+    if Objective(Net(net)).dense is None:
+        raise LayerPipeError(f"network {name!r} is not a chain of fully connected layers; "
+                             "the DHO2 study needs one (exact HVPs and K-FAC)")
+    return net, replace(PRESETS["mlp"], network=net.name)
+
+
+# --------------------------------------------------------------------------- steps (NumPy training)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What every training run of one study shares (the design's cycles do not depend on them)."""
+
+    batch: int = 128
+    curvature_batch: int = 128
+    k: int = 10
+    l: int = 0
+    refresh: int = 100
+    warmup: int = 10
+    seeds: int = 3
+    eval_every: int = 5
+    staleness_quantum: int = 8
+
+
+class StepsOracle:
+    """Median steps to the target per (method, learning rate, staleness), computed once and cached."""
+
+    def __init__(self, net: NetworkSpec, preset: Preset, settings: TrainSettings, data: Dataset | None = None):
+        self.net, self.preset, self.settings = net, preset, settings
+        self.data = data if data is not None else load_digits_split()
+        self.objective = Objective(Net(net))
+        self.cache: dict[tuple, list[RunResult]] = {}
+
+    def quantize(self, staleness: int) -> int:
+        q = self.settings.staleness_quantum
+        return 0 if staleness <= 0 else q * math.ceil(staleness / q)
+
+    def factory(self, method: str, lr: float, staleness: int = 0, seed: int = 0):
+        s, p = self.settings, self.preset
+        if method == "sgd":
+            return lambda o, w: FirstOrder(o, w, OptimizerConfig("sgd", lr=lr, momentum=0.9))
+        if method == "adam":
+            return lambda o, w: FirstOrder(o, w, OptimizerConfig("adam", lr=lr))
+        if method == "kfac":
+            return lambda o, w: Kfac(o, w, KfacConfig(lr=lr, kl_clip=p.kfac_kl_clip))
+        if method == "fosi":
+            cfg = FosiConfig(base="heavyball", lr=lr, alpha=p.fosi_alpha, k=s.k, l=s.l, refresh=s.refresh,
+                             warmup=s.warmup, curvature_delay=staleness)
+            return fosi_factory(cfg, self.data, s.curvature_batch, seed)
+        raise TrainingError(f"unknown method {method!r}")
+
+    def runs(self, method: str, lr: float | None = None, staleness: int = 0) -> list[RunResult]:
+        lr = self.preset.lr[method] if lr is None else lr
+        staleness = self.quantize(staleness) if method == "fosi" else 0
+        key = (method, lr, staleness)
+        if key not in self.cache:
+            s = self.settings
+            out = []
+            for seed in range(s.seeds):
+                cfg = RunConfig(batch=s.batch, max_steps=self.preset.max_steps, eval_every=s.eval_every, seed=seed)
+                out.append(run_to_target(self.objective, self.data, self.factory(method, lr, staleness, seed),
+                                         self.preset.target, cfg, f"{method} lr={lr:g} s={staleness}"))
+            self.cache[key] = out
+        return self.cache[key]
+
+    def steps(self, method: str, lr: float | None = None, staleness: int = 0) -> float:
+        """Median steps to the target over the seeds (inf when a seed never reaches it)."""
+        values = [r.steps_to_target if r.steps_to_target is not None else math.inf
+                  for r in self.runs(method, lr, staleness)]
+        return float(statistics.median(values))
+
+
+# --------------------------------------------------------------------------- designs x steps
+
+
+@dataclass
+class DesignResult:
+    """One design on P devices: its cost, the steps its optimizer needs and the product."""
+
+    design: str
+    devices: int
+    cost: DesignCost
+    steps: float
+    staleness_trained: int
+    time_to_target: float  # cycles
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    #: False when DHO2's first eigenvectors would arrive only after the run reached its target
+    curvature_used: bool = True
+
+    def row(self, word_bytes: int) -> dict[str, Any]:
+        c = self.cost
+        worst = max(c.memory, key=lambda m: m.total)
+        return {
+            "design": self.design, "devices": self.devices, "update_devices": c.update_devices,
+            "curvature_devices": c.curvature_devices, "steps": self.steps, "cycles_per_step": c.cycles_per_step,
+            "time_to_target": self.time_to_target, "staleness": c.staleness, "staleness_trained": self.staleness_trained,
+            "refresh_period": c.refresh_period, "memory_bytes": worst.total * word_bytes,
+            "basis_bytes": max(m.lanczos_basis for m in c.memory) * word_bytes,
+            "eigvec_bytes": max(m.eigenvectors for m in c.memory) * word_bytes,
+            "curvature_used": self.curvature_used,
+        }
+
+
+def platform_for(devices: int, hardware: str, link: str, topology: str) -> Platform:
+    return Platform.homogeneous(devices, parse_hardware(hardware), parse_link(link), topology=topology)
+
+
+def evaluate(net: NetworkSpec, devices: int, platform: Platform, dcfg: DesignConfig, oracle: StepsOracle,
+             designs: Sequence[str] = DESIGNS, curvature_devices: int | None = None) -> list[DesignResult]:
+    """Every design on ``devices`` devices: cycles per step x steps to the target."""
+    out = []
+    for design in designs:
+        method = METHOD_OF[design]
+        if design == "dho2" and devices >= 2:
+            if curvature_devices is not None:
+                costs = [design_cost("dho2", net, devices, platform, replace(dcfg, curvature_devices=curvature_devices))]
+            else:
+                costs = dho2_candidates(net, devices, platform, dcfg)
+            scored = []
+            for c in costs:
+                steps = oracle.steps(method, staleness=c.staleness)
+                used = oracle.settings.warmup + oracle.quantize(c.staleness) < steps
+                scored.append((steps * c.cycles_per_step, c, steps, used))
+            # a split whose eigenvectors only arrive after the target is the base optimizer on
+            # P_u devices, not DHO2: prefer splits that use the curvature
+            pool = [t for t in scored if t[3]] or scored
+            best = min(pool, key=lambda t: (t[0], t[1].curvature_devices))
+            cands = [{"curvature_devices": c.curvature_devices, "staleness": c.staleness,
+                      "cycles_per_step": c.cycles_per_step, "steps": st, "time_to_target": t,
+                      "memory_words_max": c.memory_words_max, "curvature_used": used} for t, c, st, used in scored]
+            out.append(DesignResult(design, devices, best[1], best[2], oracle.quantize(best[1].staleness), best[0],
+                                    cands, best[3]))
+        else:
+            c = design_cost(design, net, devices, platform, dcfg)
+            steps = oracle.steps(method)
+            out.append(DesignResult(design, devices, c, steps, 0, steps * c.cycles_per_step))
+    return out
+
+
+# --------------------------------------------------------------------------- command
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _curvature(text: str) -> int | None:
+    return None if text == "auto" else _positive(text)
+
+
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits  # ships with scikit-learn
+    except ImportError:  # pragma: no cover
+        from contextlib import nullcontext
+        return nullcontext()
+    return threadpool_limits(1)
+
+
+def run(args: argparse.Namespace) -> int:
+    net, preset = study_network(args.network)
+    if args.target is not None:
+        preset = replace(preset, target=Target(args.target_metric or preset.target.metric, args.target))
+    elif args.target_metric is not None:
+        raise LayerPipeError("--target-metric needs --target VALUE")
+    if args.max_steps is not None:
+        preset = replace(preset, max_steps=args.max_steps)
+    P = args.devices
+    if args.curvature_devices is not None and not 1 <= args.curvature_devices <= P - 1:
+        raise LayerPipeError(f"--curvature-devices must be between 1 and {P - 1} on {P} devices")
+    settings = TrainSettings(batch=args.batch, curvature_batch=args.curvature_batch, k=args.k, l=args.l,
+                             refresh=args.refresh, warmup=args.warmup, seeds=1 if args.quick else args.seeds)
+    dcfg = DesignConfig(batch=args.batch, curvature_batch=args.curvature_batch, k=args.k, l=args.l,
+                        refresh=args.refresh, kfac_refresh=args.kfac_refresh, word_bytes=args.word_bytes)
+    platform = platform_for(P, args.hardware, args.link, args.topology)
+    oracle = StepsOracle(net, preset, settings)
+    with _one_blas_thread():  # tiny matrices: threads only fight over the cores
+        results = evaluate(net, P, platform, dcfg, oracle, curvature_devices=args.curvature_devices)
+    rows = [r.row(args.word_bytes) for r in results]
+    ref = {r["design"]: r["time_to_target"] for r in rows}
+    best_baseline = min(ref[d] for d in ("dp-sgd", "dp-adam", "dp-kfac"))
+    for r in rows:
+        r["speedup_vs_best_baseline"] = best_baseline / r["time_to_target"] if r["time_to_target"] else math.nan
+    if args.json:
+        print(to_json({
+            "network": net.name, "devices": P, "platform": platform.describe(), "target": preset.target.describe(),
+            "settings": asdict(settings), "design_config": asdict(dcfg), "learning_rates": preset.lr,
+            "designs": rows,
+            "memory": {r.design: [m.to_dict() for m in r.cost.memory] for r in results},
+            "dho2_candidates": next((r.candidates for r in results if r.design == "dho2"), []),
+        }))
+        return 0
+    print(f"{net.name} ({net.total_params():,} parameters) on {platform.describe()}; target {preset.target.describe()}; "
+          f"batch {args.batch}, k={args.k}, m={dcfg.lanczos_iterations}, T={args.refresh}, seeds {settings.seeds}")
+    table = [{
+        "design": r["design"], "upd/curv": f"{r['update_devices']}/{r['curvature_devices']}",
+        "steps": r["steps"], "cycles/step": round(r["cycles_per_step"]), "time (Mcycles)": r["time_to_target"] / 1e6,
+        "speedup": r["speedup_vs_best_baseline"], "stale": r["staleness"],
+        "mem/device (KB)": r["memory_bytes"] / 1024, "basis (KB)": r["basis_bytes"] / 1024,
+    } for r in rows]
+    print(format_table(table))
+    print("speedup: best of dp-sgd, dp-adam, dp-kfac / design; stale: steps between the weights the "
+          "eigenvectors came from and their first use; memory: the fullest device")
+    return 0
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``dho2`` parser (see :mod:`simulator.cli`)."""
+    p = subparsers.add_parser(
+        "dho2", help="time-to-accuracy and per-device memory of distributed FOSI (DHO2) and its baselines",
+        description="For each design (data-parallel SGD, Adam, K-FAC; FOSI with the curvature on one device; "
+        "DHO2 with the Lanczos basis sharded and the curvature overlapped with updates) print the steps the "
+        "NumPy optimizer needs to reach the target on digits, the simulated cycles per step on P devices, their "
+        "product (time-to-accuracy) and the memory of the fullest device.")
+    p.add_argument("--network", default="mlp", help="mlp (64-128-64-10), logreg (64-10), or a zoo MLP name")
+    p.add_argument("--devices", type=_positive, required=True, metavar="P", help="number of devices")
+    p.add_argument("--k", type=int, default=10, help="largest eigenpairs kept (default 10)")
+    p.add_argument("--l", type=int, default=0, help="smallest eigenpairs kept (default 0)")
+    p.add_argument("--refresh", type=_positive, default=100, metavar="T", help="curvature refresh period in steps (default 100)")
+    p.add_argument("--warmup", type=int, default=10, help="steps before FOSI's first refresh (default 10)")
+    p.add_argument("--kfac-refresh", type=_positive, default=10, help="K-FAC's factor/inverse refresh period (default 10)")
+    p.add_argument("--batch", type=_positive, default=128, help="global minibatch (default 128)")
+    p.add_argument("--curvature-batch", type=_positive, default=128, help="FOSI's fixed Lanczos batch (default 128)")
+    p.add_argument("--curvature-devices", type=_curvature, default=None, metavar="auto|N",
+                   help="DHO2's curvature devices (default auto: the split with the shortest time-to-accuracy)")
+    p.add_argument("--target", type=float, default=None, help="target value (default: the network's preset)")
+    p.add_argument("--target-metric", choices=("train_loss", "test_accuracy"), default=None)
+    p.add_argument("--max-steps", type=_positive, default=None, help="step budget of every training run")
+    p.add_argument("--seeds", type=_positive, default=3, help="training seeds; the median steps count (default 3)")
+    p.add_argument("--quick", action="store_true", help="one seed")
+    p.add_argument("--hardware", default="mac:256", help="device cost model (default mac:256)")
+    p.add_argument("--link", default="100,16", help="link LATENCY,BYTES_PER_CYCLE (default 100,16)")
+    p.add_argument("--topology", choices=TOPOLOGIES, default="full", help="device topology (default full)")
+    p.add_argument("--word-bytes", type=_positive, default=2, help="bytes per value (default 2)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=run)
+    return p
+
+
+__all__ = ["METHOD_OF", "Preset", "PRESETS", "study_network", "TrainSettings", "StepsOracle", "DesignResult",
+           "platform_for", "evaluate", "register", "run"]

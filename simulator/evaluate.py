@@ -1,0 +1,94 @@
+"""Run schedules against their references and report the figures every result carries.
+
+:func:`compare` builds and simulates each schedule on the same network, processor count
+and platform, plus the two references of DESIGN section 6: ``sequential`` (one processor,
+every task of the step in order) and ``pipedream``. Each row has the fields of the
+``simulate``/``compare`` JSON: schedule, network, processors, cycles_per_minibatch,
+speedup_vs_sequential, speedup_vs_pipedream, utilization_mean, utilization (per
+processor), comm_bytes_per_minibatch, comm_overhead (extra bytes over PipeDream as a
+fraction of the bytes a step reads and writes), peak_memory_bytes (per processor),
+weight_versions and delays (per layer; delays in slots), lower_bound_cycles, efficiency.
+
+>>> from models.zoo import get_network
+>>> from simulator.platform import Platform
+>>> from simulator.costs import MacArray
+>>> rows = compare(get_network("mlp"), ["pipedream"], 1, Platform.homogeneous(1, MacArray(256)), minibatches=2, batch=4)
+>>> rows[0]["speedup_vs_sequential"], rows[0]["speedup_vs_pipedream"]
+(1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from models.network import NetworkSpec
+from schedules.registry import build_schedule
+
+from .engine import simulate
+from .metrics import Metrics, summarize
+
+
+def _row(net: NetworkSpec, m: Metrics, schedule) -> dict:
+    return {
+        "schedule": m.schedule,
+        "network": net.name,
+        "processors": m.processors,
+        "platform": m.platform,
+        "cycles_per_minibatch": m.cycles_per_minibatch,
+        "total_cycles": m.total_cycles,
+        "minibatches": m.steps,
+        "speedup_vs_sequential": m.speedup_vs_sequential,
+        "speedup_vs_pipedream": m.speedup_vs_baseline,
+        "utilization_mean": m.mean_utilization,
+        "utilization": m.utilization,
+        "comm_bytes_per_minibatch": m.bytes_per_minibatch,
+        "comm_overhead": m.communication_overhead,
+        "link_busy_cycles_per_minibatch": m.link_busy_per_minibatch,
+        "transfer_wait_fraction": m.transfer_wait_fraction,
+        "peak_memory_bytes": [x.total for x in m.memory],
+        "weight_versions": schedule.versions(),
+        "delays": schedule.layer_delays(),
+        "lower_bound_cycles": m.lower_bound,
+        "efficiency": m.efficiency,
+        "info": {k: v for k, v in schedule.info.items()},
+    }
+
+
+def compare(net: NetworkSpec, schedules: Sequence[str], processors: int, platform, *, minibatches: int = 16,
+            batch: int = 32, **options) -> list[dict]:
+    """One row per schedule (see the module docstring); ``options`` go to the builders that take them."""
+    def run(name: str):
+        opts = {k: v for k, v in options.items() if v is not None and _accepts(name, k)}
+        sched = build_schedule(name, net, processors, platform=platform, minibatches=minibatches, batch=batch, **opts)
+        return sched, simulate(sched, platform)
+
+    _, seq = run_on_one(net, platform, minibatches, batch)
+    seq_cycles = seq.stats.cycles_per_step
+    pd_sched, pd = run("pipedream")
+    pd_metrics = summarize(pd, seq_cycles, pd.stats.cycles_per_step, baseline_bytes=pd.stats.bytes_moved / pd_sched.steps)
+    rows = []
+    for name in schedules:
+        if name == "pipedream":
+            sched, m = pd_sched, pd_metrics
+        else:
+            sched, result = run(name)
+            m = summarize(result, seq_cycles, pd.stats.cycles_per_step, baseline_bytes=pd_metrics.bytes_per_minibatch)
+        rows.append(_row(net, m, sched))
+    return rows
+
+
+def run_on_one(net: NetworkSpec, platform, minibatches: int, batch: int):
+    """The sequential reference: every task of the step in order on processor 0."""
+    sched = build_schedule("sequential", net, 1, platform=platform, minibatches=min(minibatches, 4), batch=batch)
+    return sched, simulate(sched, platform)
+
+
+_OPTIONS = {"microbatches": ("gpipe", "1f1b", "zb-h1"), "replicate": ("pipedream",),
+            "offload": ("layerpipe", "layerpipe2"), "groups": ("layerpipe2",), "memory": ("layerpipe2",)}
+
+
+def _accepts(schedule: str, option: str) -> bool:
+    return schedule in _OPTIONS.get(option, ())
+
+
+__all__ = ["compare", "run_on_one"]

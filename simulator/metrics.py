@@ -1,0 +1,435 @@
+"""Every metric of DESIGN section 6, from a simulation result (and again from a trace).
+
+Definitions (a "minibatch" is one optimizer step: ``microbatches_per_step`` units):
+
+* ``cycles_per_minibatch`` - ``stats.cycles_per_step``: the mean interval between step
+  completions in the steady-state window (the makespan when there is one step);
+  ``total_cycles`` - the makespan of the whole run.
+* ``utilization[p]`` - busy compute cycles of ``p`` inside the window / window length;
+  ``mean_utilization`` - their mean over the schedule's processors.
+* ``bytes_per_minibatch`` - bytes that crossed between processors (each transfer once,
+  however many hops) / steps run, where steps = units / m; ``link_busy_cycles`` - cycles
+  links were busy, summed over directed links (``link_busy`` per link), also per minibatch.
+* ``transfer_wait_fraction`` - cycles in which some processor sat idle while the data it
+  needed was in flight on a link / total cycles (0 on a free link).
+* ``step_bytes`` - the bytes a training step reads and writes: m x the sum of
+  ``bytes_read + bytes_written`` over the template's tasks; ``communication_fraction`` -
+  bytes_per_minibatch / step_bytes. :func:`communication_overhead` is SpikePipe's figure:
+  the extra bytes a method moves per step compared with a baseline, as a fraction of
+  step_bytes.
+* memory per processor (:class:`ProcessorMemory`): ``weights`` - for every layer whose
+  forward runs there, versions (``schedule.versions()``) x its parameter bytes;
+  ``stash_peak`` - the engine's peak of stashed activations (``stats.peak_stash_bytes``);
+  ``gradients`` - one weight-gradient buffer (1 x parameter bytes) on every processor that
+  computes the layer's weight gradient (its WG or W tasks, or the B task of the layer in
+  views that fold WG into B); ``optimizer`` - one momentum buffer (1 x parameter bytes,
+  SGD with momentum) on every processor that runs the layer's U task (where the gradient
+  is computed when the template has no U tasks). ``total`` is their sum (the stash at its peak).
+* ``bounds`` / ``efficiency`` - :func:`simulator.bounds.lower_bounds` and
+  max(bounds) / cycles_per_minibatch.
+* ``speedup_vs_sequential`` - the cycles per minibatch of one processor (processor 0 of
+  the platform) running every task of the step in order, i.e. m x the sum of the
+  template's task cycles there (DESIGN section 9), / cycles_per_minibatch;
+  ``speedup_vs_baseline`` - baseline_cycles / cycles_per_minibatch when a baseline's
+  cycles per minibatch is given.
+
+:func:`metrics_from_trace` recomputes busy cycles, the window, utilization, bytes (from
+the graph and where each task actually ran), link-busy cycles and the memory over time
+from a :class:`simulator.trace.MemoryTrace` alone, so tests can check the engine's
+streamed figures against an independent path; :func:`memory_timeline` is the memory of
+each processor as a step function of time.
+
+>>> from models.taskgraph import uniform_pipeline_graph
+>>> from schedules.schedule import Schedule, parse_orders
+>>> from simulator.platform import Platform
+>>> from simulator.costs import MacArray
+>>> from simulator.engine import simulate
+>>> g = uniform_pipeline_graph(2, f=1, b=2, w=0, act_bytes=4, split_backward=False)
+>>> r = simulate(Schedule("hand", g, parse_orders("P0: F1.0 B1.0 ; P1: F2.0 B2.0")), Platform.homogeneous(2, MacArray(1)))
+>>> m = summarize(r)
+>>> m.cycles_per_minibatch, m.utilization, m.bytes_per_minibatch, m.speedup_vs_sequential
+(6.0, [0.5, 0.5], 8.0, 1.0)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+from schedules.passes import update_tasks
+
+from .bounds import Bounds, lower_bounds
+from .engine import steady_window
+
+_STASH_FREERS = ("WG", "AG2", "B", "W")
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@dataclass
+class ProcessorMemory:
+    """Bytes one processor needs (see the module docstring)."""
+
+    weights: int = 0
+    stash_peak: int = 0
+    optimizer: int = 0
+    gradients: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.stash_peak + self.optimizer + self.gradients
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "total": self.total}
+
+
+def _procs_by_task(schedule) -> dict[tuple[str, int], set[int]]:
+    where: dict[tuple[str, int], set[int]] = defaultdict(set)
+    for p, acts in schedule.orders.items():
+        for a in acts:
+            where[(a.kind, a.layer)].add(p)
+    return where
+
+
+def static_memory(schedule) -> list[ProcessorMemory]:
+    """Weights x versions, optimizer state and gradient buffers per processor (no stash)."""
+    graph = schedule.graph
+    info = graph.graph.get("layers", {})
+    versions = schedule.versions()
+    where = _procs_by_task(schedule)
+    mem = [ProcessorMemory() for _ in range(schedule.processors)]
+    has_u = any(n[0] == "U" for n in graph.nodes)
+
+    def layers(node, data):
+        return tuple(data.get("layers", (node[1],)))
+
+    def procs(tasks) -> set[int]:
+        return {p for t in tasks for p in where.get(t, ())}
+
+    for l, li in info.items():
+        pb = li.param_bytes
+        if not pb:
+            continue
+        for p in procs(n for n, d in graph.nodes(data=True) if n[0] == "F" and l in layers(n, d)):
+            mem[p].weights += versions.get(l, 1) * pb
+        # the tasks that compute layer l's weight gradient: what WG_l was merged into (built graphs
+        # record their ``parts``), else a WG/W task of the layer, else (hand-built views) B_l
+        grads = [n for n, d in graph.nodes(data=True) if ("WG", l) in d.get("parts", ())]
+        if not grads:
+            grads = [n for n, d in graph.nodes(data=True) if n[0] in ("WG", "W") and l in layers(n, d)]
+        if not grads:
+            grads = [n for n in graph.nodes if n[0] == "B" and n[1] == l]
+        for p in procs(grads):
+            mem[p].gradients += pb
+        updates = [n for n, d in graph.nodes(data=True) if n[0] == "U" and l in layers(n, d)] if has_u else grads
+        for p in procs(updates):
+            mem[p].optimizer += pb
+    return mem
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@dataclass
+class Metrics:
+    """All figures of DESIGN section 6 for one simulated schedule (see the module docstring)."""
+
+    schedule: str
+    platform: str
+    processors: int
+    units: int
+    steps: float
+    microbatches_per_step: int
+    cycles_per_minibatch: float
+    total_cycles: int
+    window: tuple[float, float]
+    window_steps: int
+    busy: list[int]
+    utilization: list[float]
+    mean_utilization: float
+    bytes_moved: int
+    bytes_per_minibatch: float
+    bytes_by_kind: dict[str, int]
+    link_busy: dict[str, int]
+    link_busy_cycles: int
+    link_busy_per_minibatch: float
+    transfer_wait: list[float]
+    transfer_wait_fraction: float
+    step_bytes: int
+    communication_fraction: float
+    memory: list[ProcessorMemory]
+    peak_memory_bytes: int
+    bounds: Bounds | None
+    lower_bound: float
+    efficiency: float
+    sequential_cycles: float
+    speedup_vs_sequential: float
+    baseline_cycles: float | None = None
+    speedup_vs_baseline: float | None = None
+    communication_overhead: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k not in ("memory", "bounds")}
+        d["window"] = list(self.window)
+        d["memory"] = [m.to_dict() for m in self.memory]
+        d["bounds"] = self.bounds.to_dict() if self.bounds is not None else None
+        return d
+
+    def row(self) -> dict:
+        """The headline figures as one flat table row."""
+        return {"schedule": self.schedule, "P": self.processors, "cycles/minibatch": self.cycles_per_minibatch,
+                "total cycles": self.total_cycles, "utilization": self.mean_utilization,
+                "bytes/minibatch": self.bytes_per_minibatch, "wait on transfers": self.transfer_wait_fraction,
+                "peak memory": self.peak_memory_bytes, "bound": self.lower_bound, "efficiency": self.efficiency,
+                "speedup vs seq": self.speedup_vs_sequential}
+
+
+def step_bytes(schedule) -> int:
+    """Bytes a training step reads and writes: m x sum of bytes_read + bytes_written of the template."""
+    total = sum(d["work"].bytes_read + d["work"].bytes_written for _, d in schedule.graph.nodes(data=True))
+    return schedule.microbatches_per_step * total
+
+
+def sequential_cycles(schedule, platform, processor: int = 0) -> int:
+    """Cycles per step of one processor running every task of the step in order."""
+    cm = platform.processors[processor]
+    return schedule.microbatches_per_step * sum(int(cm.task_cycles(d["work"])) for _, d in schedule.graph.nodes(data=True))
+
+
+_sequential_cycles = sequential_cycles  # summarize() has a parameter of the same name
+
+
+def communication_overhead(bytes_per_minibatch: float, baseline_bytes_per_minibatch: float, step_total_bytes: float) -> float:
+    """Extra bytes per step over a baseline, as a fraction of the bytes a step reads and writes.
+
+    >>> communication_overhead(1100, 1000, 40_000)
+    0.0025
+    """
+    if step_total_bytes <= 0:
+        return float("nan")
+    return (bytes_per_minibatch - baseline_bytes_per_minibatch) / step_total_bytes
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def summarize(result, sequential_cycles: float | None = None, baseline_cycles: float | None = None, *,
+              baseline_bytes: float | None = None, with_bounds: bool = True) -> Metrics:
+    """All metrics of ``result`` (a :class:`simulator.engine.SimResult`).
+
+    ``sequential_cycles``: cycles per minibatch of the sequential reference (default: the
+    platform's processor 0 running every task, :func:`sequential_cycles`);
+    ``baseline_cycles`` / ``baseline_bytes``: a baseline's cycles and bytes per minibatch,
+    for ``speedup_vs_baseline`` and ``communication_overhead``.
+    """
+    sched, plat, st = result.schedule, result.platform, result.stats
+    P = sched.processors
+    m = sched.microbatches_per_step
+    steps = st.units / m if m else float(st.steps)
+    cpm = float(st.cycles_per_step)
+    span = st.window[1] - st.window[0]
+    util = [_ratio(b, span) for b in st.window_busy]
+    link_total = sum(st.link_busy.values())
+    mem = static_memory(sched)
+    for p in range(P):
+        mem[p].stash_peak = st.peak_stash_bytes[p] if p < len(st.peak_stash_bytes) else 0
+    sb = step_bytes(sched)
+    bpm = _ratio(st.bytes_moved, steps)
+    bounds = lower_bounds(sched, plat) if with_bounds else None
+    lb = float(bounds.best) if bounds is not None else float("nan")
+    seq = float(sequential_cycles) if sequential_cycles is not None else float(_sequential_cycles(sched, plat))
+    return Metrics(
+        schedule=sched.name, platform=plat.describe(), processors=P, units=st.units, steps=steps,
+        microbatches_per_step=m, cycles_per_minibatch=cpm, total_cycles=st.makespan, window=tuple(st.window),
+        window_steps=st.window_steps, busy=list(st.busy), utilization=util,
+        mean_utilization=sum(util) / len(util) if util else float("nan"),
+        bytes_moved=st.bytes_moved, bytes_per_minibatch=bpm, bytes_by_kind=dict(st.bytes_by_kind),
+        link_busy={f"{a}->{b}": c for (a, b), c in sorted(st.link_busy.items())}, link_busy_cycles=link_total,
+        link_busy_per_minibatch=_ratio(link_total, steps), transfer_wait=list(st.transfer_wait),
+        transfer_wait_fraction=_ratio(st.any_transfer_wait, st.makespan), step_bytes=sb,
+        communication_fraction=_ratio(bpm, sb), memory=mem, peak_memory_bytes=max((x.total for x in mem), default=0),
+        bounds=bounds, lower_bound=lb, efficiency=_ratio(lb, cpm), sequential_cycles=seq,
+        speedup_vs_sequential=_ratio(seq, cpm), baseline_cycles=baseline_cycles,
+        speedup_vs_baseline=_ratio(baseline_cycles, cpm) if baseline_cycles is not None else None,
+        communication_overhead=(communication_overhead(bpm, baseline_bytes, sb) if baseline_bytes is not None else None),
+    )
+
+
+# --------------------------------------------------------------------------- from a trace
+
+
+@dataclass
+class TraceMetrics:
+    """Figures recomputed from a trace (compare with the engine's :class:`SimStats`)."""
+
+    makespan: float
+    busy: list[float]
+    window: tuple[float, float]
+    window_steps: int
+    window_busy: list[float]
+    utilization: list[float]
+    cycles_per_step: float
+    step_ends: list[float]
+    bytes_moved: int
+    bytes_by_kind: dict[str, int]
+    link_busy: dict[tuple[int, int], float]
+    peak_stash_bytes: list[int]
+    memory: dict[int, list[tuple[float, int]]]
+
+
+def _window_of(step_ends: list[float], makespan: float, depth: int) -> tuple[tuple[float, float], int]:
+    """The window of :func:`simulator.engine.steady_window` (the definition), measured on the trace."""
+    first, last = steady_window(len(step_ends), depth)
+    if first < 0:
+        return (0.0, float(makespan)), 0
+    return (float(step_ends[first]), float(step_ends[last])), last - first
+
+
+def _stash_events(trace, schedule) -> dict[int, dict[float, int]]:
+    """Per processor: time -> net change of stashed activations at that instant."""
+    graph = schedule.graph
+    info = graph.graph.get("layers", {})
+    freers: dict[int, set] = defaultdict(set)
+    for n, d in graph.nodes(data=True):
+        if n[0] in _STASH_FREERS:
+            for l in d.get("layers", (n[1],)):
+                freers[l].add(n)
+    fwd = {n: tuple(d.get("layers", (n[1],))) for n, d in graph.nodes(data=True) if n[0] == "F"}
+    rec = {(t.kind, t.layer, t.unit): t for t in trace.tasks}
+    events: dict[int, dict[float, int]] = defaultdict(lambda: defaultdict(int))
+    for (kind, layer, unit), t in rec.items():
+        if kind != "F":
+            continue
+        for l in fwd.get((kind, layer), ()):
+            nbytes = info[l].stash_bytes if l in info else 0
+            if not nbytes:
+                continue
+            events[t.proc][t.start] += nbytes
+            ends = [rec[(f[0], f[1], unit)].end for f in freers.get(l, ()) if (f[0], f[1], unit) in rec]
+            if freers.get(l) and len(ends) == len(freers[l]):
+                events[t.proc][max(ends)] -= nbytes
+    return events
+
+
+def memory_timeline(trace, schedule, *, static: bool = True) -> dict[int, list[tuple[float, int]]]:
+    """Memory of every processor as a step function: ``[(time, bytes from then on), ...]``.
+
+    Stashed activations of layer ``l`` for unit ``i`` are held on the processor of its
+    forward from the forward's start until the last backward task that reads them (kinds
+    WG, AG2, B, W containing ``l``) ends; everything at one instant happens together.
+    With ``static`` the weights, optimizer state and gradient buffers are added as a
+    constant (see :func:`static_memory`).
+    """
+    base = static_memory(schedule) if static else [ProcessorMemory() for _ in range(schedule.processors)]
+    events = _stash_events(trace, schedule)
+    result = {}
+    for p in range(schedule.processors):
+        level = base[p].weights + base[p].optimizer + base[p].gradients
+        points = [(0.0, level)]
+        for t in sorted(events.get(p, {})):
+            delta = events[p][t]
+            if not delta:
+                continue
+            level += delta
+            if points[-1][0] == t:
+                points[-1] = (t, level)
+            else:
+                points.append((t, level))
+        result[p] = points
+    return result
+
+
+def metrics_from_trace(trace, schedule) -> TraceMetrics:
+    """Busy, window, utilization, bytes, link busy and memory recomputed from ``trace`` alone.
+
+    Bytes are rebuilt from the task graph and where each task ran: per unit, every
+    tensor a task sends to another processor counts once per destination processor (the
+    largest edge of it), and after the last update task of a layer in a step, the new
+    weights count once for every other processor that runs a forward reading the layer.
+    """
+    graph = schedule.graph
+    P = schedule.processors
+    m = schedule.microbatches_per_step
+    busy = [0.0] * P
+    unit_end: dict[int, float] = {}
+    rec = {}
+    for t in trace.tasks:
+        busy[t.proc] += t.end - t.start
+        unit_end[t.unit] = max(unit_end.get(t.unit, t.end), t.end)
+        rec[(t.kind, t.layer, t.unit)] = t
+    makespan = max([t.end for t in trace.tasks] + [x.end for x in trace.transfers], default=0)
+    units = 1 + max(unit_end, default=-1)
+    steps = -(-units // m)
+    step_ends = [max(unit_end.get(u, 0.0) for u in range(k * m, min((k + 1) * m, units))) for k in range(steps)]
+    depth = 1 + max(schedule.delays.values(), default=0) // 2
+    window, wsteps = _window_of(step_ends, makespan, depth)
+    if wsteps == 0:
+        wbusy = list(busy)
+    else:
+        wbusy = [0.0] * P
+        for t in trace.tasks:
+            lo, hi = max(t.start, window[0]), min(t.end, window[1])
+            if hi > lo:
+                wbusy[t.proc] += hi - lo
+    span = window[1] - window[0]
+    util = [_ratio(b, span) for b in wbusy]
+    cps = span / wsteps if wsteps > 0 else float(makespan) / max(1, steps)
+
+    # bytes between processors
+    moved, by_kind = 0, defaultdict(int)
+    for u in graph.nodes:
+        for i in range(units):
+            ru = rec.get((u[0], u[1], i))
+            if ru is None:
+                continue
+            groups: dict[tuple, int] = {}
+            for v in graph.successors(u):
+                rv = rec.get((v[0], v[1], i))
+                if rv is None or rv.proc == ru.proc:
+                    continue
+                data = graph.edges[u, v]
+                key = (repr(data.get("tensor", (u, v))), rv.proc)
+                groups[key] = max(groups.get(key, 0), int(data.get("bytes", 0)))
+            for nbytes in groups.values():
+                moved += nbytes
+                by_kind["activation" if u[0] == "F" else "gradient"] += nbytes
+    info = graph.graph.get("layers", {})
+    order = {id(t): n for n, t in enumerate(trace.tasks)}
+    upd = update_tasks(graph)
+    readers: dict[int, set[int]] = defaultdict(set)
+    for (kind, layer, unit), t in rec.items():
+        if kind == "F":
+            for l in graph.nodes[(kind, layer)].get("layers", (layer,)):
+                readers[l].add(t.proc)
+    for l, tasks in upd.items():
+        nbytes = info[l].param_bytes if l in info else 0
+        if not nbytes or l not in readers:
+            continue
+        for k in range(steps):
+            recs = [rec.get((t[0], t[1], u)) for u in range(k * m, min((k + 1) * m, units)) for t in tasks]
+            if not recs or any(r is None for r in recs):
+                continue
+            last = max(recs, key=lambda r: (r.end, order[id(r)]))  # the engine releases on the last to end
+            n = sum(1 for d in readers[l] if d != last.proc)
+            moved += n * nbytes
+            by_kind["weights"] += n * nbytes
+    link: dict[tuple[int, int], float] = defaultdict(float)
+    for x in trace.transfers:
+        link[(x.src, x.dst)] += x.end - x.start
+    memory = memory_timeline(trace, schedule, static=False)
+    peak = [max((b for _, b in memory.get(p, [(0, 0)])), default=0) for p in range(P)]
+    return TraceMetrics(makespan=makespan, busy=busy, window=window, window_steps=wsteps, window_busy=wbusy,
+                        utilization=util, cycles_per_step=cps, step_ends=step_ends, bytes_moved=moved,
+                        bytes_by_kind=dict(by_kind), link_busy=dict(link), peak_stash_bytes=peak, memory=memory)
+
+
+def metrics_table(metrics: list[Metrics]) -> list[dict]:
+    """Flat rows (see :meth:`Metrics.row`) for :func:`simulator.output.format_table`."""
+    return [m.row() for m in metrics]
+
+
+__all__ = ["Metrics", "ProcessorMemory", "TraceMetrics", "summarize", "metrics_from_trace", "memory_timeline",
+           "static_memory", "step_bytes", "sequential_cycles", "communication_overhead", "metrics_table"]

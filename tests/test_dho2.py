@@ -1,0 +1,185 @@
+"""Distributed designs: collective formulas, engine makespans against hand sums, DHO2's overlap and memory, CLI."""
+
+import json
+import math
+
+import pytest
+
+from models.errors import ScheduleError
+from models.lanczos import iteration_collectives
+from models.zoo import mlp
+from schedules.dho2 import (
+    DESIGNS, DesignConfig, KIND_MEANING, Memory, allgather_cycles, allreduce_cycles, batch_shares, broadcast_cycles,
+    design_cost, dho2_candidates, dho2_period_schedule, dho2_refresh_schedule, dho2_step_schedule, memory,
+    network_work, redistribute_cycles, step_schedule,
+)
+from schedules.passes import validate
+from schedules.schedule import Schedule
+from simulator.cli import main
+from simulator.costs import FREE_LINK, LinkModel, MacArray
+from simulator.engine import simulate
+from simulator.platform import Platform
+
+LINK = LinkModel(100, 16)
+MAC = MacArray(256)
+NET = mlp((64, 32, 10))  # 2,410 parameters: small graphs, fast simulations
+N = NET.total_params()
+CFG = DesignConfig(batch=64, curvature_batch=32, k=2, refresh=10)
+
+
+def plat(p, link=LINK):
+    return Platform.homogeneous(p, MAC, link)
+
+
+def test_ring_collectives_follow_the_textbook_formula():
+    # bytes divisible by P * bandwidth: 2(P-1)/P * bytes/bw + 2(P-1) * latency exactly
+    for p in (2, 4, 8):
+        nbytes = 16 * p * 100
+        assert allreduce_cycles(nbytes, p, LINK) == 2 * (p - 1) / p * nbytes / 16 + 2 * (p - 1) * 100
+        assert allgather_cycles(nbytes, p, LINK) == (p - 1) * (100 + nbytes // p // 16)
+        assert broadcast_cycles(nbytes, p, LINK) == 2 * allgather_cycles(nbytes, p, LINK)
+    assert allreduce_cycles(10**6, 1, LINK) == 0 and allreduce_cycles(0, 4, LINK) == 0
+    # 4 senders -> 2 receivers: each receiver takes half the vector in 2 messages
+    assert redistribute_cycles(6400, 4, 2, LINK) == 2 * 100 + 3200 // 16
+
+
+def test_one_device_step_is_the_sum_of_its_tasks():
+    s = step_schedule("dp-sgd", NET, 1, plat(1), CFG)
+    total = sum(MAC.task_cycles(d["work"]) for _, d in s.graph.nodes(data=True))
+    assert simulate(s, plat(1)).makespan == total
+    w = network_work(NET, 64)
+    assert total == MAC.task_cycles(w.forward) + MAC.task_cycles(w.backward) + math.ceil(2 * N / 256)
+
+
+def test_data_parallel_step_is_compute_plus_allreduce_plus_update():
+    P = 4
+    s = step_schedule("dp-sgd", NET, P, plat(P), CFG)
+    w = network_work(NET, 16)
+    expect = (MAC.task_cycles(w.forward) + MAC.task_cycles(w.backward) + allreduce_cycles(2 * N, P, LINK)
+              + math.ceil(2 * N / 256))
+    assert simulate(s, plat(P)).makespan == expect
+    # an HVP costs 2-3 gradients: 9 GEMMs per inner layer against 3, 4 for the first layer against 2
+    assert 2.0 < network_work(NET, 16).hvp.macs / (w.forward.macs + w.backward.macs) < 3.0
+
+
+def test_schedules_use_the_schedule_kinds_and_round_trip_as_text():
+    for design in DESIGNS:
+        s = design_cost(design, NET, 3, plat(3), CFG, keep_schedules=True).schedules
+        for sched in s.values():
+            kinds = {k for k, _ in sched.graph.nodes}
+            assert kinds <= set(KIND_MEANING), (design, kinds)
+            validate(sched)
+            back = Schedule.from_text(sched.to_text(), sched.graph)
+            assert back.orders == sched.orders
+
+
+def test_fosi_refresh_runs_on_device_zero_only():
+    P = 3
+    ref = step_schedule("fosi", NET, P, plat(P), CFG, refresh=True)
+    hvps = [(n, d) for n, d in ref.graph.nodes(data=True) if "HVP on" in d["label"]]
+    assert len(hvps) == CFG.lanczos_iterations == 8 and {d["device"] for _, d in hvps} == {0}
+    c = design_cost("fosi", NET, P, plat(P), CFG)
+    assert c.cycles_per_step == pytest.approx(c.step_cycles + (c.refresh_cycles - c.step_cycles) / 10)
+    # memory: device 0 holds the whole Lanczos basis (m * n) and every device the eigenvectors
+    assert c.memory[0].lanczos_basis == 8 * N and c.memory[1].lanczos_basis == 0
+    assert all(m.eigenvectors == 2 * N for m in c.memory)
+
+
+def test_dho2_shards_the_lanczos_and_hides_it_behind_the_updates():
+    P, P_c = 4, 2
+    p4 = plat(P)
+    cfg = DesignConfig(batch=64, curvature_batch=32, k=2, refresh=10, curvature_devices=P_c)
+    c = design_cost("dho2", NET, P, p4, cfg, keep_schedules=True)
+    step = simulate(dho2_step_schedule(NET, P, P_c, p4, cfg), p4).makespan
+    ref = simulate(dho2_refresh_schedule(NET, P, P_c, p4, cfg), p4).makespan
+    assert (c.step_cycles, c.refresh_cycles) == (step, ref)
+    assert c.staleness == math.ceil(ref / step)
+    period = max(10, c.staleness)
+    assert c.refresh_period == period
+    # the Lanczos chain runs beside the update steps: the period costs its steps plus the two
+    # short collectives the update devices join, far less than steps + refresh
+    extra = broadcast_cycles(2 * N, P_c + 1, LINK) + redistribute_cycles(2 * 2 * N, P_c, P - P_c, LINK)
+    assert period * step <= c.info["period_cycles"] <= period * step + extra
+    assert c.info["period_cycles"] < period * step + ref
+    # the HVPs are split over the curvature devices, every Lanczos collective is in the graph
+    sched = c.schedules["refresh"]
+    hvps = [d for _, d in sched.graph.nodes(data=True) if d["kind"] == "B"]
+    assert len(hvps) == 8 * P_c and {d["label"].split(" on ")[1] for d in hvps} == {"16 samples"}
+    colls = [d for _, d in sched.graph.nodes(data=True) if d["kind"] == "W" and "barrier" not in d["label"]]
+    # the weight broadcast (P_c + 1 participants), then the five collectives of every iteration
+    assert len(colls) == (P_c + 1) + P_c * sum(len(iteration_collectives(j, N)) for j in range(8))
+
+
+def test_dho2_memory_shards_basis_and_optimizer_state():
+    P, P_c = 8, 4
+    mem = memory("dho2", N, P, CFG, curvature_devices=P_c)
+    upd, curv = mem[:P - P_c], mem[P - P_c:]
+    m = CFG.lanczos_iterations
+    assert sum(x.lanczos_basis for x in curv) == m * N and max(x.lanczos_basis for x in curv) == m * math.ceil(N / P_c)
+    assert sum(x.eigenvectors for x in upd) == 2 * N and sum(x.optimizer for x in upd) == 2 * N  # heavy-ball + velocity
+    one = memory("fosi", N, P, CFG)
+    assert one[0].lanczos_basis == m * N and one[0].total > max(x.total for x in mem)
+
+
+def test_dho2_memory_falls_with_devices_and_one_device_is_fosi():
+    cfg = DesignConfig(batch=64, curvature_batch=32, k=2, refresh=10)
+    words = [design_cost("dho2", NET, p, plat(p), cfg).memory_words_max for p in (2, 4, 8)]
+    assert words[0] > words[1] > words[2]
+    one = design_cost("dho2", NET, 1, plat(1), cfg)
+    fosi = design_cost("fosi", NET, 1, plat(1), cfg)
+    assert one.cycles_per_step == fosi.cycles_per_step and one.memory == fosi.memory
+    assert [c.curvature_devices for c in dho2_candidates(NET, 4, plat(4), cfg)] == [1, 2, 3]
+
+
+def test_period_schedule_waits_when_the_staleness_is_too_small():
+    P, P_c = 3, 1
+    p3 = plat(P)
+    step = simulate(dho2_step_schedule(NET, P, P_c, p3, CFG), p3).makespan
+    ok = simulate(dho2_period_schedule(NET, P, P_c, p3, CFG, staleness=20, step_cycles=step), p3).makespan
+    rushed = simulate(dho2_period_schedule(NET, P, P_c, p3, CFG, staleness=1, step_cycles=step), p3).makespan
+    assert rushed > ok - 10 * step  # the update devices idle until V is ready
+
+
+def test_free_link_and_kfac_cost_and_errors():
+    c = design_cost("dp-kfac", NET, 2, plat(2, FREE_LINK), CFG)
+    assert c.refresh_cycles > c.step_cycles and c.refresh_period == CFG.kfac_refresh
+    assert c.memory[0].curvature == 2 * sum(d * d for d in (65, 32, 33, 10))
+    assert batch_shares(5, 3) == [2, 2, 1]
+    with pytest.raises(ScheduleError):
+        design_cost("zero", NET, 2, plat(2), CFG)
+    with pytest.raises(ScheduleError):
+        design_cost("dp-sgd", NET, 3, plat(2), CFG)
+    with pytest.raises(ScheduleError):
+        design_cost("dho2", NET, 3, plat(3), DesignConfig(curvature_devices=3))
+    with pytest.raises(ScheduleError):
+        DesignConfig(k=0)
+    assert Memory(model=1, gradient=2).total == 3
+
+
+def test_cli_json_and_table(capsys):
+    argv = ["dho2", "--network", "logreg", "--devices", "2", "--quick", "--k", "2", "--refresh", "20",
+            "--max-steps", "200", "--target", "0.3"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    designs = {r["design"]: r for r in out["designs"]}
+    assert set(designs) == set(DESIGNS) and out["devices"] == 2
+    d = designs["dho2"]
+    assert d["update_devices"] + d["curvature_devices"] == 2 and d["time_to_target"] == pytest.approx(
+        d["steps"] * d["cycles_per_step"])
+    assert designs["fosi"]["basis_bytes"] == 8 * 650 * 2
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "dho2" in text and "time (Mcycles)" in text
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["dho2", "--devices", "2", "--network", "lenet5"], "lenet5"),
+    (["dho2", "--devices", "2", "--k", "0"], "k + l"),
+    (["dho2", "--devices", "2", "--curvature-devices", "2"], "curvature-devices"),
+    (["dho2", "--devices", "2", "--hardware", "gpu"], "hardware"),
+    (["dho2", "--devices", "2", "--network", "nonet"], "nonet"),
+])
+def test_cli_bad_input_is_one_line_exit_2(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
