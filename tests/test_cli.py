@@ -40,3 +40,20 @@ def test_unknown_subcommand_exits_2(capsys):
         main(["frobnicate"])
     assert exc.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_train_takes_delays_from_the_schedule(capsys):
+    """`train --schedule` uses S(l) of the Schedule the engine runs (DESIGN section 2)."""
+    from models.zoo import get_network
+    from schedules.registry import build_schedule
+    from simulator.costs import LinkModel, MacArray
+    from simulator.platform import Platform
+
+    net = get_network("mlp:64-128-128-64-10")
+    sched = build_schedule("pipedream", net, 3, platform=Platform.homogeneous(3, MacArray(256), LinkModel(100, 16.0)),
+                           minibatches=1, batch=32)
+    assert main(["train", "mlp:64-128-128-64-10", "--schedule", "pipedream", "--processors", "3", "--epochs", "1",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["delays"] == [sched.stale_updates(l) for l in range(1, 5)] and max(out["delays"]) > 0
+    assert main(["train", "mlp", "--schedule", "pipedream", "--delays", "1,0,0"]) == 2

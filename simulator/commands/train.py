@@ -24,9 +24,10 @@ import sys
 from typing import Any
 
 from models.data import DATASETS, DIGITS_NETWORKS, Dataset, load_dataset
-from models.network import NetworkSpec
+from models.network import NetworkSpec, weight_layers
 from models.optim import OPTIMIZERS, OptimizerConfig
-from models.training import COMPENSATIONS, TrainConfig, TrainResult, train
+from models.errors import TrainingError
+from models.training import COMPENSATIONS, TrainConfig, TrainResult, schedule_delays, train
 from simulator.output import format_table, to_json
 
 
@@ -60,11 +61,28 @@ def resolve_network(name: str, data: Dataset) -> NetworkSpec:
 
 
 def resolve_delays(args: argparse.Namespace, net: NetworkSpec) -> list[int] | None:
-    """Per-weight-layer delays from the command line (``None``: no delay).
+    """Per-weight-layer delays in updates (``None``: no delay).
 
-    The place where ``--schedule NAME --processors P`` will plug a Schedule's S(l) in.
+    ``--delays`` gives them directly; ``--schedule NAME --processors P`` builds that schedule
+    for the network on the simulator's platform (``--hardware``, ``--link``) and takes S(l)
+    from the very Schedule object the engine would run.
     """
-    return args.delays
+    if args.schedule is None:
+        if args.processors is not None:
+            raise TrainingError("--processors goes with --schedule")
+        return args.delays
+    if args.delays is not None:
+        raise TrainingError("give either --delays or --schedule, not both")
+    from schedules.registry import build_schedule
+
+    from .common import platform_from_args
+
+    if args.processors is None or args.processors < 1:
+        raise TrainingError("--schedule needs --processors P (a positive integer)")
+    args.topology, args.overlap = "full", True
+    schedule = build_schedule(args.schedule, net, args.processors, platform=platform_from_args(args),
+                              minibatches=1, batch=args.batch_size)
+    return schedule_delays(schedule, len(weight_layers(net)))
 
 
 def layer_rows(result: TrainResult) -> list[dict[str, Any]]:
@@ -139,6 +157,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", choices=DATASETS, default="digits", help="training data (default digits)")
     parser.add_argument("--delays", type=parse_delays, default=None, metavar="D1,D2,...",
                         help="per-weight-layer delays in weight updates, first layer first (default: all 0)")
+    parser.add_argument("--schedule", metavar="NAME", default=None,
+                        help="take the per-layer delays from this schedule (with --processors), e.g. layerpipe")
+    parser.add_argument("--processors", type=int, default=None, metavar="P", help="processors of --schedule")
+    parser.add_argument("--hardware", default="mac:256", help="cost model --schedule plans with (default mac:256)")
+    parser.add_argument("--link", default="100,16", help="link --schedule plans with (default 100,16)")
     parser.add_argument("--compensation", choices=COMPENSATIONS, default="stash",
                         help="how stale gradients are compensated (default stash)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (momentum) or adam (default sgd)")
