@@ -40,8 +40,8 @@ def list_orders(graph: nx.DiGraph, placement: Mapping[Task, int], units: int, *,
                 hops: Callable[[int, int], tuple] | None = None) -> dict[int, list[Action]]:
     """Orders for ``units`` units of ``graph`` with every task on ``placement[task]``.
 
-    ``stale[l]`` is S(l), the updates layer l's gradients lag (the delay rule of
-    ``schedules.schedule``).
+    ``stale[l]`` is S(l), the updates layer l's gradients lag, and every layer is updated
+    once per ``microbatches_per_step`` units (the delay rule of ``schedules.schedule``).
     """
     return _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_step, hops)[0]
 

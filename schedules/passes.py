@@ -141,7 +141,6 @@ def _check_deadlock(schedule: Schedule) -> None:
         for t in tasks:
             upd_of_task[t].append(l)
     units = schedule.units
-    step_units = {k: min(m, units - k * m) for k in range(schedule.steps)}
     pending_updates: dict[tuple[int, int], int] = {}
     done: set[tuple[Task, int]] = set()
     head = {p: 0 for p in schedule.orders}
@@ -153,10 +152,10 @@ def _check_deadlock(schedule: Schedule) -> None:
             if (q, a.minibatch) not in done:
                 return ("task", q, a.minibatch)
         for l in fwd.get(a.task, ()):
-            step = a.minibatch // m - 1 - schedule.stale_updates(l)
+            step = schedule.weight_round(l, a.minibatch)
             if step >= 0 and l in upd:
                 key = (l, step)
-                if pending_updates.get(key, len(upd[l]) * step_units[step]) > 0:
+                if pending_updates.get(key, len(upd[l]) * len(schedule.round_units(l, step, units))) > 0:
                     return ("update", l, step)
         return None
 
@@ -173,8 +172,8 @@ def _check_deadlock(schedule: Schedule) -> None:
             done.add((a.task, a.minibatch))
             woken = waiting.pop(("task", a.task, a.minibatch), [])
             for l in upd_of_task.get(a.task, ()):
-                key = (l, a.minibatch // m)
-                left = pending_updates.get(key, len(upd[l]) * step_units[key[1]]) - 1
+                key = (l, a.minibatch // schedule.update_group(l))
+                left = pending_updates.get(key, len(upd[l]) * len(schedule.round_units(l, key[1], units))) - 1
                 pending_updates[key] = left
                 if left == 0:
                     woken += waiting.pop(("update", *key), [])
@@ -193,7 +192,7 @@ def _check_deadlock(schedule: Schedule) -> None:
             why = f"waits for {dep} on P{q}, which is stuck behind {holder}" if holder != dep else f"waits for {dep} on P{q}"
         else:
             _, l, step = need
-            why = f"waits for the step-{step} weight update of layer {l} (delay {schedule.delays.get(l, 0)} slots)"
+            why = f"waits for the round-{step} weight update of layer {l} (delay {schedule.delays.get(l, 0)} slots)"
         raise DeadlockError(f"deadlock: {a} on P{p} can never start: it {why}", task=a, waits_for=need)
 
 

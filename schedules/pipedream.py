@@ -4,13 +4,19 @@ Stages come from PipeDream's dynamic-programming planner (``schedules.partition`
 per-layer cycles of the PipeDream view (backward B_l = AG1_l + AG2_{l-1} + WG_l, one task
 per layer), with boundary costs from the link model and, when allowed, replication of a
 stage (data parallelism, round-robin minibatches) priced by the weight-sync term.
-Replication is off by default: the engine's delay rule counts staleness per minibatch,
-and replicas that share one synchronous update per round of R minibatches are not yet
-modelled, so a replicated plan would be simulated with needless serialisation.
 
-Each replica of stage s of N admits ``ceil((N - s) / R) - 1`` warm-up forwards, then
-alternates one forward and one backward (1F1B); the update follows each backward. Stage s
-stashes N - s weight versions; its gradients are N - 1 - s updates stale (delay 2(N-1-s)).
+
+Each replica of stage s of N takes every R-th minibatch (round robin), admits N - 1 - s
+warm-up forwards, then alternates one forward and one backward (1F1B); the update follows
+each backward. The replicas of a stage apply one synchronous update per round of R
+minibatches (``Schedule.update_rounds``); the engine sends the new weights to the other
+replicas after each round, which is how the data-parallel weight synchronisation is
+charged. Stage s stashes N - s weight versions; its gradients are N - 1 - s rounds stale
+(delay 2(N-1-s)).
+
+Replication is allowed by default only where a straight pipeline cannot use every
+processor (P > L), as in PipeDream's planner when it runs out of layers to split;
+``replicate=True`` lets the planner replicate whenever its cost model prefers it.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int
         r = len(procs)
         for idx, p in enumerate(procs):
             mine = list(range(idx, units, r))
-            warm = min(len(mine), math.ceil((n - s) / r) - 1)
+            warm = min(len(mine), n - 1 - s)
             seq: list[Action] = []
             f = b = 0
 
@@ -67,12 +73,15 @@ def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int
 
 
 def pipedream(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
-              replicate: bool = False) -> Schedule:
+              replicate: bool | None = None) -> Schedule:
     fine = step_template(net, batch, view="pipedream", word_bytes=word_bytes)
+    if replicate is None:
+        replicate = processors > fine.graph["num_layers"]
     plan = plan_for(fine, processors, hw, replicate)
     template = stage_template(fine, plan)
     orders = async_1f1b_orders(plan, units, has_update=True)
-    return Schedule("pipedream", template, orders, delays=stage_delays(plan),
+    rounds = {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)}
+    return Schedule("pipedream", template, orders, delays=stage_delays(plan), update_rounds=rounds,
                     info={"stages": [(a, b, r) for a, b, r in plan.stages], "planned_bottleneck": plan.bottleneck})
 
 

@@ -6,9 +6,12 @@ slots (DESIGN section 4: Delay(l) = 2*S(l)); and how many consecutive units (mic
 batches) form one optimizer step. The task graph it refers to is a template for one
 unit, keyed ``(kind, layer)``; unit ``i`` instantiates it as ``(kind, layer, i)``.
 
-Loop-carried rule (the engine and the validator both apply it): unit ``i`` belongs to step
-``k = i // microbatches_per_step``; its forward of weight layer ``l`` may start only after
-every update of layer ``l`` from step ``k - 1 - S(l)`` has finished. With one unit per step
+Loop-carried rule (:meth:`Schedule.weight_round`; the engine, the validator, the list
+scheduler and the trace checker all apply it): layer ``l`` is updated once per *round* of
+``g_l`` consecutive units (``g_l = microbatches_per_step`` unless ``update_rounds`` says
+otherwise: a stage replicated R ways updates once per round of R minibatches). Unit ``i``
+belongs to round ``k = i // g_l``; its forward of layer ``l`` may start only after every
+update of layer ``l`` from round ``k - 1 - S(l)`` has finished. With one unit per round
 and S(l) = 0 this is synchronous training; PipeDream's stage s of N has S = N - 1 - s.
 
 Text form, one line per processor (``#`` starts a comment); tasks are
@@ -99,6 +102,8 @@ class Schedule:
     microbatches_per_step : units per optimizer step (GPipe/1F1B: m; PipeDream: 1).
     weight_versions : weight layer -> versions stored (stashing: S(l)+1; EMA: 2).
     info : free-form facts the method wants reported (stages, planner choices, ...).
+    update_rounds : weight layer -> units per update of that layer, where it differs from
+        ``microbatches_per_step`` (replicated stages: the number of replicas).
     """
 
     name: str
@@ -108,6 +113,7 @@ class Schedule:
     microbatches_per_step: int = 1
     weight_versions: dict[int, int] | None = None
     info: dict = field(default_factory=dict)
+    update_rounds: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.orders:
@@ -119,6 +125,9 @@ class Schedule:
         for l, d in self.delays.items():
             if d < 0 or d % 2:
                 raise ScheduleError(f"delay of layer {l} must be an even number of slots >= 0, got {d}")
+        for l, g in self.update_rounds.items():
+            if g < 1:
+                raise ScheduleError(f"update round of layer {l} must be >= 1 unit, got {g}")
 
     # -- derived views -------------------------------------------------------------
     @property
@@ -137,6 +146,20 @@ class Schedule:
     def stale_updates(self, layer: int) -> int:
         """S(l): how many updates stale layer ``layer``'s gradients are."""
         return self.delays.get(layer, 0) // 2
+
+    def update_group(self, layer: int) -> int:
+        """g_l: consecutive units whose gradients make one update of ``layer``."""
+        return self.update_rounds.get(layer, self.microbatches_per_step)
+
+    def weight_round(self, layer: int, unit: int) -> int:
+        """The round of ``layer``'s updates that ``unit``'s forward must wait for (< 0: none)."""
+        return unit // self.update_group(layer) - 1 - self.stale_updates(layer)
+
+    def round_units(self, layer: int, round_: int, units: int | None = None) -> range:
+        """Units whose updates of ``layer`` make round ``round_`` (clipped to ``units``)."""
+        g = self.update_group(layer)
+        n = self.units if units is None else units
+        return range(round_ * g, min((round_ + 1) * g, n))
 
     def layer_delays(self) -> dict[int, int]:
         """Delay in slots of every weight layer of the network (0 when not delayed)."""
@@ -157,6 +180,8 @@ class Schedule:
         head = [f"# schedule: {self.name}", f"# microbatches_per_step: {self.microbatches_per_step}"]
         if self.delays:
             head.append("# delays: " + " ".join(f"{l}:{d}" for l, d in sorted(self.delays.items())))
+        if self.update_rounds:
+            head.append("# update_rounds: " + " ".join(f"{l}:{g}" for l, g in sorted(self.update_rounds.items())))
         return "\n".join(head) + "\n" + format_orders(self.orders) + "\n"
 
     @classmethod
@@ -167,18 +192,24 @@ class Schedule:
             m = re.match(r"^\s*#\s*(\w+)\s*:\s*(.*)$", line)
             if m:
                 header[m.group(1)] = m.group(2).strip()
-        delays: dict[int, int] = {}
-        for tok in header.get("delays", "").split():
-            try:
-                l, d = tok.split(":")
-                delays[int(l)] = int(d)
-            except ValueError:
-                raise ScheduleError(f"cannot read delay {tok!r}: expected LAYER:SLOTS such as 3:4") from None
+        def pairs(key: str, what: str) -> dict[int, int]:
+            out: dict[int, int] = {}
+            for tok in header.get(key, "").split():
+                try:
+                    l, d = tok.split(":")
+                    out[int(l)] = int(d)
+                except ValueError:
+                    raise ScheduleError(f"cannot read {key} entry {tok!r}: expected LAYER:{what} such as 3:4") from None
+            return out
+
+        delays = pairs("delays", "SLOTS")
+        rounds = pairs("update_rounds", "UNITS")
         try:
             m = int(header.get("microbatches_per_step", "1"))
         except ValueError:
             raise ScheduleError("microbatches_per_step must be an integer") from None
-        return cls(name or header.get("schedule", "custom"), graph, parse_orders(text), delays, m)
+        return cls(name or header.get("schedule", "custom"), graph, parse_orders(text), delays, m,
+                   update_rounds=rounds)
 
 
 def orders_from_sequences(sequences: Iterable[Iterable[tuple[str, int, int]]]) -> dict[int, list[Action]]:

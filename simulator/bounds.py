@@ -15,7 +15,9 @@ fastest of those P processors:
   the template's tasks weighted by c(t); edges inside a unit have delay 0; the
   loop-carried edges go from each update task of layer l (``passes.update_tasks``) to
   every forward task reading layer l (``passes.forward_layers``) with delay 1 + S(l)
-  steps, where S(l) = ``schedule.stale_updates(l)`` (the rule of ``schedules.schedule``).
+  update rounds, where S(l) = ``schedule.stale_updates(l)`` (the rule of
+  ``schedules.schedule``); a round is g_l = ``schedule.update_group(l)`` units, so the
+  delay is g_l (1 + S(l)) units and the bound per step is m times the bound per unit.
   A cycle through layers l1 -> l2 -> ... -> lk -> l1 has a computation equal to the sum,
   over its segments, of the longest path from a forward reading l_i to an update of
   l_{i+1}, so the problem reduces to a small graph over layers: edge l -> k weighted by
@@ -268,8 +270,14 @@ def max_cycle_ratio(nodes: Iterable[Hashable], edges: Iterable[Edge]) -> tuple[F
 # --------------------------------------------------------------------------- the training graph
 
 
-def loop_graph(graph: nx.DiGraph, cycles: Mapping[Task, int], stale: Mapping[int, int]) -> list[Edge]:
-    """The reduced graph over layers (see the module docstring): ``(l, k, path cycles, 1 + S(k))``."""
+def loop_graph(graph: nx.DiGraph, cycles: Mapping[Task, int], stale: Mapping[int, int],
+               rounds: Mapping[int, int] | None = None) -> list[Edge]:
+    """The reduced graph over layers (see the module docstring): ``(l, k, path cycles, delay)``.
+
+    The delay is ``1 + S(k)`` update rounds of ``rounds[k]`` units each (default 1): counted
+    in units, it is ``rounds[k] * (1 + S(k))``.
+    """
+    rounds = rounds or {}
     fwd = forward_layers(graph)
     upd = update_tasks(graph)
     readers: dict[int, list[Task]] = defaultdict(list)
@@ -295,14 +303,15 @@ def loop_graph(graph: nx.DiGraph, cycles: Mapping[Task, int], stale: Mapping[int
                 continue  # nobody waits for layer k's weights: no loop closes there
             reach = [dist[u] for u in upd[k] if u in dist]
             if reach:
-                edges.append((l, k, max(reach), 1 + int(stale.get(k, 0))))
+                edges.append((l, k, max(reach), int(rounds.get(k, 1)) * (1 + int(stale.get(k, 0)))))
     return edges
 
 
-def iteration_bound(graph: nx.DiGraph, cycles: Mapping[Task, int], stale: Mapping[int, int]
-                    ) -> tuple[Fraction, tuple[int, ...]]:
-    """Exact iteration bound per step and the layers of a critical loop."""
-    edges = loop_graph(graph, cycles, stale)
+def iteration_bound(graph: nx.DiGraph, cycles: Mapping[Task, int], stale: Mapping[int, int],
+                    rounds: Mapping[int, int] | None = None) -> tuple[Fraction, tuple[int, ...]]:
+    """Exact iteration bound per unit of delay (a step, or a unit when ``rounds`` is given)
+    and the layers of a critical loop."""
+    edges = loop_graph(graph, cycles, stale, rounds)
     ratio, cycle = max_cycle_ratio(sorted({e[0] for e in edges} | {e[1] for e in edges}), edges)
     return ratio, tuple(e[0] for e in cycle)
 
@@ -334,7 +343,12 @@ def lower_bounds(schedule, platform) -> Bounds:
             largest, largest_task = value, t
     stale = {l: schedule.stale_updates(l) for l in graph.graph.get("layers", {})}
     stale.update({l: schedule.stale_updates(l) for l in schedule.delays})
-    iteration, loop = iteration_bound(graph, c, stale)
+    # loops counted in units: layer l's loop spans g_l (1 + S(l)) units (g_l units per update
+    # round; a replicated stage updates once per round of its replicas), so a step of m
+    # units is bounded by m times the per-unit ratio
+    rounds = {l: schedule.update_group(l) for l in stale}
+    per_unit, loop = iteration_bound(graph, c, stale, rounds)
+    iteration = per_unit * m
     load = [Fraction(0)] * P
     for t, procs in spread.items():
         for p in set(procs):

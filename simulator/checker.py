@@ -99,6 +99,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
     graph = schedule.graph
     m = schedule.microbatches_per_step
     delays = dict(schedule.delays)
+    rounds = dict(schedule.update_rounds)  # units per update of a layer, where it is not m
 
     # -- where the orders put every task ------------------------------------------------
     expected: dict[tuple[str, int, int], int] = {}
@@ -254,7 +255,8 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
     def step_updates(l: int, s: int) -> tuple:
         key = (l, s)
         if key not in step_cache:
-            recs = [ran.get((t[0], t[1], u)) for u in range(s * m, min((s + 1) * m, units)) for t in upd[l]]
+            g = rounds.get(l, m)
+            recs = [ran.get((t[0], t[1], u)) for u in range(s * g, min((s + 1) * g, units)) for t in upd[l]]
             recs = [r for r in recs if r is not None]
             last = max((r.end for r in recs), default=None)
             step_cache[key] = (last, [r for r in recs if r.end == last])
@@ -270,7 +272,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
                 continue
             for l in ls:
                 S = delays.get(l, 0) // 2
-                s = i // m - 1 - S
+                s = i // rounds.get(l, m) - 1 - S
                 if s < 0 or l not in upd:
                     continue
                 last, lasts = step_updates(l, s)
@@ -278,7 +280,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
                     continue
                 if rf.start < last:
                     who = _label(lasts[0].kind, lasts[0].layer, lasts[0].unit)
-                    out.add(f"{_label(f[0], f[1], i)} starts at {rf.start}, before the step-{s} update of layer {l} "
+                    out.add(f"{_label(f[0], f[1], i)} starts at {rf.start}, before the round-{s} update of layer {l} "
                             f"ends ({who} at {last}); with delay {delays.get(l, 0)} slots unit {i} must use the "
                             f"weights of step {s}")
                     continue

@@ -44,6 +44,7 @@ Definitions of the streamed figures:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -106,26 +107,43 @@ class SimResult:
         return self.stats.makespan
 
 
-def steady_window(steps: int, depth: int = 1) -> tuple[int, int]:
+def steady_window(steps: int, depth: int = 1, period: int = 1) -> tuple[int, int]:
     """Indices of the step completions that bound the steady-state window.
 
     Warm-up is the first quarter of the steps and at least ``depth`` steps, the number a
-    schedule keeps in flight (max S(l) + 1): until then the busiest processor may run
-    forwards of later minibatches ahead and completions come faster than the steady
-    rate. The last quarter is drain. When less than one interval remains, returns
-    ``(-1, 0)``: the whole run is the window and cycles per step = makespan / steps,
-    which can only overstate the steady-state figure.
+    schedule keeps in flight (max over layers of g_l (S(l) + 1) units, in steps): until
+    then the busiest processor may run forwards of later minibatches ahead and completions
+    come faster than the steady rate. The last quarter is drain. A schedule that repeats
+    every ``period`` steps (round-robin replicas, update rounds) completes steps in bursts,
+    so the window spans a whole number of periods. When not even one period fits, returns
+    ``(-1, 0)``: the whole run is the window and cycles per step = makespan / steps, which
+    can only overstate the steady-state figure.
 
-    >>> steady_window(16), steady_window(16, depth=8), steady_window(8, depth=8)
-    ((4, 11), (8, 11), (-1, 0))
+    >>> steady_window(16), steady_window(16, depth=8), steady_window(8, depth=8), steady_window(64, 1, 16)
+    ((4, 11), (8, 11), (-1, 0), (16, 32))
     """
     if steps <= 1:
         return (-1, 0)
     first = max(steps // 4, depth)
     last = steps - 1 - steps // 4
-    if last - first < 1:
+    whole = (last - first) // period * period
+    if whole < 1:
         return (-1, 0)
-    return first, last
+    return first, first + whole
+
+
+def schedule_window(sched: Schedule, steps: int, placement_period: int = 1) -> tuple[int, int]:
+    """:func:`steady_window` with ``sched``'s depth and period, both converted from units to steps.
+
+    Depth: max over layers of g_l (S(l) + 1) units in flight. Period: the least common
+    multiple of the placement period (round-robin replicas), the update rounds g_l and m.
+    """
+    m = sched.microbatches_per_step
+    layers = set(sched.delays) | set(sched.update_rounds)
+    groups = {l: sched.update_group(l) for l in layers}
+    depth_units = max((g * (sched.stale_updates(l) + 1) for l, g in groups.items()), default=m)
+    period_units = math.lcm(placement_period, m, *groups.values())
+    return steady_window(steps, max(1, -(-depth_units // m)), max(1, period_units // m))
 
 
 class _Plan:
@@ -183,7 +201,9 @@ class _Run:
         for l, tasks in self.upd.items():
             for t in tasks:
                 self.upd_of[t] += (l,)
-        self.stale = {l: sched.stale_updates(l) for l in set(self.upd) | {l for ls in self.fwd.values() for l in ls}}
+        weight_layers = set(self.upd) | {l for ls in self.fwd.values() for l in ls}
+        self.stale = {l: sched.stale_updates(l) for l in weight_layers}
+        self.group = {l: sched.update_group(l) for l in weight_layers}  # units per update (the delay rule)
         layers = graph.graph.get("layers", {})
         self.stash = {l: info.stash_bytes for l, info in layers.items()}
         self.nfreers: dict[int, int] = {
@@ -212,8 +232,7 @@ class _Run:
         self.transit_since: list[float | None] = [None] * P
         self.n_waiting = 0
         self.wait_since = 0.0
-        depth = 1 + max(sched.delays.values(), default=0) // 2
-        self.win_first, self.win_last = steady_window(self.steps, depth)
+        self.win_first, self.win_last = schedule_window(sched, self.steps, ex.placement.period)
         # only these steps' completion times are ever used: track no other unit
         self.tracked = {k for k in (0, self.win_first, self.win_last) if 0 <= k < self.steps}
         self.win_start: float | None = None
@@ -272,7 +291,7 @@ class _Run:
                         needs.append((_XFER, self.code(("x", q, tr.tensor, p)), 0))
                         break
         for l in self.fwd.get(task, ()):
-            needs.append((_UPD, self.code(("u", l, p)), self.stale[l]))
+            needs.append((_UPD, self.code(("u", l, p)), (self.stale[l], self.group[l])))
         pl.needs = tuple(needs)
         pl.refs = sum(1 for v in self.succs[task] if place(v, r) == p)
         pl.sends = tuple((self.code(("x", task, tr.tensor, tr.dst)), tr, len(tr.consumers),
@@ -291,10 +310,13 @@ class _Run:
     def units_in_step(self, step: int) -> range:
         return range(step * self.m, min((step + 1) * self.m, self.units))
 
+    def units_in_round(self, l: int, round_: int) -> range:
+        return self.sched.round_units(l, round_, self.units)
+
     def weight_readers_count(self, l: int, step: int, d: int) -> int:
         """Forward instances on ``d`` that wait for layer ``l``'s update of ``step``."""
         target = step + 1 + self.stale[l]
-        units = self.units_in_step(target)
+        units = self.units_in_round(l, target)
         if not units:
             return 0
         key = (l, d, units.start % self.period, len(units))
@@ -361,9 +383,8 @@ class _Run:
                     signal((code, unit), readers)
                 else:
                     sends.append(_Send(tr.src, tr.dst, (code, unit), tr.bytes, readers, cycles, unit))
-        step = unit // self.m
         if pl.upd_layers:
-            self._updated(pl, step, p, unit, sends)
+            self._updated(pl, p, unit, sends)
         if pl.free_layers:
             stash_left = self.stash_left
             for l in pl.free_layers:
@@ -373,7 +394,7 @@ class _Run:
                     if entry[2] == 0:
                         self._stash_add(entry[0], -entry[1], end)
                         del stash_left[(l, unit)]
-        if step in self.tracked:
+        if unit // self.m in self.tracked:
             self._track(unit, end)
         return sends
 
@@ -401,13 +422,14 @@ class _Run:
             self.step_left.pop(step, None)
             self._step_done(step, end)
 
-    def _updated(self, pl: _Plan, step: int, p: int, unit: int, sends: list | None) -> None:
-        """An update task of ``pl``'s layers ended; after a layer's last one of the step, release it."""
+    def _updated(self, pl: _Plan, p: int, unit: int, sends: list | None) -> None:
+        """An update task of ``pl``'s layers ended; after a layer's last one of the round, release it."""
         for l in pl.upd_layers:
+            step = unit // self.group[l]
             k = (l, step)
             left = self.update_left.get(k)
             if left is None:
-                left = len(self.upd[l]) * len(self.units_in_step(step))
+                left = len(self.upd[l]) * len(self.units_in_round(l, step))
             left -= 1
             if left:
                 self.update_left[k] = left
@@ -461,7 +483,7 @@ class _Run:
             pl = plans.get((kind, layer, unit % period)) or self.plan(kind, layer, unit % period)
             for mode, code, stale in pl.needs:
                 if mode == _UPD:
-                    step = unit // m - 1 - stale
+                    step = unit // stale[1] - 1 - stale[0]
                     if step < 0:
                         continue
                     key = (code, step)
@@ -526,7 +548,7 @@ class _Run:
         The same bookkeeping as the process driver, written with closures over local
         variables because this loop runs once per task.
         """
-        env, P, m, period = self.env, self.P, self.m, self.period
+        env, P, m, period, group = self.env, self.P, self.m, self.period, self.group
         orders = self.orders = [self.sched.orders[p] for p in range(P)]
         idx = self.idx = [0] * P
         needpos = [0] * P
@@ -560,12 +582,12 @@ class _Run:
                 for code, _tr, readers, _cycles in pl.sends:
                     signal((code, unit), readers)
             if pl.upd_layers:
-                step = unit // m
                 for l in pl.upd_layers:
+                    step = unit // group[l]
                     k = (l, step)
                     left = update_left.get(k)
                     if left is None:
-                        left = len(self.upd[l]) * len(self.units_in_step(step))
+                        left = len(self.upd[l]) * len(self.units_in_round(l, step))
                     left -= 1
                     if left:
                         update_left[k] = left
@@ -597,7 +619,7 @@ class _Run:
                     while j < len(needs):
                         mode, code, stale = needs[j]
                         if mode == _UPD:
-                            step = unit // m - 1 - stale
+                            step = unit // stale[1] - 1 - stale[0]
                             if step < 0:
                                 j += 1
                                 continue

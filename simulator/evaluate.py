@@ -59,8 +59,15 @@ def compare(net: NetworkSpec, schedules: Sequence[str], processors: int, platfor
     """One row per schedule (see the module docstring); ``options`` go to the builders that take them."""
     def run(name: str):
         opts = {k: v for k, v in options.items() if v is not None and _accepts(name, k)}
-        sched = build_schedule(name, net, processors, platform=platform, minibatches=minibatches, batch=batch, **opts)
-        return sched, simulate(sched, platform)
+        n = minibatches
+        while True:
+            sched = build_schedule(name, net, processors, platform=platform, minibatches=n, batch=batch, **opts)
+            result = simulate(sched, platform)
+            # a run too short to hold a whole period after the pipeline fills reports makespan /
+            # steps, which overstates the steady state: lengthen it (up to 8x) until one fits
+            if result.stats.window_steps > 0 or sched.steps <= 1 or n >= 8 * minibatches:
+                return sched, result
+            n *= 2
 
     _, seq = run_on_one(net, platform, minibatches, batch)
     seq_cycles = seq.stats.cycles_per_step

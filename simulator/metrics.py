@@ -56,10 +56,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
-from schedules.passes import update_tasks
+from schedules.passes import Placement, update_tasks
 
 from .bounds import Bounds, lower_bounds
-from .engine import steady_window
+from .engine import schedule_window
 
 _STASH_FREERS = ("WG", "AG2", "B", "W")
 
@@ -280,9 +280,9 @@ class TraceMetrics:
     memory: dict[int, list[tuple[float, int]]]
 
 
-def _window_of(step_ends: list[float], makespan: float, depth: int) -> tuple[tuple[float, float], int]:
-    """The window of :func:`simulator.engine.steady_window` (the definition), measured on the trace."""
-    first, last = steady_window(len(step_ends), depth)
+def _window_of(step_ends: list[float], makespan: float, schedule) -> tuple[tuple[float, float], int]:
+    """The window of :func:`simulator.engine.schedule_window` (the definition), measured on the trace."""
+    first, last = schedule_window(schedule, len(step_ends), Placement(schedule).period)
     if first < 0:
         return (0.0, float(makespan)), 0
     return (float(step_ends[first]), float(step_ends[last])), last - first
@@ -364,8 +364,7 @@ def metrics_from_trace(trace, schedule) -> TraceMetrics:
     units = 1 + max(unit_end, default=-1)
     steps = -(-units // m)
     step_ends = [max(unit_end.get(u, 0.0) for u in range(k * m, min((k + 1) * m, units))) for k in range(steps)]
-    depth = 1 + max(schedule.delays.values(), default=0) // 2
-    window, wsteps = _window_of(step_ends, makespan, depth)
+    window, wsteps = _window_of(step_ends, makespan, schedule)
     if wsteps == 0:
         wbusy = list(busy)
     else:

@@ -171,7 +171,7 @@ def test_catches_delay_violation():
     bad = copy(trace)
     shift(bad, "F1.1", 2)  # W1.0 ends at 6
     found = find_violations(bad, s, plat)
-    assert any(v.startswith("F1.1 starts at 2, before the step-0 update of layer 1 ends (W1.0 at 6)") for v in found)
+    assert any(v.startswith("F1.1 starts at 2, before the round-0 update of layer 1 ends (W1.0 at 6)") for v in found)
     s2 = Schedule("stale", g, s.orders, delays={1: 2})  # with one step of staleness the same start is legal
     assert not any("update" in v for v in find_violations(bad, s2, plat))
 

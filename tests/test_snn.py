@@ -384,16 +384,18 @@ def test_small_snn_accuracy_without_and_with_delays(digits):
     assert plain.curve[-1]["test_accuracy"] == plain.test_accuracy
 
 
-def test_delays_from_a_schedule_like_object():
-    class FakeSchedule:
-        class graph:  # noqa: N801 - mimics Schedule.graph.graph["layers"]
-            graph = {"layers": {1: None, 2: None, 3: None}}
+def test_delays_from_a_schedule():
+    from schedules.registry import build_schedule
+    from simulator.platform import Platform
 
-        @staticmethod
-        def stale_updates(layer):
-            return {1: 2, 2: 1, 3: 0}[layer]
-
-    assert delays_from_schedule(FakeSchedule) == (2, 1, 0) == tuple(stage_delays([0, 1, 2]))
+    net = snn_mlp(time_steps=4)
+    schedule = build_schedule("pipedream", net, 3, platform=Platform.homogeneous(3, SystolicArray(16, 16)),
+                              minibatches=4, batch=8)
+    delays = delays_from_schedule(schedule)
+    assert delays == (2, 1, 0) == tuple(stage_delays([0, 1, 2]))
+    result = train_snn(net, _subset(load_digits_split(), 64),
+                       default_snn_train_config(epochs=1, compensation="stash", delays=delays))
+    assert result.weight_copies == [3, 2, 1]
     assert SNNConfig().readout == "membrane"
     with pytest.raises(TrainingError):
         SNNConfig(readout="x")
