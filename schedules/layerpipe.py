@@ -45,7 +45,7 @@ from .partition import StagePlan
 from .pipedream import plan_for
 from .schedule import Schedule
 from .sequential import step_template
-from .stages import Hardware
+from .stages import Hardware, processor_ranges
 
 Task = tuple[str, int]
 #: tasks that may leave their layer's processor (they read no weights and write none):
@@ -145,38 +145,54 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
             return placement
 
 
-def layerpipe_placement(template: nx.DiGraph, processors: int, hw: Hardware, stale_of, offload: bool = True):
-    """Partition, then (optionally) offload; ``stale_of(plan)`` gives S(l) for the plan's stages."""
-    plan = plan_for(template, processors, hw, replicate=False)
-    placement = initial_placement(template, plan)
+def layerpipe_placement(template: nx.DiGraph, processors: int, hw: Hardware, stale_of, offload: bool = True,
+                        replicate: bool | None = None):
+    """Partition, then (optionally) offload; ``stale_of(plan)`` gives S(l) for the plan's stages.
+
+    With more processors than layers (or ``replicate=True``) the planner may replicate a
+    stage as PipeDream's does; the replicas take units round robin, so the placement is a
+    function of (task, unit), and offloading is skipped (a replicated stage is balanced by
+    construction).
+    """
+    if replicate is None:
+        replicate = processors > template.graph["num_layers"]
+    plan = plan_for(template, processors, hw, replicate=replicate)
     stale = stale_of(plan)
+    if any(r > 1 for _, _, r in plan.stages):
+        procs = processor_ranges(plan)
+        stage = {l: s for s, (a, b, _) in enumerate(plan.stages) for l in range(a, b + 1)}
+
+        def where(task: Task, unit: int) -> int:
+            group = procs[stage[task[1]]]
+            return group[unit % len(group)]
+
+        return plan, where, stale
+    placement = initial_placement(template, plan)
     if offload:
         placement = balance(template, placement, hw, processors, stale)
     return plan, placement, stale
 
 
-def build(name: str, template: nx.DiGraph, plan: StagePlan, placement: dict[Task, int], hw: Hardware, units: int,
+def build(name: str, template: nx.DiGraph, plan: StagePlan, placement, hw: Hardware, units: int,
           stale: dict[int, int], **info) -> Schedule:
+    rounds = {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)}
     orders = list_orders(template, placement, units, cost=lambda t, p: hw.cycles(template, t, p), comm=hw.transfer,
-                         stale=stale, hops=hw.hops)
-    used = 1 + max(placement.values())
-    for p in range(used):
-        orders.setdefault(p, [])
-    moved = sorted(f"{k}{l}->P{p}" for (k, l), p in placement.items()
-                   if k in MOVABLE and p != placement[("F", l)])
-    return Schedule(name, template, orders, delays={l: 2 * s for l, s in stale.items()},
+                         stale=stale, hops=hw.hops, rounds=rounds)
+    moved = [] if callable(placement) else sorted(
+        f"{k}{l}->P{p}" for (k, l), p in placement.items() if k in MOVABLE and p != placement[("F", l)])
+    return Schedule(name, template, orders, delays={l: 2 * s for l, s in stale.items()}, update_rounds=rounds,
                     info={"stages": [(a, b, r) for a, b, r in plan.stages], "offloaded": moved, **info})
 
 
 def layerpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
-              offload: bool = True) -> Schedule:
+              offload: bool = True, replicate: bool | None = None) -> Schedule:
     template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes)
     L = template.graph["num_layers"]
     def stale_of(plan) -> dict[int, int]:
         # one stage (one processor) has nothing to pipeline, so nothing needs to be stale
         return {l: (L - l if len(plan.stages) > 1 else 0) for l in range(1, L + 1)}
 
-    plan, placement, stale = layerpipe_placement(template, processors, hw, stale_of, offload)
+    plan, placement, stale = layerpipe_placement(template, processors, hw, stale_of, offload, replicate)
     return build("layerpipe", template, plan, placement, hw, units, stale)
 
 

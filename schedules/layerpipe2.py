@@ -50,7 +50,8 @@ def parse_groups(text: str, layers: int) -> list[tuple[int, int]]:
 
 
 def layerpipe2(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
-               groups: str | int | None = None, offload: bool = True, memory: str = "ema"):
+               groups: str | int | None = None, offload: bool = True, memory: str = "ema",
+               replicate: bool | None = None):
     if memory not in ("ema", "stash"):
         raise ScheduleError(f"memory model must be 'ema' or 'stash', got {memory!r}")
     template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes)
@@ -73,7 +74,7 @@ def layerpipe2(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, u
         n = len(found)
         return {l: n - 1 - g for g, (a, b) in enumerate(found) for l in range(a, b + 1)}
 
-    plan, placement, stale = layerpipe_placement(template, processors, hw, stale_of, offload)
+    plan, placement, stale = layerpipe_placement(template, processors, hw, stale_of, offload, replicate)
     ranges = list(found)
     sched = build("layerpipe2", template, plan, placement, hw, units, stale, groups=ranges, memory=memory)
     if memory == "ema":

@@ -32,40 +32,49 @@ from .passes import forward_layers, update_tasks
 from .schedule import Action
 
 Task = tuple[str, int]
+#: where tasks run: task -> processor, or (task, unit) -> processor
+Placement = Mapping[Task, int] | Callable[[Task, int], int]
 
 
-def list_orders(graph: nx.DiGraph, placement: Mapping[Task, int], units: int, *,
+def list_orders(graph: nx.DiGraph, placement: Placement, units: int, *,
                 cost: Callable[[Task, int], float], comm: Callable[[int], float],
                 stale: Mapping[int, int], microbatches_per_step: int = 1,
-                hops: Callable[[int, int], tuple] | None = None) -> dict[int, list[Action]]:
-    """Orders for ``units`` units of ``graph`` with every task on ``placement[task]``.
+                hops: Callable[[int, int], tuple] | None = None,
+                rounds: Mapping[int, int] | None = None) -> dict[int, list[Action]]:
+    """Orders for ``units`` units of ``graph`` with task t of unit u on ``placement``.
 
-    ``stale[l]`` is S(l), the updates layer l's gradients lag, and every layer is updated
-    once per ``microbatches_per_step`` units (the delay rule of ``schedules.schedule``).
+    ``placement`` maps a task to its processor, or is a function ``(task, unit) -> processor``
+    (replicated stages take units round robin). ``stale[l]`` is S(l), the updates layer l's
+    gradients lag; layer l is updated once per ``rounds[l]`` units (default
+    ``microbatches_per_step``): the delay rule of ``schedules.schedule``.
     """
-    return _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_step, hops)[0]
+    return _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_step, hops, rounds)[0]
 
 
-def estimated_period(graph: nx.DiGraph, placement: Mapping[Task, int], units: int, *,
+def estimated_period(graph: nx.DiGraph, placement: Placement, units: int, *,
                      cost: Callable[[Task, int], float], comm: Callable[[int], float],
-                     stale: Mapping[int, int], hops: Callable[[int, int], tuple] | None = None) -> float:
+                     stale: Mapping[int, int], hops: Callable[[int, int], tuple] | None = None,
+                     rounds: Mapping[int, int] | None = None) -> float:
     """Steady-state cycles per unit of the list schedule, from its own simulated times:
     the mean interval between unit completions over the middle half of ``units`` units
     (transfers booked on the links as in :func:`list_orders`)."""
-    done = _list_schedule(graph, placement, units, cost, comm, stale, 1, hops)[1]
+    done = _list_schedule(graph, placement, units, cost, comm, stale, 1, hops, rounds)[1]
     first, last = units // 4, units - 1 - units // 4
     if last <= first:
         return max(done) / units
     return (done[last] - done[first]) / (last - first)
 
 
-def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_step, hops=None):
+def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_step, hops=None, rounds=None):
     if units < 1:
         raise ScheduleError(f"number of units must be positive, got {units}")
-    P = 1 + max(placement.values())
+    where = placement if callable(placement) else (lambda t, u: placement[t])
+    P = 1 + max(where(n, u) for n in graph for u in range(units))
     m = microbatches_per_step
-    mean = {n: cost(n, placement[n]) for n in graph}
-    comm_cost = {(u, v): (0 if placement[u] == placement[v] else comm(d.get("bytes", 0)))
+    rounds = rounds or {}
+    # priorities come from unit 0's placement (replicas of a stage are alike)
+    mean = {n: cost(n, where(n, 0)) for n in graph}
+    comm_cost = {(u, v): (0 if where(u, 0) == where(v, 0) else comm(d.get("bytes", 0)))
                  for u, v, d in graph.edges(data=True)}
     nx.set_edge_attributes(graph, comm_cost, "_comm")
     rank = upward_rank(graph, mean, comm="_comm")
@@ -84,9 +93,10 @@ def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_
     def weight_deps(task: Task, unit: int) -> list[tuple[Task, int]]:
         deps = []
         for l in fwd.get(task, ()):
-            step = unit // m - 1 - stale.get(l, 0)
+            g = rounds.get(l, m)
+            step = unit // g - 1 - stale.get(l, 0)
             if step >= 0:
-                deps += [(t, u) for t in upd.get(l, ()) for u in range(step * m, min((step + 1) * m, units))]
+                deps += [(t, u) for t in upd.get(l, ()) for u in range(step * g, min((step + 1) * g, units))]
         return deps
 
     queues: list[list] = [[] for _ in range(P)]
@@ -97,7 +107,7 @@ def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_
             for d in deps:
                 waiters[d].append((n, unit))
             if need[(n, unit)] == 0:
-                heapq.heappush(queues[placement[n]], (unit, -rank[n], position[n], n))
+                heapq.heappush(queues[where(n, unit)], (unit, -rank[n], position[n], n))
 
     orders: dict[int, list[Action]] = {p: [] for p in range(P)}
     free = [0.0] * P
@@ -127,11 +137,11 @@ def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_
 
     def release(inst: tuple[Task, int], t_done: float) -> None:
         n, unit = inst
-        src = placement[n]
+        src = where(n, unit)
         sent: dict[tuple, float] = {}
         arrivals = []
         for s in graph.successors(n):
-            dst = placement[s]
+            dst = where(s, unit)
             if dst == src:
                 arrivals.append(((s, unit), t_done))
                 continue
@@ -142,7 +152,7 @@ def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_
             arrivals.append(((s, unit), sent[key]))
         # a forward elsewhere needs the freshly updated weights sent over (once per processor)
         for w in waiters.pop(inst, []):
-            dst = placement[w[0]]
+            dst = where(*w)
             if dst == src:
                 arrivals.append((w, t_done))
             else:
@@ -154,8 +164,9 @@ def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_
             ready_at[s_inst] = max(ready_at[s_inst], at)
             need[s_inst] -= 1
             if need[s_inst] == 0:
-                heapq.heappush(queues[placement[s]], (s_inst[1], -rank[s], position[s], s))
-                heapq.heappush(events, (ready_at[s_inst], placement[s]))
+                q = where(s, s_inst[1])
+                heapq.heappush(queues[q], (s_inst[1], -rank[s], position[s], s))
+                heapq.heappush(events, (ready_at[s_inst], q))
 
     while done < total:
         if not events:

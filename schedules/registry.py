@@ -34,7 +34,7 @@ def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform
                    batch: int = 32, word_bytes: int = 2, **options) -> Schedule:
     """Build schedule ``name`` for ``minibatches`` optimizer steps of ``batch`` samples.
 
-    Options: ``microbatches`` (gpipe, 1f1b, zb-h1), ``replicate`` (pipedream),
+    Options: ``microbatches`` (gpipe, 1f1b, zb-h1), ``replicate`` (pipedream, layerpipe, layerpipe2),
     ``offload`` (layerpipe, layerpipe2), ``groups`` and ``memory`` (layerpipe2).
     """
     if name not in SCHEDULES:
@@ -62,9 +62,9 @@ def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform
                   **_only(opts, "microbatches"))
     if name == "layerpipe":
         return layerpipe(network, processors, hw, batch=batch, units=minibatches, word_bytes=word_bytes,
-                         **_only(opts, "offload"))
+                         **_only(opts, "offload", "replicate"))
     return layerpipe2(network, processors, hw, batch=batch, units=minibatches, word_bytes=word_bytes,
-                      **_only(opts, "offload", "groups", "memory"))
+                      **_only(opts, "offload", "groups", "memory", "replicate"))
 
 
 def _only(opts: dict, *names: str) -> dict:

@@ -90,7 +90,7 @@ def run_on_one(net: NetworkSpec, platform, minibatches: int, batch: int):
     return sched, simulate(sched, platform)
 
 
-_OPTIONS = {"microbatches": ("gpipe", "1f1b", "zb-h1"), "replicate": ("pipedream",),
+_OPTIONS = {"microbatches": ("gpipe", "1f1b", "zb-h1"), "replicate": ("pipedream", "layerpipe", "layerpipe2"),
             "offload": ("layerpipe", "layerpipe2"), "groups": ("layerpipe2",), "memory": ("layerpipe2",)}
 
 
