@@ -11,6 +11,7 @@ MAC-array platform and a systolic-array platform, and writes into docs/results/:
 
     python benchmarks/layerpipe_study.py            # the full study (a few minutes)
     python benchmarks/layerpipe_study.py --quick    # 3 networks, P in {2, 4, 8}
+    python benchmarks/layerpipe_study.py --from-csv docs/results/layerpipe_study.csv   # re-render only
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def run(networks, processors, platforms) -> list[dict]:
                 t0 = time.time()
                 plat = Platform.homogeneous(P, cost, LINK)
                 for r in compare(net, SCHEDULES, P, plat, minibatches=MINIBATCHES, batch=BATCH):
-                    rows.append({"platform": plat_name, **r})
+                    rows.append({**r, "platform": plat_name, "platform_detail": r["platform"], "network": net_name})
                 print(f"{plat_name:9s} {net_name:9s} P={P:2d} {time.time() - t0:5.1f}s", flush=True)
     return rows
 
@@ -65,6 +66,21 @@ def flat(row: dict) -> dict:
     for k, v in row.items():
         out[k] = json.dumps(v) if isinstance(v, (list, dict)) else v
     return out
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Rows as :func:`run` made them (JSON cells decoded, numbers parsed)."""
+    rows = []
+    with open(path, newline="") as fh:
+        for raw in csv.DictReader(fh):
+            row = {}
+            for k, v in raw.items():
+                try:
+                    row[k] = json.loads(v)
+                except (json.JSONDecodeError, TypeError):
+                    row[k] = v
+            rows.append(row)
+    return rows
 
 
 def by(rows, **keys):
@@ -126,17 +142,25 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="3 networks on P in {2, 4, 8}, MAC platform only")
     ap.add_argument("--out", type=Path, default=OUT, help="output folder (default docs/results)")
+    ap.add_argument("--from-csv", type=Path, help="re-render the table and plot from a CSV this script wrote")
     args = ap.parse_args(argv)
     networks, processors, platforms = NETWORKS, PROCESSORS, tuple(PLATFORMS)
     if args.quick:
         networks, processors, platforms = ("lenet5", "alexnet", "mlp"), (2, 4, 8), ("mac",)
-    rows = run(networks, processors, platforms)
+    if args.from_csv:
+        rows = read_csv(args.from_csv)
+        networks = tuple(dict.fromkeys(r["network"] for r in rows))
+        processors = tuple(sorted({r["processors"] for r in rows}))
+        platforms = tuple(dict.fromkeys(r["platform"] for r in rows))
+    else:
+        rows = run(networks, processors, platforms)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "layerpipe_study_quick" if args.quick else "layerpipe_study"
-    with open(args.out / f"{stem}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(flat(rows[0])))
-        writer.writeheader()
-        writer.writerows(flat(r) for r in rows)
+    if not args.from_csv:
+        with open(args.out / f"{stem}.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(flat(rows[0])))
+            writer.writeheader()
+            writer.writerows(flat(r) for r in rows)
     (args.out / f"{stem}.md").write_text(markdown(rows, networks, processors, platforms))
     plot(rows, networks, processors, platforms, args.out / ("layerpipe_speedup_quick.png" if args.quick else "layerpipe_speedup.png"))
     print((args.out / f"{stem}.md").read_text())

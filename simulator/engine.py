@@ -78,6 +78,7 @@ class SimStats:
     window_busy: list[float] = field(default_factory=list)  # compute cycles inside the measured window
     window: tuple[float, float] = (0.0, 0.0)  # [start, end] of the steady-state window
     window_steps: int = 0  # optimizer steps completed inside the window
+    window_mid: tuple[float, int] | None = None  # (time, steps after the window start) of its midpoint
     first_step_end: float = 0.0
     tasks_run: int = 0
     bytes_moved: int = 0  # bytes that crossed between processors (counted once per transfer)
@@ -86,6 +87,19 @@ class SimStats:
     transfer_wait: list[float] = field(default_factory=list)  # cycles each processor idled on in-flight data
     any_transfer_wait: float = 0.0  # cycles in which some processor waited on in-flight data
     peak_stash_bytes: list[int] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        """Whether the run reached its steady state: one step, or a window whose two halves
+        (each a whole number of periods) give the same cycles per step within 1%."""
+        if self.steps <= 1:
+            return True
+        if self.window_steps <= 0 or self.window_mid is None:
+            return False
+        t_mid, k = self.window_mid
+        first = (t_mid - self.window[0]) / k
+        second = (self.window[1] - t_mid) / (self.window_steps - k)
+        return abs(first - second) <= 0.01 * max(first, second)
 
     @property
     def cycles_per_step(self) -> float:
@@ -132,8 +146,8 @@ def steady_window(steps: int, depth: int = 1, period: int = 1) -> tuple[int, int
     return first, first + whole
 
 
-def schedule_window(sched: Schedule, steps: int, placement_period: int = 1) -> tuple[int, int]:
-    """:func:`steady_window` with ``sched``'s depth and period, both converted from units to steps.
+def schedule_period(sched: Schedule, placement_period: int = 1) -> tuple[int, int]:
+    """``(depth, period)`` of ``sched`` in steps.
 
     Depth: max over layers of g_l (S(l) + 1) units in flight. Period: the least common
     multiple of the placement period (round-robin replicas), the update rounds g_l and m.
@@ -143,7 +157,27 @@ def schedule_window(sched: Schedule, steps: int, placement_period: int = 1) -> t
     groups = {l: sched.update_group(l) for l in layers}
     depth_units = max((g * (sched.stale_updates(l) + 1) for l, g in groups.items()), default=m)
     period_units = math.lcm(placement_period, m, *groups.values())
-    return steady_window(steps, max(1, -(-depth_units // m)), max(1, period_units // m))
+    return max(1, -(-depth_units // m)), max(1, period_units // m)
+
+
+def schedule_window(sched: Schedule, steps: int, placement_period: int = 1) -> tuple[int, int]:
+    """:func:`steady_window` with ``sched``'s depth and period (:func:`schedule_period`)."""
+    return steady_window(steps, *schedule_period(sched, placement_period))
+
+
+def window_midpoint(first: int, last: int, period: int) -> int:
+    """A step completion splitting the window into two halves of whole periods (-1: no room).
+
+    The two halves must give the same rate when the run has reached its steady state
+    (:attr:`SimStats.converged`).
+
+    >>> window_midpoint(16, 32, 4), window_midpoint(16, 20, 4)
+    (24, -1)
+    """
+    if first < 0:
+        return -1
+    k = (last - first) // period
+    return first + (k // 2) * period if k >= 2 else -1
 
 
 class _Plan:
@@ -232,9 +266,11 @@ class _Run:
         self.transit_since: list[float | None] = [None] * P
         self.n_waiting = 0
         self.wait_since = 0.0
+        _, period_steps = schedule_period(sched, ex.placement.period)
         self.win_first, self.win_last = schedule_window(sched, self.steps, ex.placement.period)
+        self.win_mid = window_midpoint(self.win_first, self.win_last, period_steps)
         # only these steps' completion times are ever used: track no other unit
-        self.tracked = {k for k in (0, self.win_first, self.win_last) if 0 <= k < self.steps}
+        self.tracked = {k for k in (0, self.win_first, self.win_mid, self.win_last) if 0 <= k < self.steps}
         self.win_start: float | None = None
         self.win_end: float | None = None
         self.tasks_per_unit = graph.number_of_nodes()
@@ -459,6 +495,8 @@ class _Run:
             self.stats.first_step_end = now
         if step == self.win_first:
             self.win_start = now
+        if step == self.win_mid:
+            self.stats.window_mid = (now, self.win_mid - self.win_first)
         if step == self.win_last:
             self.win_end = now
             self.stats.window = (self.win_start if self.win_start is not None else 0.0, now)

@@ -3,7 +3,8 @@
 :func:`compare` builds and simulates each schedule on the same network, processor count
 and platform, plus the two references of DESIGN section 6: ``sequential`` (one processor,
 every task of the step in order) and ``pipedream``. Each row has the fields of the
-``simulate``/``compare`` JSON: schedule, network, processors, cycles_per_minibatch,
+``simulate``/``compare`` JSON: schedule, network, processors (asked for; ``processors_used``
+is how many the schedule occupies), cycles_per_minibatch,
 speedup_vs_sequential, speedup_vs_pipedream, utilization_mean, utilization (per
 processor), comm_bytes_per_minibatch, comm_overhead (extra bytes over PipeDream as a
 fraction of the bytes a step reads and writes), peak_memory_bytes (per processor),
@@ -28,15 +29,17 @@ from .engine import simulate
 from .metrics import Metrics, summarize
 
 
-def _row(net: NetworkSpec, m: Metrics, schedule) -> dict:
+def _row(net: NetworkSpec, m: Metrics, schedule, processors: int) -> dict:
     return {
         "schedule": m.schedule,
         "network": net.name,
-        "processors": m.processors,
+        "processors": processors,
+        "processors_used": m.processors,
         "platform": m.platform,
         "cycles_per_minibatch": m.cycles_per_minibatch,
         "total_cycles": m.total_cycles,
         "minibatches": m.steps,
+        "converged": m.extra.get("converged", True),
         "speedup_vs_sequential": m.speedup_vs_sequential,
         "speedup_vs_pipedream": m.speedup_vs_baseline,
         "utilization_mean": m.mean_utilization,
@@ -63,9 +66,9 @@ def compare(net: NetworkSpec, schedules: Sequence[str], processors: int, platfor
         while True:
             sched = build_schedule(name, net, processors, platform=platform, minibatches=n, batch=batch, **opts)
             result = simulate(sched, platform)
-            # a run too short to hold a whole period after the pipeline fills reports makespan /
-            # steps, which overstates the steady state: lengthen it (up to 8x) until one fits
-            if result.stats.window_steps > 0 or sched.steps <= 1 or n >= 8 * minibatches:
+            # a run must reach its steady state before its rate means anything: lengthen it
+            # (up to 16x) until the two halves of the measured window agree (SimStats.converged)
+            if result.stats.converged or n >= 16 * minibatches:
                 return sched, result
             n *= 2
 
@@ -73,6 +76,7 @@ def compare(net: NetworkSpec, schedules: Sequence[str], processors: int, platfor
     seq_cycles = seq.stats.cycles_per_step
     pd_sched, pd = run("pipedream")
     pd_metrics = summarize(pd, seq_cycles, pd.stats.cycles_per_step, baseline_bytes=pd.stats.bytes_moved / pd_sched.steps)
+    pd_metrics.extra["converged"] = pd.stats.converged
     rows = []
     for name in schedules:
         if name == "pipedream":
@@ -80,7 +84,8 @@ def compare(net: NetworkSpec, schedules: Sequence[str], processors: int, platfor
         else:
             sched, result = run(name)
             m = summarize(result, seq_cycles, pd.stats.cycles_per_step, baseline_bytes=pd_metrics.bytes_per_minibatch)
-        rows.append(_row(net, m, sched))
+            m.extra["converged"] = result.stats.converged
+        rows.append(_row(net, m, sched, processors))
     return rows
 
 

@@ -1,0 +1,191 @@
+"""``layerpipe sweep``: run a grid of configurations, one CSV row per run, resumable.
+
+The grid is networks x hardware x links x topologies x processors x schedules, from an
+experiment file (YAML or TOML; see ``examples/experiment.yaml``) and/or the options below
+(an option replaces the file's value). Each finished run is appended to the CSV at once;
+running the same command again skips the runs already there, so an interrupted sweep
+resumes where it stopped. When the sweep ends the CSV is rewritten in grid order: the
+same inputs give the same file. Runs go to the local cores (``--jobs``, default all), or
+to a Dask cluster with ``--dask-scheduler tcp://HOST:PORT``. ``--plots DIR`` draws the
+speedup, utilization and memory plots of the results.
+
+    layerpipe sweep --networks lenet5 alexnet --schedules pipedream layerpipe --processors 2-9 -o results.csv
+    layerpipe sweep examples/experiment.yaml --plots plots/
+
+Lists take spaces or commas (``--processors 2,4,8``, ``2-9``); links take spaces only
+(``--links 100,16 none``) since a link contains a comma.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from models.errors import LayerPipeError
+from simulator.output import format_table, to_json
+
+PLOT_KINDS = ("speedup", "utilization", "memory")
+
+
+def _split(values: list[str] | None, commas: bool = True) -> list[str] | None:
+    if values is None:
+        return None
+    out = []
+    for v in values:
+        out.extend([p for p in v.split(",") if p.strip()] if commas else [v])
+    return [v.strip() for v in out]
+
+
+def experiment_from_args(args: argparse.Namespace):
+    """The :class:`simulator.sweep.Experiment` of the file (if any) with the options applied."""
+    from simulator.sweep import Experiment, SweepError, experiment_from_mapping, read_experiment
+
+    data = read_experiment(args.experiment).to_dict() if args.experiment else {}
+    cli = {
+        "networks": _split(args.networks), "schedules": _split(args.schedules),
+        "processors": _split(args.processors), "hardware": _split(args.hardware),
+        "links": _split(args.links, commas=False), "topologies": _split(args.topologies),
+        "batch": args.batch, "minibatches": args.minibatches, "microbatches": args.microbatches,
+        "input": args.input, "output": args.output, "plots": args.plots,
+    }
+    data.update({k: v for k, v in cli.items() if v is not None})
+    if args.no_overlap:
+        data["overlap"] = False
+    if not data.get("networks"):
+        raise SweepError("no networks to sweep: give --networks or an experiment file")
+    exp = experiment_from_mapping(data, source=args.experiment or "command line")
+    assert isinstance(exp, Experiment)
+    return exp
+
+
+def speedup_table(rows: list[dict]) -> list[dict]:
+    """One line per (network, platform, P) with each schedule's speedup over PipeDream."""
+    from schedules.registry import SCHEDULES
+
+    varying = [c for c in ("hardware", "link", "topology") if len({r.get(c) for r in rows}) > 1]
+    names = {r["schedule"] for r in rows}
+    schedules = [s for s in SCHEDULES if s in names] + sorted(names - set(SCHEDULES))
+    lines: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["network"], *(r.get(c) for c in varying), r["processors"])
+        line = lines.setdefault(key, {"network": r["network"], **{c: r.get(c) for c in varying},
+                                      "P": r["processors"]})
+        value = r.get("speedup_vs_pipedream")
+        line[r["schedule"]] = "failed" if r.get("error") else (value if value is not None else "")
+    head = ["network", *varying, "P"]
+    return [{**{c: line[c] for c in head}, **{s: line.get(s, "") for s in schedules}} for line in lines.values()]
+
+
+def draw_plots(rows: list[dict], folder: Path, formats: list[str]) -> list[str]:
+    """speedup, utilization and memory plots of ``rows`` into ``folder``; the files written."""
+    from simulator.plots import memory_figure, speedup_figure, utilization_figure
+
+    if not folder.exists():
+        folder.mkdir(parents=True)
+    elif not folder.is_dir():
+        raise LayerPipeError(f"--plots {str(folder)!r} is not a directory")
+    written = []
+    for kind, fn in (("speedup", speedup_figure), ("utilization", utilization_figure), ("memory", memory_figure)):
+        paths = [folder / f"{kind}.{fmt}" for fmt in formats]
+        fn(rows, paths)
+        written += [str(p) for p in paths]
+    return written
+
+
+def parse_formats(text: str) -> list[str]:
+    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
+    if bad or not formats:
+        raise LayerPipeError(f"--plot-format must list png, svg or pdf, got {text!r}")
+    return formats
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.sweep import SweepError, run_sweep
+
+    exp = experiment_from_args(args)
+    formats = parse_formats(args.plot_format)
+    if args.jobs is not None and args.jobs < 1:
+        raise SweepError(f"--jobs must be a positive integer, got {args.jobs}")
+    if args.dask_timeout <= 0:
+        raise SweepError(f"--dask-timeout must be positive, got {args.dask_timeout}")
+    if args.dask_scheduler is not None and args.jobs is not None:
+        raise SweepError("give either --jobs (local processes) or --dask-scheduler, not both")
+    output = Path(exp.output or "sweep.csv")
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    try:
+        result = run_sweep(exp, output, jobs=args.jobs, dask_scheduler=args.dask_scheduler,
+                           dask_timeout=args.dask_timeout, progress=progress, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print(f"\nlayerpipe sweep: interrupted; the finished runs are in {output}: run the same command again "
+              "to resume", file=sys.stderr)
+        return 130
+    plots = draw_plots(result.rows, Path(exp.plots), formats) if exp.plots and any(
+        not r.get("error") for r in result.rows) else []
+    failed = [r for r in result.rows if r.get("error")]
+    if args.json:
+        print(to_json({**result.summary(), "plots": plots}))
+    else:
+        print(f"{result.runs} runs: {result.computed} computed, {result.skipped} already in {output}, "
+              f"{result.failed} failed; {result.seconds:.1f} s")
+        print("speedup over PipeDream (PipeDream's cycles per minibatch / the schedule's):")
+        print(format_table(speedup_table(result.rows)))
+        print(f"wrote {output}" + (f" and {len(plots)} plots in {exp.plots}" if plots else ""))
+    for r in failed[:5]:
+        print(f"layerpipe sweep: run failed: {r['network']} {r['schedule']} P={r['processors']} {r['hardware']} "
+              f"link {r['link']} {r['topology']}: {r['error']}", file=sys.stderr)
+    if len(failed) > 5:
+        print(f"layerpipe sweep: ... and {len(failed) - 5} more failed runs (see the error column)", file=sys.stderr)
+    return 0
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("sweep", help="run a grid of configurations (networks x schedules x processors x "
+                                     "hardware x links) into a CSV, resumably", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("experiment", nargs="?", default=None, metavar="EXPERIMENT",
+                   help="experiment file (.yaml, .yml or .toml); options below override its values")
+    grid = p.add_argument_group("grid (each option takes one or more values)")
+    grid.add_argument("--networks", nargs="+", metavar="NET", help="zoo names, mlp:N0-N1-..., or network files")
+    grid.add_argument("--schedules", nargs="+", metavar="NAME", help="schedules (default: all but sequential)")
+    grid.add_argument("--processors", "-p", nargs="+", metavar="P", help="processor counts, e.g. 2 4 8 or 2-9 "
+                                                                         "(default 2,4,8)")
+    grid.add_argument("--hardware", nargs="+", metavar="TEXT", help="cost models, e.g. mac:256 systolic:32x32:ws "
+                                                                    "(default mac:256)")
+    grid.add_argument("--links", "--link", nargs="+", metavar="LAT,BW", dest="links",
+                      help="links, latency cycles,bytes per cycle or none, space-separated (default 100,16)")
+    grid.add_argument("--topologies", "--topology", nargs="+", metavar="NAME", dest="topologies",
+                      help="full, ring or mesh (default full)")
+    shared = p.add_argument_group("settings shared by every run")
+    shared.add_argument("--batch", "-b", type=int, default=None, metavar="B", help="samples per minibatch (32)")
+    shared.add_argument("--minibatches", "-n", default=None, metavar="N",
+                        help="optimizer steps simulated, or auto (default auto: max(32, 4 x (weight layers + 1)))")
+    shared.add_argument("--microbatches", "-m", type=int, default=None, metavar="M",
+                        help="micro-batches per step for gpipe, 1f1b and zb-h1 (default: the builder's)")
+    shared.add_argument("--input", default=None, metavar="CxHxW", help="input shape per sample (the network's)")
+    shared.add_argument("--no-overlap", action="store_true", help="processors cannot compute while they send")
+    out = p.add_argument_group("output and execution")
+    out.add_argument("--output", "-o", default=None, metavar="CSV", help="results file (default sweep.csv, or the "
+                                                                         "experiment file's output)")
+    out.add_argument("--overwrite", action="store_true", help="start the CSV afresh instead of resuming")
+    out.add_argument("--plots", default=None, metavar="DIR", help="also draw speedup, utilization and memory plots "
+                                                                  "into DIR")
+    out.add_argument("--plot-format", default="png", metavar="FMT", help="png, svg, pdf or a list like png,svg "
+                                                                         "(default png)")
+    out.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                     help="local worker processes (default: every core; 1 runs in this process)")
+    out.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
+                     help="run on the Dask distributed cluster whose scheduler is at ADDRESS (tcp://HOST:PORT)")
+    out.add_argument("--dask-timeout", type=float, default=10.0, metavar="SECONDS",
+                     help="how long to wait for the Dask scheduler to answer (default 10)")
+    bar = out.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="show a progress bar (default: when stderr is a terminal)")
+    bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show a progress bar")
+    p.add_argument("--json", action="store_true", help="print a JSON summary instead of the table")
+    p.set_defaults(run=run)
+    return p
+
+
+__all__ = ["register", "run", "experiment_from_args", "speedup_table", "draw_plots"]

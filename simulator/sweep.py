@@ -1,0 +1,743 @@
+"""Sweeps: run a grid of configurations and keep one CSV row per run, resumably.
+
+An :class:`Experiment` is a grid (networks x hardware x links x topologies x processors x
+schedules) plus settings shared by every run (batch, minibatches, micro-batches, compute/
+communication overlap, input shape). :meth:`Experiment.runs` expands it, in that nesting
+order (networks outermost, schedules innermost), into :class:`RunConfig` objects; each run
+is one call of :func:`simulator.evaluate.compare` for one schedule, so each row carries
+every metric of ``layerpipe simulate --json`` (speedups against the sequential reference
+and PipeDream on the same network, processor count and platform) plus the configuration.
+
+Experiment files are YAML (``.yaml``/``.yml``, read with PyYAML) or TOML (``.toml``,
+read with :mod:`tomllib`) mappings with these keys (see ``examples/experiment.yaml``):
+
+==============  ========================================================  ============
+key             meaning                                                    default
+==============  ========================================================  ============
+networks        zoo names, ``mlp:64-128-10`` or network files (list)       (required)
+schedules       schedule names of ``schedules.registry`` (list)            all but sequential
+processors      processor counts: list of ints, ``"2-9"`` or ``"2,4,8"``  [2, 4, 8]
+hardware        cost models, ``mac:256``, ``systolic:32x32:ws`` (list)     [mac:256]
+links           ``LATENCY,BYTES_PER_CYCLE`` or ``none`` (list)             ["100,16"]
+topologies      full, ring, mesh (list)                                    [full]
+batch           samples per minibatch                                      32
+minibatches     optimizer steps simulated, or ``auto``                     auto
+microbatches    micro-batches per step of gpipe/1f1b/zb-h1, or null        null (builder's)
+overlap         a processor computes while it sends                        true
+input           input shape per sample, ``3x32x32`` (null: network's)      null
+output          CSV file the rows go to                                    sweep.csv
+plots           folder for speedup/utilization/memory plots (null: none)   null
+==============  ========================================================  ============
+
+Any axis also takes a single value instead of a list; the singular forms ``network``,
+``schedule``, ``link`` and ``topology`` are accepted as aliases. Unknown keys are errors.
+
+**The CSV.** The configuration columns (:data:`CONFIG_COLUMNS`) come first and identify
+a run; then the metric columns (:data:`METRIC_COLUMNS`, the fields of the simulate JSON,
+with the JSON's ``network`` - the network's own name - renamed ``network_name`` and its
+``minibatches`` - the steps actually simulated - renamed ``minibatches_simulated``), then
+``error``: empty, or the one-line message of a run that failed with a
+:class:`~models.errors.LayerPipeError` (its metric cells are empty). Lists and mappings
+(per-processor utilization and memory, per-layer delays and weight versions, the
+builder's ``info``) are compact JSON; floats are written with ``repr`` so they read back
+exactly.
+
+**Incremental and resumable.** Each finished row is appended to the CSV and flushed to
+disk at once, so an interrupted sweep loses only the runs in progress. Running the same
+sweep again reads the CSV, skips every run whose configuration columns are already there
+(failed runs included; use ``overwrite=True`` to start over) and computes the rest. Rows
+are appended in completion order; when the sweep ends the file is rewritten (atomically)
+in grid order, so the same inputs always give a byte-identical CSV, however the work was
+spread or interrupted. Rows of other configurations already in the file are kept, after
+the grid's rows.
+
+**Where runs execute.** ``jobs=1`` runs in this process; ``jobs > 1`` (default: the
+number of cores) on a :class:`concurrent.futures.ProcessPoolExecutor`; with
+``dask_scheduler="tcp://HOST:PORT"`` on an existing Dask distributed cluster through
+:class:`dask.distributed.Client` (the workers need layerpipe-sim installed).
+
+>>> exp = experiment_from_mapping({"networks": ["mlp"], "schedules": ["pipedream", "layerpipe"],
+...                                "processors": "2-3"})
+>>> [(r.network, r.processors, r.schedule) for r in exp.runs()]
+[('mlp', 2, 'pipedream'), ('mlp', 2, 'layerpipe'), ('mlp', 3, 'pipedream'), ('mlp', 3, 'layerpipe')]
+>>> result = run_sweep(exp, jobs=1)
+>>> [round(r["speedup_vs_pipedream"], 3) for r in result.rows][:2]
+[1.0, 1.101]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from models.errors import LayerPipeError
+
+# --------------------------------------------------------------------------- errors
+
+
+class SweepError(LayerPipeError):
+    """A bad grid, experiment file or results file (one line; the CLI exits with 2)."""
+
+
+# --------------------------------------------------------------------------- configuration
+
+#: columns that identify a run, in CSV order
+CONFIG_COLUMNS = ("network", "schedule", "processors", "hardware", "link", "topology", "batch", "minibatches",
+                  "microbatches", "overlap", "input")
+#: metric columns, in CSV order (the simulate JSON's fields; two renamed, see the module docstring)
+METRIC_COLUMNS = ("network_name", "processors_used", "platform", "cycles_per_minibatch", "total_cycles", "minibatches_simulated",
+                  "speedup_vs_sequential", "speedup_vs_pipedream", "utilization_mean", "utilization",
+                  "comm_bytes_per_minibatch", "comm_overhead", "link_busy_cycles_per_minibatch",
+                  "transfer_wait_fraction", "peak_memory_bytes", "weight_versions", "delays",
+                  "lower_bound_cycles", "efficiency", "info")
+COLUMNS = CONFIG_COLUMNS + METRIC_COLUMNS + ("error",)
+#: simulate-JSON field -> CSV column, where they differ
+RENAMED = {"network": "network_name", "minibatches": "minibatches_simulated"}
+#: metric columns holding JSON
+JSON_COLUMNS = ("utilization", "peak_memory_bytes", "weight_versions", "delays", "info")
+_INT_COLUMNS = ("processors", "processors_used", "batch", "total_cycles")
+_TEXT_COLUMNS = ("network", "schedule", "hardware", "link", "topology", "network_name", "platform")
+
+#: grid axes, outermost first, and the RunConfig field each one sets
+AXES = ("networks", "hardware", "links", "topologies", "processors", "schedules")
+_AXIS_FIELD = {"networks": "network", "hardware": "hardware", "links": "link", "topologies": "topology",
+               "processors": "processors", "schedules": "schedule"}
+_ALIASES = {"network": "networks", "schedule": "schedules", "link": "links", "topology": "topologies"}
+SETTINGS = ("batch", "minibatches", "microbatches", "overlap", "input")
+FILE_KEYS = AXES + SETTINGS + ("output", "plots")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One point of the grid: everything :func:`run_one` needs (``minibatches=None``: auto)."""
+
+    network: str
+    schedule: str
+    processors: int
+    hardware: str = "mac:256"
+    link: str = "100,16"
+    topology: str = "full"
+    batch: int = 32
+    minibatches: int | None = None
+    microbatches: int | None = None
+    overlap: bool = True
+    input: str | None = None
+
+    def cells(self) -> dict[str, str]:
+        """The configuration columns as the CSV writes them."""
+        return {"network": self.network, "schedule": self.schedule, "processors": str(self.processors),
+                "hardware": self.hardware, "link": self.link, "topology": self.topology, "batch": str(self.batch),
+                "minibatches": "auto" if self.minibatches is None else str(self.minibatches),
+                "microbatches": "" if self.microbatches is None else str(self.microbatches),
+                "overlap": "true" if self.overlap else "false", "input": self.input or ""}
+
+    def key(self) -> tuple[str, ...]:
+        """What identifies the run in a results file (the configuration cells, in order)."""
+        cells = self.cells()
+        return tuple(cells[c] for c in CONFIG_COLUMNS)
+
+
+def _as_list(name: str, value: Any) -> list:
+    if value is None:
+        raise SweepError(f"{name}: no value given")
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    if not items:
+        raise SweepError(f"{name}: the list is empty")
+    return items
+
+
+def parse_processors(value: Any) -> tuple[int, ...]:
+    """Processor counts from ``4``, ``[2, 4]``, ``"2,4,8"``, ``"2-9"`` or a mix (duplicates dropped).
+
+    >>> parse_processors("2-4,8")
+    (2, 3, 4, 8)
+    >>> parse_processors([1, "3-4"])
+    (1, 3, 4)
+    """
+    out: list[int] = []
+    for item in _as_list("processors", value):
+        if isinstance(item, bool):
+            raise SweepError(f"processors: expected positive integers, got {item!r}")
+        if isinstance(item, int):
+            parts = [item]
+        elif isinstance(item, str):
+            parts = []
+            for piece in item.replace(" ", "").split(","):
+                if not piece:
+                    continue
+                lo, dash, hi = piece.partition("-")
+                try:
+                    if dash:
+                        a, b = int(lo), int(hi)
+                        if b < a:
+                            raise SweepError(f"processors: empty range {piece!r}")
+                        parts.extend(range(a, b + 1))
+                    else:
+                        parts.append(int(piece))
+                except ValueError:
+                    raise SweepError(f"processors: expected integers or ranges like 2-9, got {item!r}") from None
+        else:
+            raise SweepError(f"processors: expected positive integers, got {item!r}")
+        for p in parts:
+            if p < 1:
+                raise SweepError(f"processors must be positive integers, got {p}")
+            if p not in out:
+                out.append(p)
+    if not out:
+        raise SweepError("processors: no processor count given")
+    return tuple(out)
+
+
+def _strings(name: str, value: Any) -> tuple[str, ...]:
+    out: list[str] = []
+    for item in _as_list(name, value):
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise SweepError(f"{name}: expected text values, got {item!r}")
+        text = str(item).strip()
+        if not text:
+            raise SweepError(f"{name}: empty value")
+        if text not in out:
+            out.append(text)
+    return tuple(out)
+
+
+def _positive(name: str, value: Any, *, optional: bool = False, auto: bool = False) -> int | None:
+    if value is None and (optional or auto):
+        return None
+    if auto and isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        hint = " or auto" if auto else (" or null" if optional else "")
+        raise SweepError(f"{name} must be a positive integer{hint}, got {value!r}")
+    return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "false", "no", "off"):
+        return value.strip().lower() in ("true", "yes", "on")
+    raise SweepError(f"{name} must be true or false, got {value!r}")
+
+
+def default_schedules() -> tuple[str, ...]:
+    from schedules.registry import SCHEDULES
+
+    return tuple(s for s in SCHEDULES if s != "sequential")
+
+
+@dataclass
+class Experiment:
+    """A grid of runs and the settings they share (see the module docstring)."""
+
+    networks: tuple[str, ...]
+    schedules: tuple[str, ...] = field(default_factory=default_schedules)
+    processors: tuple[int, ...] = (2, 4, 8)
+    hardware: tuple[str, ...] = ("mac:256",)
+    links: tuple[str, ...] = ("100,16",)
+    topologies: tuple[str, ...] = ("full",)
+    batch: int = 32
+    minibatches: int | None = None
+    microbatches: int | None = None
+    overlap: bool = True
+    input: str | None = None
+    output: str | None = None
+    plots: str | None = None
+
+    def __post_init__(self) -> None:
+        self.networks = _strings("networks", self.networks)
+        self.schedules = tuple(s.lower() for s in _strings("schedules", self.schedules))
+        self.processors = parse_processors(self.processors)
+        self.hardware = _strings("hardware", self.hardware)
+        self.links = _strings("links", self.links)
+        self.topologies = tuple(t.lower() for t in _strings("topologies", self.topologies))
+        self.batch = _positive("batch", self.batch)
+        self.minibatches = _positive("minibatches", self.minibatches, auto=True)
+        self.microbatches = _positive("microbatches", self.microbatches, optional=True)
+        self.overlap = _bool("overlap", self.overlap)
+        if self.input is not None:
+            self.input = str(self.input).strip() or None
+
+    def runs(self) -> list[RunConfig]:
+        """Every run of the grid, networks outermost and schedules innermost."""
+        out = []
+        for net in self.networks:
+            for hw in self.hardware:
+                for link in self.links:
+                    for topo in self.topologies:
+                        for p in self.processors:
+                            for s in self.schedules:
+                                out.append(RunConfig(net, s, p, hw, link, topo, self.batch, self.minibatches,
+                                                     self.microbatches, self.overlap, self.input))
+        return out
+
+    def validate(self) -> None:
+        """Check every axis value once (before any run starts); raises :class:`SweepError`."""
+        from models.zoo import load_network
+        from schedules.registry import SCHEDULES
+        from simulator.costs import parse_hardware, parse_link
+        from simulator.platform import TOPOLOGIES
+
+        from simulator.commands.common import parse_input_shape
+
+        unknown = [s for s in self.schedules if s not in SCHEDULES]
+        if unknown:
+            raise SweepError(f"unknown schedule(s) {', '.join(unknown)} (known: {', '.join(SCHEDULES)})")
+        bad = [t for t in self.topologies if t not in TOPOLOGIES]
+        if bad:
+            raise SweepError(f"unknown topology {bad[0]!r} (known: {', '.join(TOPOLOGIES)})")
+        try:
+            shape = parse_input_shape(self.input)
+            for net in self.networks:
+                load_network(net, shape)
+            for hw in self.hardware:
+                parse_hardware(hw)
+            for link in self.links:
+                parse_link(link)
+        except SweepError:
+            raise
+        except LayerPipeError as exc:
+            raise SweepError(str(exc).replace("\n", " ")) from exc
+
+    def to_dict(self) -> dict:
+        """The experiment as a mapping an experiment file could hold."""
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        d["minibatches"] = "auto" if self.minibatches is None else self.minibatches
+        return d
+
+
+def experiment_from_mapping(data: Mapping[str, Any], source: str = "experiment") -> Experiment:
+    """An :class:`Experiment` from a parsed experiment file (or any mapping); checks the keys."""
+    if not isinstance(data, Mapping):
+        raise SweepError(f"{source}: expected a mapping of keys ({', '.join(FILE_KEYS)}), got {type(data).__name__}")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = _ALIASES.get(str(key), str(key))
+        if name not in FILE_KEYS:
+            raise SweepError(f"{source}: unknown key {key!r} (known: {', '.join(FILE_KEYS)})")
+        if name in values:
+            raise SweepError(f"{source}: {name!r} given twice (as {key!r} and its alias)")
+        values[name] = value
+    if "networks" not in values:
+        raise SweepError(f"{source}: no networks given (key 'networks')")
+    for key in ("output", "plots"):
+        if values.get(key) is not None and not isinstance(values[key], str):
+            raise SweepError(f"{source}: {key} must be a path, got {values[key]!r}")
+    try:
+        return Experiment(**{k: v for k, v in values.items() if not (v is None and k in AXES)})
+    except SweepError as exc:
+        raise SweepError(f"{source}: {exc}") from None
+
+
+def read_experiment(path: str | os.PathLike) -> Experiment:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) experiment file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise SweepError(f"{path}: experiment files are .yaml, .yml or .toml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SweepError(f"cannot read experiment file {str(path)!r}: {exc.strerror or exc}") from None
+    if suffix == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SweepError(f"{path}: malformed TOML: {exc}") from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise SweepError(f"{path}:{where}: malformed YAML: {problem}") from None
+    return experiment_from_mapping(data if data is not None else {}, source=str(path))
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def run_one(config: RunConfig) -> dict[str, Any]:
+    """Simulate one configuration; a typed row (``error`` set when it failed on bad input).
+
+    Runs in worker processes and on Dask workers, so it imports what it needs itself.
+    """
+    from models.zoo import load_network
+
+    from simulator.commands.common import auto_minibatches, parse_input_shape, platform_from_args
+    from simulator.evaluate import compare
+
+    row: dict[str, Any] = {**asdict(config)}
+    try:
+        net = load_network(config.network, parse_input_shape(config.input))
+        platform = platform_from_args(argparse.Namespace(
+            processors=config.processors, hardware=config.hardware, link=config.link,
+            topology=config.topology, overlap=config.overlap))
+        n = config.minibatches if config.minibatches is not None else auto_minibatches(net)
+        options = {"microbatches": config.microbatches} if config.microbatches is not None else {}
+        (result,) = compare(net, [config.schedule], config.processors, platform, minibatches=n,
+                            batch=config.batch, **options)
+    except LayerPipeError as exc:
+        row["error"] = str(exc).replace("\n", " ") or type(exc).__name__
+        return row
+    for key, value in result.items():
+        if key in ("schedule", "processors"):
+            continue
+        row[RENAMED.get(key, key)] = value
+    row["error"] = None
+    return row
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars to Python, NaN/inf to None (for JSON), recursively."""
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, tuple, dict)):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if column in JSON_COLUMNS:
+        return json.dumps(_plain(value), separators=(",", ":"))
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def format_row(row: Mapping[str, Any]) -> list[str]:
+    """A typed row (as :func:`run_one` returns) as the CSV's cells, in :data:`COLUMNS` order."""
+    cfg = RunConfig(**{f.name: row[f.name] for f in fields(RunConfig)}).cells()
+    return [cfg[c] for c in CONFIG_COLUMNS] + [_cell(c, row.get(c)) for c in METRIC_COLUMNS + ("error",)]
+
+
+def _csv_line(cells: Sequence[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue()
+
+
+def decode_row(cells: Mapping[str, str]) -> dict[str, Any]:
+    """A CSV row (strings) back to typed values: the keys of the CSV, plus ``network_spec``.
+
+    Numbers become int/float, JSON columns lists/dicts, empty cells None, ``overlap`` a bool,
+    ``minibatches`` None for auto. The result carries the fields the plotting functions use.
+    """
+    out: dict[str, Any] = {}
+    for column, text in cells.items():
+        if column is None:
+            continue
+        if text == "" or text is None:
+            out[column] = None
+        elif column in JSON_COLUMNS:
+            out[column] = json.loads(text)
+        elif column in _TEXT_COLUMNS or column in ("input", "error"):
+            out[column] = text
+        elif column == "overlap":
+            out[column] = text == "true"
+        elif column == "minibatches":
+            out[column] = None if text == "auto" else int(text)
+        elif column in _INT_COLUMNS or column == "microbatches":
+            out[column] = int(text)
+        else:
+            try:
+                out[column] = float(text)
+            except ValueError:
+                out[column] = text
+    return out
+
+
+def _header_line() -> str:
+    return _csv_line(COLUMNS)
+
+
+def _read_existing(path: Path) -> list[list[str]]:
+    """Rows of an existing results file (cells); repairs a last line cut by a kill."""
+    raw = path.read_bytes()
+    if not raw:
+        return []
+    if not raw.endswith(b"\n"):
+        # the process died while writing a row: drop the partial line (the run is redone)
+        cut = raw.rfind(b"\n") + 1
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+        raw = raw[:cut]
+        if not raw:
+            return []
+    text = raw.decode("utf-8")
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return []
+    if tuple(header) != COLUMNS:
+        raise SweepError(f"{path} holds other columns than a sweep writes (first: {', '.join(header[:4])}, ...); "
+                         "use another output file or --overwrite")
+    rows = []
+    for cells in reader:
+        if len(cells) == len(COLUMNS):
+            rows.append(cells)
+    return rows
+
+
+def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a results CSV written by a sweep, decoded (see :func:`decode_row`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SweepError(f"no such results file: {str(path)!r}")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise SweepError(f"{path} is not a results file written by `layerpipe sweep` (its columns differ)")
+        return [decode_row(r) for r in reader]
+
+
+def is_results_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a CSV whose header is a sweep's."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return header is not None and tuple(header) == COLUMNS
+
+
+class _ResultsFile:
+    """Appends rows (flushed and fsynced one by one) and finally rewrites in grid order."""
+
+    def __init__(self, path: Path, overwrite: bool):
+        self.path = path
+        if path.exists() and path.is_dir():
+            raise SweepError(f"output {str(path)!r} is a directory")
+        if not path.parent.exists():
+            raise SweepError(f"cannot write {str(path)!r}: directory {str(path.parent)!r} does not exist")
+        self.rows: dict[tuple[str, ...], list[str]] = {}
+        if path.exists() and not overwrite:
+            for cells in _read_existing(path):
+                self.rows.setdefault(tuple(cells[: len(CONFIG_COLUMNS)]), cells)
+        if overwrite or not path.exists() or path.stat().st_size == 0:
+            with open(path, "w", encoding="utf-8", newline="") as fh:
+                fh.write(_header_line())
+        self.fh = open(path, "a", encoding="utf-8", newline="")
+
+    def add(self, cells: list[str]) -> None:
+        self.rows[tuple(cells[: len(CONFIG_COLUMNS)])] = cells
+        self.fh.write(_csv_line(cells))
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def close(self) -> None:
+        if not self.fh.closed:
+            self.fh.close()
+
+    def finish(self, order: Sequence[tuple[str, ...]]) -> None:
+        """Rewrite the file: the grid's rows in grid order, then any others as they were."""
+        self.close()
+        in_grid = set(order)
+        lines = [_header_line()]
+        lines += [_csv_line(self.rows[k]) for k in order if k in self.rows]
+        lines += [_csv_line(cells) for k, cells in self.rows.items() if k not in in_grid]
+        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write("".join(lines))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+
+# --------------------------------------------------------------------------- executors
+
+
+def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _mp_context():
+    """Workers start from a fork server that has imported the simulator (fast, and safe in
+    threaded parents such as Jupyter kernels); plain ``spawn`` where there is no fork server."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["simulator.sweep", "simulator.evaluate", "models.zoo"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _local(todo: list[RunConfig], jobs: int):
+    """Yield rows as runs finish, on ``jobs`` local processes (in this one when jobs == 1)."""
+    if jobs <= 1 or len(todo) <= 1:
+        for config in todo:
+            yield run_one(config)
+        return
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=_mp_context(),
+                               initializer=_ignore_sigint)
+    try:
+        pending = {pool.submit(run_one, c) for c in todo}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _dask(todo: list[RunConfig], address: str, timeout: float):
+    """Yield rows as runs finish on the Dask cluster whose scheduler listens at ``address``."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:  # pragma: no cover - dask[distributed] is a dependency
+        raise SweepError("--dask-scheduler needs dask[distributed]: pip install 'dask[distributed]'") from None
+    try:
+        client = Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SweepError(f"cannot reach the Dask scheduler at {address!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    try:
+        futures = client.map(run_one, todo, pure=False)
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` did; ``rows`` are the grid's rows, decoded, in grid order."""
+
+    rows: list[dict[str, Any]]
+    runs: int
+    computed: int
+    skipped: int
+    failed: int
+    seconds: float
+    path: Path | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"csv": str(self.path) if self.path else None, "runs": self.runs, "computed": self.computed,
+                "skipped": self.skipped, "failed": self.failed, "seconds": round(self.seconds, 3)}
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None
+    return tqdm(total=total, initial=initial, desc="sweep", unit="run", file=sys.stderr, leave=False,
+                dynamic_ncols=True)
+
+
+def run_sweep(experiment: Experiment | Iterable[RunConfig], path: str | os.PathLike | None = None, *,
+              jobs: int | None = None, dask_scheduler: str | None = None, dask_timeout: float = 10.0,
+              progress: bool = False,
+              overwrite: bool = False, validate: bool = True,
+              on_row: Callable[[dict[str, Any]], None] | None = None) -> SweepResult:
+    """Run every configuration of ``experiment`` (see the module docstring).
+
+    ``path``: the results CSV (appended to and resumed from; ``None`` keeps the rows in
+    memory only). ``jobs``: local processes (default ``os.cpu_count()``); ``dask_scheduler``:
+    the address of a Dask scheduler to run on instead (``dask_timeout``: seconds to wait for
+    it to answer). ``progress``: a tqdm bar on stderr.
+    ``on_row`` is called with each newly computed (typed) row as it is written.
+    Raises :class:`SweepError` for a bad grid before anything runs.
+    """
+    t0 = time.perf_counter()
+    if isinstance(experiment, Experiment):
+        if validate:
+            experiment.validate()
+        runs = experiment.runs()
+    else:
+        runs = list(experiment)
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise SweepError(f"jobs must be a positive integer, got {jobs!r}")
+    # the same configuration twice in one grid is one run
+    order, seen = [], set()
+    unique: list[RunConfig] = []
+    for r in runs:
+        k = r.key()
+        if k not in seen:
+            seen.add(k)
+            order.append(k)
+            unique.append(r)
+    store = _ResultsFile(Path(path), overwrite) if path is not None else None
+    memory: dict[tuple[str, ...], list[str]] = {}
+    have = store.rows if store is not None else memory
+    todo = [r for r in unique if r.key() not in have]
+    skipped = len(unique) - len(todo)
+    bar = _progress_bar(len(unique), skipped, progress)
+    computed = 0
+    rows = _dask(todo, dask_scheduler, dask_timeout) if dask_scheduler else _local(todo, jobs)
+    try:
+        for row in rows:
+            cells = format_row(row)
+            if store is not None:
+                store.add(cells)
+            else:
+                memory[tuple(cells[: len(CONFIG_COLUMNS)])] = cells
+            computed += 1
+            if on_row is not None:
+                on_row(row)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        rows.close()  # stops the pool or the Dask client at once, also on an interrupt
+        if bar is not None:
+            bar.close()
+        if store is not None:
+            store.close()
+    if store is not None:
+        store.finish(order)
+    final = [decode_row(dict(zip(COLUMNS, have[k]))) for k in order]
+    failed = sum(1 for r in final if r.get("error"))
+    return SweepResult(final, len(unique), computed, skipped, failed, time.perf_counter() - t0,
+                       Path(path) if path is not None else None)
+
+
+__all__ = ["SweepError", "RunConfig", "Experiment", "SweepResult", "CONFIG_COLUMNS", "METRIC_COLUMNS", "COLUMNS",
+           "AXES", "SETTINGS", "FILE_KEYS", "parse_processors", "experiment_from_mapping", "read_experiment",
+           "run_one", "run_sweep", "read_rows", "decode_row", "format_row", "is_results_file", "default_schedules"]
