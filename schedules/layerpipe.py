@@ -8,9 +8,11 @@ The multiprocessor scheduler, in three steps (chosen because each is exact or a
 well-understood heuristic, and together they are fast enough for sweeps):
 
 1. **Partition** (dynamic programming, ``schedules.partition``): contiguous layer ranges
-   onto P processors minimising the slowest stage over the fine tasks' cycles, with the
-   link model pricing each cut. Contiguity keeps activations and weights where they are
-   produced and used.
+   onto P processors minimising the slowest stage, with the link model pricing each cut;
+   the planner runs over LayerPipe's per-layer cycles and over PipeDream's grouping of the
+   same tasks, with stage replication when P exceeds the layers, and the list-scheduling
+   simulation of step 3 picks the fastest candidate. Contiguity keeps activations and
+   weights where they are produced and used.
 2. **Balance** (intra-layer offloading, steepest descent): weight-gradient tasks are
    independent of everything but delta_l and the stored input, so a WG may move to any
    other processor, and AG2_{l-1} may stay with layer l (PipeDream's placement) when the
@@ -33,6 +35,7 @@ S(l) + 1 versions; on one processor there is no pipeline and no delay. LayerPipe
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import networkx as nx
@@ -42,10 +45,10 @@ from models.network import NetworkSpec
 from .listsched import estimated_period, list_orders
 from .passes import update_tasks
 from .partition import StagePlan
-from .pipedream import plan_for
+from .partition import plan_stages
 from .schedule import Schedule
 from .sequential import step_template
-from .stages import Hardware, processor_ranges
+from .stages import Hardware, boundary_bytes, layer_costs, processor_ranges
 
 Task = tuple[str, int]
 #: tasks that may leave their layer's processor (they read no weights and write none):
@@ -145,28 +148,66 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
             return placement
 
 
+def _pipedream_costs(template: nx.DiGraph, hw: Hardware) -> list[int]:
+    """Per-layer cycles as PipeDream groups them: AG2_{l-1} counted with layer l (its first consumer)."""
+    L = template.graph["num_layers"]
+    costs = [0] * L
+    for node in template.nodes:
+        owner = node[1]
+        if node[0] == "AG2":
+            owner = min((c[1] for c in template.successors(("F", node[1])) if c[0] == "F"), default=owner)
+        costs[owner - 1] += hw.cycles(template, node, 0)
+    return costs
+
+
+def _replicated_placement(plan: StagePlan):
+    procs = processor_ranges(plan)
+    stage = {l: s for s, (a, b, _) in enumerate(plan.stages) for l in range(a, b + 1)}
+
+    def where(task: Task, unit: int) -> int:
+        group = procs[stage[task[1]]]
+        return group[unit % len(group)]
+
+    return where
+
+
 def layerpipe_placement(template: nx.DiGraph, processors: int, hw: Hardware, stale_of, offload: bool = True,
                         replicate: bool | None = None):
     """Partition, then (optionally) offload; ``stale_of(plan)`` gives S(l) for the plan's stages.
 
-    With more processors than layers (or ``replicate=True``) the planner may replicate a
-    stage as PipeDream's does; the replicas take units round robin, so the placement is a
-    function of (task, unit), and offloading is skipped (a replicated stage is balanced by
-    construction).
+    Candidate partitions come from the DP planner over LayerPipe's per-layer costs and over
+    PipeDream's grouping of the same tasks (AG2 with the next layer), each with and without
+    stage replication when more processors than layers allow it (or ``replicate`` says so);
+    the list-scheduling simulation picks the fastest. Replicas take units round robin, so a
+    replicated plan's placement is a function of (task, unit), and offloading is skipped for
+    it (a replicated stage is balanced by construction).
     """
+    L = template.graph["num_layers"]
     if replicate is None:
-        replicate = processors > template.graph["num_layers"]
-    plan = plan_for(template, processors, hw, replicate=replicate)
+        replicate = processors > L
+    boundary = [hw.transfer(b) for b in boundary_bytes(template)]
+    params = [template.graph["layers"][l].param_bytes for l in range(1, L + 1)]
+    bw = getattr(hw.link, "bytes_per_cycle", math.inf)
+    plans = []
+    for costs in (layer_costs(template, hw), _pipedream_costs(template, hw)):
+        for rep in sorted({False, bool(replicate)}):
+            plan = plan_stages(costs, processors, boundary=boundary, param_bytes=params, bandwidth=bw, replicate=rep)
+            if plan.stages not in [p.stages for p in plans]:
+                plans.append(plan)
+
+    def estimate(plan: StagePlan) -> float:
+        stale = stale_of(plan)
+        rounds = {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)}
+        placement = (_replicated_placement(plan) if rounds else initial_placement(template, plan))
+        depth = max((rounds.get(l, 1) * (s + 1) for l, s in stale.items()), default=1)
+        return estimated_period(template, placement, max(4 * processors + 8, 4 * depth),
+                                cost=lambda t, p: hw.cycles(template, t, p), comm=hw.transfer, stale=stale,
+                                hops=hw.hops, rounds=rounds)
+
+    plan = plans[0] if len(plans) == 1 else min(plans, key=lambda pl: (estimate(pl), plans.index(pl)))
     stale = stale_of(plan)
     if any(r > 1 for _, _, r in plan.stages):
-        procs = processor_ranges(plan)
-        stage = {l: s for s, (a, b, _) in enumerate(plan.stages) for l in range(a, b + 1)}
-
-        def where(task: Task, unit: int) -> int:
-            group = procs[stage[task[1]]]
-            return group[unit % len(group)]
-
-        return plan, where, stale
+        return plan, _replicated_placement(plan), stale
     placement = initial_placement(template, plan)
     if offload:
         placement = balance(template, placement, hw, processors, stale)

@@ -33,7 +33,7 @@ Any axis also takes a single value instead of a list; the singular forms ``netwo
 ``schedule``, ``link`` and ``topology`` are accepted as aliases. Unknown keys are errors.
 
 **The CSV.** The configuration columns (:data:`CONFIG_COLUMNS`) come first and identify
-a run; then the metric columns (:data:`METRIC_COLUMNS`, the fields of the simulate JSON,
+a run; then the metric columns (:func:`metric_columns`, the fields of the simulate JSON,
 with the JSON's ``network`` - the network's own name - renamed ``network_name`` and its
 ``minibatches`` - the steps actually simulated - renamed ``minibatches_simulated``), then
 ``error``: empty, or the one-line message of a run that failed with a
@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import math
@@ -95,19 +96,32 @@ class SweepError(LayerPipeError):
 #: columns that identify a run, in CSV order
 CONFIG_COLUMNS = ("network", "schedule", "processors", "hardware", "link", "topology", "batch", "minibatches",
                   "microbatches", "overlap", "input")
-#: metric columns, in CSV order (the simulate JSON's fields; two renamed, see the module docstring)
-METRIC_COLUMNS = ("network_name", "processors_used", "platform", "cycles_per_minibatch", "total_cycles", "minibatches_simulated",
-                  "speedup_vs_sequential", "speedup_vs_pipedream", "utilization_mean", "utilization",
-                  "comm_bytes_per_minibatch", "comm_overhead", "link_busy_cycles_per_minibatch",
-                  "transfer_wait_fraction", "peak_memory_bytes", "weight_versions", "delays",
-                  "lower_bound_cycles", "efficiency", "info")
-COLUMNS = CONFIG_COLUMNS + METRIC_COLUMNS + ("error",)
 #: simulate-JSON field -> CSV column, where they differ
 RENAMED = {"network": "network_name", "minibatches": "minibatches_simulated"}
-#: metric columns holding JSON
-JSON_COLUMNS = ("utilization", "peak_memory_bytes", "weight_versions", "delays", "info")
-_INT_COLUMNS = ("processors", "processors_used", "batch", "total_cycles")
-_TEXT_COLUMNS = ("network", "schedule", "hardware", "link", "topology", "network_name", "platform")
+#: configuration columns written as text whatever they look like
+_TEXT_COLUMNS = ("network", "schedule", "hardware", "link", "topology", "input", "network_name", "platform", "error")
+
+
+@functools.lru_cache(maxsize=None)
+def metric_columns() -> tuple[str, ...]:
+    """The metric columns, in CSV order: the fields of a :func:`simulator.evaluate.compare` row
+    (the simulate JSON), less ``schedule`` and ``processors`` (configuration columns), two of
+    them renamed (:data:`RENAMED`). Read off one tiny run, so the CSV follows the simulate
+    JSON whatever fields it gains."""
+    from models.zoo import get_network
+    from simulator.costs import MacArray
+    from simulator.evaluate import compare
+    from simulator.platform import Platform
+
+    (row,) = compare(get_network("mlp:2-2"), ["pipedream"], 1, Platform.homogeneous(1, MacArray(1)),
+                     minibatches=1, batch=1)
+    return tuple(RENAMED.get(k, k) for k in row if k not in ("schedule", "processors"))
+
+
+def columns() -> tuple[str, ...]:
+    """Every column of a results CSV: configuration, metrics, ``error``."""
+    return CONFIG_COLUMNS + metric_columns() + ("error",)
+
 
 #: grid axes, outermost first, and the RunConfig field each one sets
 AXES = ("networks", "hardware", "links", "topologies", "processors", "schedules")
@@ -428,13 +442,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _cell(column: str, value: Any) -> str:
+def _cell(value: Any) -> str:
     if value is None:
         return ""
-    if column in JSON_COLUMNS:
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, tuple, dict)):
+        value = value.item()  # numpy scalars
+    if isinstance(value, (list, tuple, Mapping)):
         return json.dumps(_plain(value), separators=(",", ":"))
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -443,9 +457,9 @@ def _cell(column: str, value: Any) -> str:
 
 
 def format_row(row: Mapping[str, Any]) -> list[str]:
-    """A typed row (as :func:`run_one` returns) as the CSV's cells, in :data:`COLUMNS` order."""
+    """A typed row (as :func:`run_one` returns) as the CSV's cells, in :func:`columns` order."""
     cfg = RunConfig(**{f.name: row[f.name] for f in fields(RunConfig)}).cells()
-    return [cfg[c] for c in CONFIG_COLUMNS] + [_cell(c, row.get(c)) for c in METRIC_COLUMNS + ("error",)]
+    return [cfg[c] for c in CONFIG_COLUMNS] + [_cell(row.get(c)) for c in metric_columns() + ("error",)]
 
 
 def _csv_line(cells: Sequence[str]) -> str:
@@ -455,37 +469,46 @@ def _csv_line(cells: Sequence[str]) -> str:
 
 
 def decode_row(cells: Mapping[str, str]) -> dict[str, Any]:
-    """A CSV row (strings) back to typed values: the keys of the CSV, plus ``network_spec``.
+    """A CSV row (strings) back to typed values, keyed by column.
 
-    Numbers become int/float, JSON columns lists/dicts, empty cells None, ``overlap`` a bool,
-    ``minibatches`` None for auto. The result carries the fields the plotting functions use.
+    Empty cells become None; ``minibatches`` None for auto; ``true``/``false`` booleans;
+    cells holding JSON (``[...]``, ``{...}``: per-processor utilization and memory,
+    per-layer delays and versions, ``info``) lists and dicts; numbers int or float
+    (floats were written with ``repr``, so they read back exactly); text stays text.
     """
     out: dict[str, Any] = {}
     for column, text in cells.items():
         if column is None:
             continue
-        if text == "" or text is None:
+        if text is None or text == "":
             out[column] = None
-        elif column in JSON_COLUMNS:
-            out[column] = json.loads(text)
-        elif column in _TEXT_COLUMNS or column in ("input", "error"):
+        elif column in _TEXT_COLUMNS:
             out[column] = text
-        elif column == "overlap":
+        elif column == "minibatches" and text == "auto":
+            out[column] = None
+        elif text in ("true", "false"):
             out[column] = text == "true"
-        elif column == "minibatches":
-            out[column] = None if text == "auto" else int(text)
-        elif column in _INT_COLUMNS or column == "microbatches":
-            out[column] = int(text)
+        elif text[0] in "[{":
+            out[column] = json.loads(text)
         else:
             try:
-                out[column] = float(text)
+                out[column] = int(text)
             except ValueError:
-                out[column] = text
+                try:
+                    out[column] = float(text)
+                except ValueError:
+                    out[column] = text
     return out
 
 
+def _is_sweep_header(header: Sequence[str] | None) -> bool:
+    """A header a sweep wrote (this version's or another's: configuration first, ``error`` last)."""
+    return (header is not None and tuple(header[: len(CONFIG_COLUMNS)]) == CONFIG_COLUMNS
+            and header[-1] == "error")
+
+
 def _header_line() -> str:
-    return _csv_line(COLUMNS)
+    return _csv_line(columns())
 
 
 def _read_existing(path: Path) -> list[list[str]]:
@@ -507,12 +530,19 @@ def _read_existing(path: Path) -> list[list[str]]:
         header = next(reader)
     except StopIteration:
         return []
-    if tuple(header) != COLUMNS:
+    if tuple(header) != columns():
+        if _is_sweep_header(header):
+            missing = [c for c in columns() if c not in header]
+            extra = [c for c in header if c not in columns()]
+            what = ", ".join([f"lacks {c}" for c in missing] + [f"has {c}" for c in extra])
+            raise SweepError(f"{path} was written by another version of the sweep ({what}); "
+                             "use another output file or --overwrite")
         raise SweepError(f"{path} holds other columns than a sweep writes (first: {', '.join(header[:4])}, ...); "
                          "use another output file or --overwrite")
     rows = []
+    n = len(header)
     for cells in reader:
-        if len(cells) == len(COLUMNS):
+        if len(cells) == n:
             rows.append(cells)
     return rows
 
@@ -524,7 +554,7 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise SweepError(f"no such results file: {str(path)!r}")
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
+        if not _is_sweep_header(reader.fieldnames):
             raise SweepError(f"{path} is not a results file written by `layerpipe sweep` (its columns differ)")
         return [decode_row(r) for r in reader]
 
@@ -536,7 +566,7 @@ def is_results_file(path: str | os.PathLike) -> bool:
             header = next(csv.reader(fh), None)
     except (OSError, UnicodeDecodeError):
         return False
-    return header is not None and tuple(header) == COLUMNS
+    return _is_sweep_header(header)
 
 
 class _ResultsFile:
@@ -732,12 +762,13 @@ def run_sweep(experiment: Experiment | Iterable[RunConfig], path: str | os.PathL
             store.close()
     if store is not None:
         store.finish(order)
-    final = [decode_row(dict(zip(COLUMNS, have[k]))) for k in order]
+    names = columns()
+    final = [decode_row(dict(zip(names, have[k]))) for k in order]
     failed = sum(1 for r in final if r.get("error"))
     return SweepResult(final, len(unique), computed, skipped, failed, time.perf_counter() - t0,
                        Path(path) if path is not None else None)
 
 
-__all__ = ["SweepError", "RunConfig", "Experiment", "SweepResult", "CONFIG_COLUMNS", "METRIC_COLUMNS", "COLUMNS",
+__all__ = ["SweepError", "RunConfig", "Experiment", "SweepResult", "CONFIG_COLUMNS", "RENAMED", "columns", "metric_columns",
            "AXES", "SETTINGS", "FILE_KEYS", "parse_processors", "experiment_from_mapping", "read_experiment",
            "run_one", "run_sweep", "read_rows", "decode_row", "format_row", "is_results_file", "default_schedules"]
