@@ -23,17 +23,20 @@ def default_microbatches(batch: int, stages: int) -> int:
     return next((m for m in range(stages, batch + 1) if batch % m == 0), batch)
 
 
-def micro_template(net: NetworkSpec, batch: int, microbatches: int, view: str, word_bytes: int):
+def micro_template(net: NetworkSpec, batch: int, microbatches: int, view: str, word_bytes: int,
+                   spike_bits: bool = False):
     if microbatches < 1 or batch % microbatches:
         raise ScheduleError(f"batch {batch} cannot be split into {microbatches} equal micro-batches")
-    return step_template(net, batch // microbatches, view=view, updates=False, word_bytes=word_bytes)
+    return step_template(net, batch // microbatches, view=view, updates=False, word_bytes=word_bytes,
+                         spike_bits=spike_bits)
 
 
 def synchronous(name: str, net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,
-                microbatches: int | None, view: str, orders_fn, word_bytes: int = 2) -> Schedule:
+                microbatches: int | None, view: str, orders_fn, word_bytes: int = 2,
+                spike_bits: bool = False) -> Schedule:
     # the stage count is not known before planning; aim for at least one micro-batch per processor
     m = microbatches or default_microbatches(batch, processors)
-    fine = micro_template(net, batch, m, view, word_bytes)
+    fine = micro_template(net, batch, m, view, word_bytes, spike_bits)
     plan = plan_for(fine, processors, hw, replicate=False)
     template = stage_template(fine, plan)
     # a stage may lack a kind of task (in the zero-bubble view a first stage of one layer has
@@ -45,9 +48,9 @@ def synchronous(name: str, net: NetworkSpec, processors: int, hw: Hardware, *, b
 
 
 def gpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,
-          microbatches: int | None = None, word_bytes: int = 2) -> Schedule:
+          microbatches: int | None = None, word_bytes: int = 2, spike_bits: bool = False) -> Schedule:
     return synchronous("gpipe", net, processors, hw, batch=batch, steps=steps, microbatches=microbatches,
-                       view="pipedream", word_bytes=word_bytes,
+                       view="pipedream", word_bytes=word_bytes, spike_bits=spike_bits,
                        orders_fn=lambda p, m, k: gpipe_orders(p, m, k, split_w=False))
 
 

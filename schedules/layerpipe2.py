@@ -51,10 +51,10 @@ def parse_groups(text: str, layers: int) -> list[tuple[int, int]]:
 
 def layerpipe2(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
                groups: str | int | None = None, offload: bool = True, memory: str = "ema",
-               replicate: bool | None = None):
+               replicate: bool | None = None, spike_bits: bool = False, name: str = "layerpipe2"):
     if memory not in ("ema", "stash"):
         raise ScheduleError(f"memory model must be 'ema' or 'stash', got {memory!r}")
-    template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes)
+    template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits)
     L = template.graph["num_layers"]
     if groups is None:
         ranges_of = lambda plan: [(a, b) for a, b, _ in plan.stages]  # noqa: E731 - the processor stages
@@ -76,7 +76,7 @@ def layerpipe2(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, u
 
     plan, placement, stale = layerpipe_placement(template, processors, hw, stale_of, offload, replicate)
     ranges = list(found)
-    sched = build("layerpipe2", template, plan, placement, hw, units, stale, groups=ranges, memory=memory)
+    sched = build(name, template, plan, placement, hw, units, stale, groups=ranges, memory=memory)
     if memory == "ema":
         sched.weight_versions = {l: 2 if s > 0 else 1 for l, s in stale.items()}
     return sched

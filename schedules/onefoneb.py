@@ -15,9 +15,9 @@ from .stages import Hardware
 
 
 def one_f_one_b(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,
-                microbatches: int | None = None, word_bytes: int = 2) -> Schedule:
+                microbatches: int | None = None, word_bytes: int = 2, spike_bits: bool = False) -> Schedule:
     return synchronous("1f1b", net, processors, hw, batch=batch, steps=steps, microbatches=microbatches,
-                       view="zerobubble", word_bytes=word_bytes,
+                       view="zerobubble", word_bytes=word_bytes, spike_bits=spike_bits,
                        orders_fn=lambda p, m, k: one_f_one_b_orders(p, m, k))
 
 

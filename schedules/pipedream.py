@@ -73,8 +73,8 @@ def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int
 
 
 def pipedream(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
-              replicate: bool | None = None) -> Schedule:
-    fine = step_template(net, batch, view="pipedream", word_bytes=word_bytes)
+              replicate: bool | None = None, spike_bits: bool = False) -> Schedule:
+    fine = step_template(net, batch, view="pipedream", word_bytes=word_bytes, spike_bits=spike_bits)
     if replicate is None:
         replicate = processors > fine.graph["num_layers"]
     plan = plan_for(fine, processors, hw, replicate)

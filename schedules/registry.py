@@ -21,11 +21,12 @@ from .onefoneb import one_f_one_b
 from .pipedream import pipedream
 from .schedule import Schedule
 from .sequential import sequential, step_template
+from .spikepipe import spikepipe
 from .stages import Hardware
 from .zerobubble import zb_h1
 
 #: every schedule name, baselines first
-SCHEDULES = ("sequential", "pipedream", "gpipe", "1f1b", "zb-h1", "layerpipe", "layerpipe2")
+SCHEDULES = ("sequential", "pipedream", "gpipe", "1f1b", "zb-h1", "layerpipe", "layerpipe2", "spikepipe")
 #: schedules whose unit is a micro-batch and whose step is a flush of several of them
 SYNCHRONOUS = ("gpipe", "1f1b", "zb-h1")
 
@@ -34,8 +35,9 @@ def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform
                    batch: int = 32, word_bytes: int = 2, **options) -> Schedule:
     """Build schedule ``name`` for ``minibatches`` optimizer steps of ``batch`` samples.
 
-    Options: ``microbatches`` (gpipe, 1f1b, zb-h1), ``replicate`` (pipedream, layerpipe, layerpipe2),
-    ``offload`` (layerpipe, layerpipe2), ``groups`` and ``memory`` (layerpipe2).
+    Options: ``microbatches`` (gpipe, 1f1b, zb-h1), ``replicate`` (pipedream, layerpipe, layerpipe2,
+    spikepipe), ``offload`` (layerpipe, layerpipe2, spikepipe), ``groups`` and ``memory`` (layerpipe2),
+    ``spike_bits`` (every schedule: count binary spike tensors as 1 bit per element, not 1 byte).
     """
     if name not in SCHEDULES:
         raise ScheduleError(f"unknown schedule {name!r} (known: {', '.join(SCHEDULES)})")
@@ -46,24 +48,25 @@ def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform
     if not isinstance(minibatches, int) or minibatches < 1:
         raise ScheduleError(f"number of minibatches must be a positive integer, got {minibatches!r}")
     hw = Hardware.of(platform, processors)
-    known = {"microbatches", "replicate", "offload", "groups", "memory"}
+    known = {"microbatches", "replicate", "offload", "groups", "memory", "spike_bits"}
     unknown = set(options) - known
     if unknown:
         raise ScheduleError(f"unknown schedule option(s): {', '.join(sorted(unknown))}")
     opts = {k: v for k, v in options.items() if v is not None}
+    bits = bool(opts.pop("spike_bits", False))
+    common = dict(batch=batch, word_bytes=word_bytes, spike_bits=bits)
     if name == "sequential":
-        return sequential(step_template(network, batch, word_bytes=word_bytes), minibatches)
+        return sequential(step_template(network, batch, word_bytes=word_bytes, spike_bits=bits), minibatches)
     if name == "pipedream":
-        return pipedream(network, processors, hw, batch=batch, units=minibatches, word_bytes=word_bytes,
-                         **_only(opts, "replicate"))
+        return pipedream(network, processors, hw, units=minibatches, **common, **_only(opts, "replicate"))
     if name in SYNCHRONOUS:
         fn = {"gpipe": gpipe, "1f1b": one_f_one_b, "zb-h1": zb_h1}[name]
-        return fn(network, processors, hw, batch=batch, steps=minibatches, word_bytes=word_bytes,
-                  **_only(opts, "microbatches"))
+        return fn(network, processors, hw, steps=minibatches, **common, **_only(opts, "microbatches"))
     if name == "layerpipe":
-        return layerpipe(network, processors, hw, batch=batch, units=minibatches, word_bytes=word_bytes,
-                         **_only(opts, "offload", "replicate"))
-    return layerpipe2(network, processors, hw, batch=batch, units=minibatches, word_bytes=word_bytes,
+        return layerpipe(network, processors, hw, units=minibatches, **common, **_only(opts, "offload", "replicate"))
+    if name == "spikepipe":
+        return spikepipe(network, processors, hw, units=minibatches, **common, **_only(opts, "offload", "replicate"))
+    return layerpipe2(network, processors, hw, units=minibatches, **common,
                       **_only(opts, "offload", "groups", "memory", "replicate"))
 
 

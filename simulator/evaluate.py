@@ -72,7 +72,7 @@ def compare(net: NetworkSpec, schedules: Sequence[str], processors: int, platfor
                 return sched, result
             n *= 2
 
-    _, seq = run_on_one(net, platform, minibatches, batch)
+    _, seq = run_on_one(net, platform, minibatches, batch, **options)
     seq_cycles = seq.stats.cycles_per_step
     pd_sched, pd = run("pipedream")
     pd_metrics = summarize(pd, seq_cycles, pd.stats.cycles_per_step, baseline_bytes=pd.stats.bytes_moved / pd_sched.steps)
@@ -89,18 +89,21 @@ def compare(net: NetworkSpec, schedules: Sequence[str], processors: int, platfor
     return rows
 
 
-def run_on_one(net: NetworkSpec, platform, minibatches: int, batch: int):
+def run_on_one(net: NetworkSpec, platform, minibatches: int, batch: int, **options):
     """The sequential reference: every task of the step in order on processor 0."""
-    sched = build_schedule("sequential", net, 1, platform=platform, minibatches=min(minibatches, 4), batch=batch)
+    sched = build_schedule("sequential", net, 1, platform=platform, minibatches=min(minibatches, 4), batch=batch,
+                           **{k: v for k, v in options.items() if k in _EVERY_SCHEDULE})
     return sched, simulate(sched, platform)
 
 
-_OPTIONS = {"microbatches": ("gpipe", "1f1b", "zb-h1"), "replicate": ("pipedream", "layerpipe", "layerpipe2"),
-            "offload": ("layerpipe", "layerpipe2"), "groups": ("layerpipe2",), "memory": ("layerpipe2",)}
+_OPTIONS = {"microbatches": ("gpipe", "1f1b", "zb-h1"),
+            "replicate": ("pipedream", "layerpipe", "layerpipe2", "spikepipe"),
+            "offload": ("layerpipe", "layerpipe2", "spikepipe"), "groups": ("layerpipe2",), "memory": ("layerpipe2",)}
+_EVERY_SCHEDULE = ("spike_bits",)
 
 
 def _accepts(schedule: str, option: str) -> bool:
-    return schedule in _OPTIONS.get(option, ())
+    return option in _EVERY_SCHEDULE or schedule in _OPTIONS.get(option, ())
 
 
 __all__ = ["compare", "run_on_one"]
