@@ -79,6 +79,7 @@ class SimStats:
     window: tuple[float, float] = (0.0, 0.0)  # [start, end] of the steady-state window
     window_steps: int = 0  # optimizer steps completed inside the window
     window_mid: tuple[float, int] | None = None  # (time, steps after the window start) of its midpoint
+    depth: int = 1  # steps a schedule keeps in flight (schedule_period)
     first_step_end: float = 0.0
     tasks_run: int = 0
     bytes_moved: int = 0  # bytes that crossed between processors (counted once per transfer)
@@ -90,16 +91,17 @@ class SimStats:
 
     @property
     def converged(self) -> bool:
-        """Whether the run reached its steady state: one step, or a window whose two halves
-        (each a whole number of periods) give the same cycles per step within 1%."""
+        """Whether the run reached its steady state: one step, or a window at least as long as
+        the pipeline's depth whose two halves (each a whole number of periods) give the same
+        cycles per step within 0.5%."""
         if self.steps <= 1:
             return True
-        if self.window_steps <= 0 or self.window_mid is None:
+        if self.window_steps <= 0 or self.window_mid is None or self.window_steps < self.depth:
             return False
         t_mid, k = self.window_mid
         first = (t_mid - self.window[0]) / k
         second = (self.window[1] - t_mid) / (self.window_steps - k)
-        return abs(first - second) <= 0.01 * max(first, second)
+        return abs(first - second) <= 0.005 * max(first, second)
 
     @property
     def cycles_per_step(self) -> float:
@@ -266,7 +268,7 @@ class _Run:
         self.transit_since: list[float | None] = [None] * P
         self.n_waiting = 0
         self.wait_since = 0.0
-        _, period_steps = schedule_period(sched, ex.placement.period)
+        self.stats.depth, period_steps = schedule_period(sched, ex.placement.period)
         self.win_first, self.win_last = schedule_window(sched, self.steps, ex.placement.period)
         self.win_mid = window_midpoint(self.win_first, self.win_last, period_steps)
         # only these steps' completion times are ever used: track no other unit

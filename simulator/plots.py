@@ -40,7 +40,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from models.errors import LayerPipeError
 
@@ -410,7 +410,9 @@ def schedule_run(network, schedule: str, processors: int, *, hardware: str = "ma
                  microbatches: int | None = None, overlap: bool = True, **options) -> ScheduleRun:
     """Build ``schedule`` for ``network`` (a NetworkSpec or a name/file :func:`models.zoo.load_network`
     reads) on ``processors`` processors, simulate it with a full trace and summarize it
-    (:func:`simulator.metrics.summarize`: utilization, memory, lower bounds, efficiency)."""
+    (:func:`simulator.metrics.summarize`: utilization, memory, lower bounds, efficiency).
+    The run is as long as :func:`simulator.evaluate.compare` makes it, so the cycles per
+    minibatch are the same as in ``layerpipe simulate`` and sweeps."""
     import argparse
 
     from models.zoo import load_network
@@ -427,9 +429,17 @@ def schedule_run(network, schedule: str, processors: int, *, hardware: str = "ma
     n = minibatches if minibatches is not None else auto_minibatches(net)
     if microbatches is not None:
         options["microbatches"] = microbatches
-    sched = build_schedule(schedule, net, processors, platform=platform, minibatches=n, batch=batch, **options)
-    trace = MemoryTrace()
-    result = simulate(sched, platform, trace=trace)
+    # the run length rule of simulator.evaluate.compare: lengthen the run (up to 16x) until its
+    # steady state has converged, so the figures here equal the rows of compare and sweeps
+    steps = n
+    while True:
+        sched = build_schedule(schedule, net, processors, platform=platform, minibatches=steps, batch=batch,
+                               **options)
+        trace = MemoryTrace()
+        result = simulate(sched, platform, trace=trace)
+        if getattr(result.stats, "converged", True) or steps >= 16 * n:
+            break
+        steps *= 2
     return ScheduleRun(net, sched, platform, result, trace, summarize(result))
 
 

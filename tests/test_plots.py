@@ -6,7 +6,6 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from matplotlib.collections import PolyCollection
 from matplotlib.patches import Rectangle
 
 from models.errors import LayerPipeError
@@ -154,6 +153,17 @@ def test_schedule_run_gantt_memory_and_utilization(tmp_path):
     assert [b.get_height() for b in _bars(fig.axes[0])] == pytest.approx([100 * u for u in m.utilization])
     fig = run.memory_over_time()
     assert fig.axes[0].get_xlabel() == "cycles"
+
+
+def test_schedule_run_measures_what_sweeps_and_simulate_report():
+    from simulator.sweep import RunConfig, run_one
+
+    for schedule in ("layerpipe", "gpipe"):
+        run = schedule_run("lenet5", schedule, 3)
+        row = run_one(RunConfig("lenet5", schedule, 3))
+        assert run.metrics.cycles_per_minibatch == row["cycles_per_minibatch"]
+        assert run.metrics.utilization == row["utilization"]
+        assert run.metrics.lower_bound == row["lower_bound_cycles"]
 
 
 # --------------------------------------------------------------------------- layerpipe plot
