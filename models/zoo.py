@@ -41,6 +41,7 @@ from .layers import (
 )
 from .netfiles import read_network_file
 from .network import INPUT, NetworkSpec, Node, chain
+from .snn_zoo import SNN_ZOO
 
 #: file name endings that :func:`load_network` hands to :mod:`models.netfiles`
 NETWORK_FILE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")
@@ -239,8 +240,13 @@ def network_names() -> tuple[str, ...]:
     return tuple(ZOO)
 
 
+def all_network_names() -> tuple[str, ...]:
+    """Every built-in network: the zoo, then the spiking networks of :mod:`models.snn_zoo`."""
+    return (*network_names(), *SNN_ZOO)
+
+
 def _unknown(name: str) -> UnknownNetworkError:
-    known = ", ".join(ZOO)
+    known = ", ".join((*ZOO, *SNN_ZOO))
     return UnknownNetworkError(f"unknown network {name!r} (known: {known}, or mlp:N0-N1-...-Nk)")
 
 
@@ -273,7 +279,7 @@ def get_network(name: str, input_shape: Sequence[int] | None = None, **kwargs) -
             raise NetworkError(f"network {name!r} already gives the mlp sizes; do not pass sizes= too")
         kwargs = {**kwargs, "sizes": _parse_mlp_sizes(key)}
         key = "mlp"
-    builder = ZOO.get(key)
+    builder = ZOO.get(key) or SNN_ZOO.get(key)
     if builder is None:
         raise _unknown(name)
     # check keyword names here so a typo is a user error, not a TypeError from deep inside
@@ -302,7 +308,7 @@ def load_network(name_or_path: str | Path, input_shape: Sequence[int] | None = N
     """
     text = str(name_or_path)
     key = text.strip().lower()
-    if key in ZOO or key.startswith("mlp:"):
+    if key in ZOO or key in SNN_ZOO or key.startswith("mlp:"):
         return get_network(key, input_shape)
     path = Path(text)
     if path.suffix.lower() in NETWORK_FILE_SUFFIXES:

@@ -43,12 +43,19 @@ def plan_for(template, processors: int, hw: Hardware, replicate: bool) -> StageP
 
 def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int, list[Action]]:
     n = len(plan.stages)
+    # Warm-up window of stage s in global minibatches: before the backward of minibatch j a
+    # replica has run the forwards of its minibatches up to j + window[s], i.e. window[s] // r
+    # warm-up forwards (n - 1 - s without replication). The window must exceed the next
+    # stage's (else a replica waits for a backward that waits for a forward it has not run:
+    # deadlock) and stay within r_s * S(s) (the delay rule); take the largest such window.
+    reps = [r for _, _, r in plan.stages]
+    window = [min(reps[t] * (n - 1 - t) - (s - t) for t in range(s + 1)) for s in range(n)]
     orders: dict[int, list[Action]] = {}
     for s, procs in enumerate(processor_ranges(plan)):
         r = len(procs)
         for idx, p in enumerate(procs):
             mine = list(range(idx, units, r))
-            warm = min(len(mine), n - 1 - s)
+            warm = min(len(mine), window[s] // r)
             seq: list[Action] = []
             f = b = 0
 

@@ -180,8 +180,10 @@ def test_load_network(tmp_path):
 def test_networks_command_json(capsys):
     assert main(["networks", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == list(network_names())
+    # the zoo, then the spiking networks of models.snn_zoo
+    assert [r["name"] for r in rows] == [*network_names(), "snn_mlp", "snn_cnn", "snn_vgg"]
     by_name = {r["name"]: r for r in rows}
+    assert by_name["snn_cnn"]["params"] == 1_070_794
     assert by_name["vgg16"]["params"] == 138_357_544
     assert by_name["vgg16"]["macs"] == 15_470_264_320
     assert by_name["resnet18"]["weight_layers"] == 21
@@ -195,7 +197,7 @@ def test_networks_command_table(capsys):
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
     assert lines[0].split()[:2] == ["name", "input"]
-    assert len(lines) == 1 + len(network_names())
+    assert len(lines) == 1 + len(network_names()) + 3  # and the three SNNs
     assert "138357544" in out and "3x224x224" in out
 
 

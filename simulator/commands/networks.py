@@ -16,7 +16,7 @@ import argparse
 from typing import Any
 
 from models.network import weight_layers
-from models.zoo import get_network, network_names
+from models.zoo import all_network_names, get_network
 from simulator.output import format_table, to_json
 
 
@@ -27,7 +27,7 @@ def zoo_rows() -> list[dict[str, Any]]:
     61706
     """
     rows = []
-    for name in network_names():
+    for name in all_network_names():
         net = get_network(name)
         rows.append({
             "name": name,
