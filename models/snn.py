@@ -48,10 +48,10 @@ import numpy as np
 from .data import Dataset, rate_code
 from .errors import NetworkError, TrainingError
 from .network import INPUT, NetworkSpec, weight_layers
-from .nn import make_op, softmax_cross_entropy
+from .nn import ParamSlot, make_op, softmax_cross_entropy
 from .optim import OptimizerConfig
 from .snn_layers import RESETS, SURROGATES, canonical_surrogate, is_spiking
-from .training import DelayedTrainer, TrainConfig, TrainResult, check_delays, weight_copies
+from .training import DelayedTrainer, TrainConfig, TrainResult, check_delays, make_result
 
 Array = np.ndarray
 
@@ -191,18 +191,6 @@ def leaky(currents, beta: float, threshold: float = 1.0, reset: str = "subtract"
 # --------------------------------------------------------------------------- networks
 
 
-@dataclass(frozen=True)
-class _Slot:
-    node: str
-    name: str
-    shape: tuple[int, ...]
-    offset: int
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-
 @dataclass
 class SpikeTape:
     """What a forward leaves for the backward: per node its cache, and the output's spikes and membrane."""
@@ -269,11 +257,11 @@ class SpikingNet:
                     raise NetworkError(f"network {spec.name!r}: layer {node.name!r} ({node.layer.kind}) has parameters; "
                                        "a SpikingNet supports only parameter-free layers between spiking layers")
                 self.ops[node.name] = op
-        self.slots: list[list[_Slot]] = []
+        self.slots: list[list[ParamSlot]] = []
         for wl in self.layers:
             group, offset = [], 0
             for name, shape in self.ops[wl.node.name].param_shapes().items():
-                group.append(_Slot(wl.node.name, name, tuple(shape), offset))
+                group.append(ParamSlot(wl.node.name, name, tuple(shape), offset))
                 offset += group[-1].size
             self.slots.append(group)
 
@@ -542,16 +530,8 @@ def train_snn(spec: NetworkSpec, data: Dataset, config: TrainConfig | None = Non
         x_train_spikes = rate_code(x_train, T, np.random.default_rng(snn.test_seed + 1))
         final_loss, _ = net.evaluate(x_train_spikes, y_train, params)
         _, test_accuracy = net.evaluate(x_test, data.y_test, params)
-    copies = weight_copies(config.compensation, trainer.delays)
-    counts = net.param_counts()
-    return TrainResult(
-        network=spec.name, dataset=f"{data.name} (rate-coded, T={T})", compensation=config.compensation,
-        optimizer=config.optimizer.name, learning_rate=config.optimizer.learning_rate, seed=config.seed,
-        epochs=config.epochs, layers=net.layer_names(), params_per_layer=counts, delays=list(trainer.delays),
-        weight_copies=copies, weight_memory=int(sum(c * k for c, k in zip(copies, counts))),
-        test_accuracy=float(test_accuracy), final_loss=float(final_loss), diverged=diverged, steps=trainer.t,
-        curve=curve,
-    )
+    return make_result(spec.name, f"{data.name} (rate-coded, T={T})", config, net, trainer, test_accuracy,
+                       final_loss, diverged, curve)
 
 
 __all__ = [

@@ -413,10 +413,16 @@ def train(spec: NetworkSpec, data: Dataset, config: TrainConfig,
                 break
         final_loss, _ = net.evaluate(x_train, y_train, params)
         _, test_accuracy = net.evaluate(data.x_test, data.y_test, params)
+    return make_result(spec.name, data.name, config, net, trainer, test_accuracy, final_loss, diverged, curve)
+
+
+def make_result(network: str, dataset: str, config: "TrainConfig", net, trainer: "DelayedTrainer",
+                test_accuracy: float, final_loss: float, diverged: bool, curve: list) -> "TrainResult":
+    """The :class:`TrainResult` of a finished run (shared by :func:`train` and ``models.snn.train_snn``)."""
     copies = weight_copies(config.compensation, trainer.delays)
     counts = net.param_counts()
     return TrainResult(
-        network=spec.name, dataset=data.name, compensation=config.compensation,
+        network=network, dataset=dataset, compensation=config.compensation,
         optimizer=config.optimizer.name, learning_rate=config.optimizer.learning_rate, seed=config.seed,
         epochs=config.epochs, layers=net.layer_names(), params_per_layer=counts, delays=list(trainer.delays),
         weight_copies=copies, weight_memory=int(sum(c * n for c, n in zip(copies, counts))),
@@ -427,5 +433,5 @@ def train(spec: NetworkSpec, data: Dataset, config: TrainConfig,
 
 __all__ = [
     "COMPENSATIONS", "check_delays", "stage_delays", "schedule_delays", "weight_copies", "ema_beta", "UpdateEMA", "predict_weights",
-    "TrainConfig", "DelayedTrainer", "TrainResult", "train",
+    "TrainConfig", "DelayedTrainer", "TrainResult", "train", "make_result",
 ]

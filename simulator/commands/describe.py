@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from models.errors import NetworkError
 from models.taskgraph import training_graph
 from models.zoo import load_network
 from simulator.costs import parse_hardware
 from simulator.output import format_table, to_json
 
+from .common import parse_input_shape
+
 KINDS = ("F", "WG", "AG1", "AG2", "U")
-
-
-def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
-    """``"3x32x32"`` -> (3, 32, 32); ``"784"`` -> (784,)."""
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(d) for d in text.lower().split("x"))
-    except ValueError:
-        raise NetworkError(f"--input must look like CxHxW or N (for example 3x32x32), got {text!r}") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise NetworkError(f"--input sizes must be positive, got {text!r}")
-    return shape
 
 
 def describe_rows(network: str, batch: int, input_shape: str | None, hardware: str) -> tuple[dict, list[dict]]:
