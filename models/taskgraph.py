@@ -120,7 +120,8 @@ def _add_data_edge(graph: nx.DiGraph, u, v, nbytes: int, tensor) -> None:
 
 
 def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, minibatches: int = 1,
-                   updates: bool = True, view: str = "layerpipe", spike_bits: bool = False) -> nx.DiGraph:
+                   updates: bool = True, view: str = "layerpipe", spike_bits: bool = False,
+                   ag_split: str | float = "design") -> nx.DiGraph:
     """The task graph of ``minibatches`` independent training steps of ``net``.
 
     Parameters
@@ -131,6 +132,14 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
         minibatches (cross-minibatch dependencies are a schedule's delays).
     updates : include the U_l weight-update tasks.
     view : ``"layerpipe"`` (fine tasks), ``"pipedream"`` or ``"zerobubble"``.
+    ag_split : how the activation gradient is split between layer l and its producer p
+        (LayerPipe's inter-layer split). ``"design"`` (default, DESIGN section 3): AG1_l is the
+        whole product W_l^T delta_l on layer l, AG2_p the element-wise rest on p. A number rho
+        in [0, 1], or ``"balanced"``, is the second reading: a fraction rho_l of AG1_l's
+        product (rows of delta_l) runs in AG2_p, which then receives those rows of delta_l and
+        a fresh copy of W_l every minibatch; ``"balanced"`` picks rho_l per layer, from the
+        last layer down, so that the two layers' work (MACs + element-wise) is as equal as the
+        split allows (see :func:`split_activation_gradients`).
     spike_bits : count binary spike tensors as 1 bit per element (default: 1 byte).
     """
     if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
@@ -264,6 +273,8 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
                 src = ("F", c) if c == last else ("AG2", c)
                 _add_data_edge(template, src, ("AG2", p), tensor_bytes(via_fused, T), ("gs", c, p))
 
+    if ag_split != "design":
+        split_activation_gradients(template, weight_input_owner, info, wb, ag_split)
     if view != "layerpipe":
         template = _view(template, consumers, view)
 
@@ -276,6 +287,62 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
         for (u, v, data) in template.edges(data=True):
             graph.add_edge((*u, mb), (*v, mb), **data)
     return graph
+
+
+def split_activation_gradients(template: nx.DiGraph, producer: dict[int, int], info: dict[int, LayerInfo],
+                               word_bytes: int, rho: str | float) -> dict[int, float]:
+    """Move a fraction rho_l of each AG1_l's matrix product into its producer's AG2 (in place).
+
+    Only the product's rows move, so the total MACs are unchanged. The moved part needs its
+    rows of delta_l and W_l on the producer's side: the edge from delta_l's task to AG2_p
+    carries rho_l x delta_l bytes plus W_l's parameter bytes (fresh weights each minibatch).
+    With ``rho="balanced"`` layers are visited from the last down and rho_l equalises the work
+    (MACs + element-wise ops) of layer l and its producer as far as [0, 1] allows. Returns
+    the rho used per layer.
+
+    >>> from models.network import chain
+    >>> from models.layers import Linear
+    >>> g = training_graph(chain("m", (4,), [Linear(8), Linear(8)]), 2, ag_split=0.5)
+    >>> g.nodes["AG1", 2, 0]["work"].macs, g.nodes["AG2", 1, 0]["work"].macs
+    (64, 64)
+    """
+    if isinstance(rho, str) and rho != "balanced":
+        raise LayerPipeError(f"ag_split must be 'design', 'balanced' or a fraction in [0, 1], got {rho!r}")
+    if not isinstance(rho, str) and not (isinstance(rho, (int, float)) and 0 <= rho <= 1):
+        raise LayerPipeError(f"ag_split fraction must be in [0, 1], got {rho!r}")
+
+    def layer_work(l: int) -> int:
+        return sum(d["work"].macs + d["work"].elementwise for n, d in template.nodes(data=True) if n[1] == l)
+
+    used: dict[int, float] = {}
+    for l in sorted((n[1] for n in template if n[0] == "AG1"), reverse=True):
+        p = producer[l]
+        ag1, ag2 = ("AG1", l), ("AG2", p)
+        if ag2 not in template:
+            continue
+        work = template.nodes[ag1]["work"]
+        (M, N, K), = work.gemms
+        if rho == "balanced":
+            r = min(1.0, max(0.0, (layer_work(l) - layer_work(p)) / (2 * work.macs))) if work.macs else 0.0
+        else:
+            r = float(rho)
+        moved = round(M * r)
+        if moved == 0:
+            continue
+        kept = M - moved
+        delta_bytes = template.nodes[ag1]["work"].bytes_read - info[l].param_bytes
+        template.nodes[ag1]["work"] = TaskWork(
+            macs=work.macs - moved * N * K, elementwise=work.elementwise,
+            gemms=((kept, N, K),) if kept else (), bytes_read=work.bytes_read * kept // M,
+            bytes_written=work.bytes_written * kept // M, sequential_steps=work.sequential_steps)
+        old = template.nodes[ag2]["work"]
+        template.nodes[ag2]["work"] = old + TaskWork(
+            macs=moved * N * K, gemms=((moved, N, K),),
+            bytes_read=delta_bytes * moved // M + info[l].param_bytes, bytes_written=work.bytes_written * moved // M)
+        src = next(q for q in template.predecessors(ag1))  # delta_l's task (AG2_l, or F_L for the last)
+        _add_data_edge(template, src, ag2, delta_bytes * moved // M + info[l].param_bytes, ("dpart", l))
+        used[l] = moved / M
+    return used
 
 
 def _view(template: nx.DiGraph, consumers: dict[int, dict[int, list[int]]], view: str) -> nx.DiGraph:
@@ -401,5 +468,6 @@ def minibatch_slice(graph: nx.DiGraph, minibatch: int = 0) -> nx.DiGraph:
     return nx.relabel_nodes(nx.DiGraph(sub), {n: n[:2] for n in nodes})
 
 
-__all__ = ["KINDS", "VIEWS", "TaskKey", "LayerInfo", "training_graph", "contract", "uniform_pipeline_graph",
+__all__ = ["KINDS", "VIEWS", "TaskKey", "LayerInfo", "training_graph", "split_activation_gradients", "contract",
+           "uniform_pipeline_graph",
            "total_work", "minibatch_slice"]

@@ -226,8 +226,12 @@ def build(name: str, template: nx.DiGraph, plan: StagePlan, placement, hw: Hardw
 
 
 def layerpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
-              offload: bool = True, replicate: bool | None = None, spike_bits: bool = False) -> Schedule:
-    template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits)
+              offload: bool = True, replicate: bool | None = None, spike_bits: bool = False,
+              ag_split: str | float = "design") -> Schedule:
+    """LayerPipe on ``processors``; ``ag_split`` chooses the reading of the inter-layer split
+    (``models.taskgraph.training_graph``: "design", "balanced" or a fraction)."""
+    template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
+                             ag_split=ag_split)
     L = template.graph["num_layers"]
     def stale_of(plan) -> dict[int, int]:
         # one stage (one processor) has nothing to pipeline, so nothing needs to be stale

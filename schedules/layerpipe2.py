@@ -51,10 +51,12 @@ def parse_groups(text: str, layers: int) -> list[tuple[int, int]]:
 
 def layerpipe2(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
                groups: str | int | None = None, offload: bool = True, memory: str = "ema",
-               replicate: bool | None = None, spike_bits: bool = False, name: str = "layerpipe2"):
+               replicate: bool | None = None, spike_bits: bool = False, name: str = "layerpipe2",
+               ag_split: str | float = "design"):
     if memory not in ("ema", "stash"):
         raise ScheduleError(f"memory model must be 'ema' or 'stash', got {memory!r}")
-    template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits)
+    template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
+                             ag_split=ag_split)
     L = template.graph["num_layers"]
     if groups is None:
         ranges_of = lambda plan: [(a, b) for a, b, _ in plan.stages]  # noqa: E731 - the processor stages

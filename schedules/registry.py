@@ -37,7 +37,8 @@ def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform
 
     Options: ``microbatches`` (gpipe, 1f1b, zb-h1), ``replicate`` (pipedream, layerpipe, layerpipe2,
     spikepipe), ``offload`` (layerpipe, layerpipe2, spikepipe), ``groups`` and ``memory`` (layerpipe2),
-    ``spike_bits`` (every schedule: count binary spike tensors as 1 bit per element, not 1 byte).
+    ``spike_bits`` (every schedule: count binary spike tensors as 1 bit per element, not 1 byte),
+    ``ag_split`` (layerpipe, layerpipe2, spikepipe: "design", "balanced" or a fraction in [0, 1]).
     """
     if name not in SCHEDULES:
         raise ScheduleError(f"unknown schedule {name!r} (known: {', '.join(SCHEDULES)})")
@@ -48,7 +49,7 @@ def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform
     if not isinstance(minibatches, int) or minibatches < 1:
         raise ScheduleError(f"number of minibatches must be a positive integer, got {minibatches!r}")
     hw = Hardware.of(platform, processors)
-    known = {"microbatches", "replicate", "offload", "groups", "memory", "spike_bits"}
+    known = {"microbatches", "replicate", "offload", "groups", "memory", "spike_bits", "ag_split"}
     unknown = set(options) - known
     if unknown:
         raise ScheduleError(f"unknown schedule option(s): {', '.join(sorted(unknown))}")
@@ -63,11 +64,13 @@ def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform
         fn = {"gpipe": gpipe, "1f1b": one_f_one_b, "zb-h1": zb_h1}[name]
         return fn(network, processors, hw, steps=minibatches, **common, **_only(opts, "microbatches"))
     if name == "layerpipe":
-        return layerpipe(network, processors, hw, units=minibatches, **common, **_only(opts, "offload", "replicate"))
+        return layerpipe(network, processors, hw, units=minibatches, **common,
+                         **_only(opts, "offload", "replicate", "ag_split"))
     if name == "spikepipe":
-        return spikepipe(network, processors, hw, units=minibatches, **common, **_only(opts, "offload", "replicate"))
+        return spikepipe(network, processors, hw, units=minibatches, **common,
+                         **_only(opts, "offload", "replicate", "ag_split"))
     return layerpipe2(network, processors, hw, units=minibatches, **common,
-                      **_only(opts, "offload", "groups", "memory", "replicate"))
+                      **_only(opts, "offload", "groups", "memory", "replicate", "ag_split"))
 
 
 def _only(opts: dict, *names: str) -> dict:

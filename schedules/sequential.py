@@ -23,10 +23,10 @@ _BACKWARD_RANK = {"AG1": 0, "B": 0, "WG": 1, "W": 1, "U": 2, "AG2": 3}
 
 
 def step_template(net: NetworkSpec, batch: int, *, view: str = "layerpipe", updates: bool = True,
-                  word_bytes: int = 2, spike_bits: bool = False) -> nx.DiGraph:
+                  word_bytes: int = 2, spike_bits: bool = False, ag_split: str | float = "design") -> nx.DiGraph:
     """The task template of one training step, keyed ``(kind, layer)``."""
     return minibatch_slice(training_graph(net, batch, word_bytes=word_bytes, view=view, updates=updates,
-                                          spike_bits=spike_bits))
+                                          spike_bits=spike_bits, ag_split=ag_split))
 
 
 def task_order(template: nx.DiGraph) -> list[tuple[str, int]]:

@@ -25,9 +25,10 @@ from .stages import Hardware
 
 
 def spikepipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
-              offload: bool = True, replicate: bool | None = None, spike_bits: bool = False) -> Schedule:
+              offload: bool = True, replicate: bool | None = None, spike_bits: bool = False,
+              ag_split: str | float = "design") -> Schedule:
     return layerpipe2(net, processors, hw, batch=batch, units=units, word_bytes=word_bytes, offload=offload,
-                      replicate=replicate, spike_bits=spike_bits, memory="stash", name="spikepipe")
+                      replicate=replicate, spike_bits=spike_bits, memory="stash", name="spikepipe", ag_split=ag_split)
 
 
 __all__ = ["spikepipe"]

@@ -98,7 +98,8 @@ def run_on_one(net: NetworkSpec, platform, minibatches: int, batch: int, **optio
 
 _OPTIONS = {"microbatches": ("gpipe", "1f1b", "zb-h1"),
             "replicate": ("pipedream", "layerpipe", "layerpipe2", "spikepipe"),
-            "offload": ("layerpipe", "layerpipe2", "spikepipe"), "groups": ("layerpipe2",), "memory": ("layerpipe2",)}
+            "offload": ("layerpipe", "layerpipe2", "spikepipe"), "groups": ("layerpipe2",), "memory": ("layerpipe2",),
+            "ag_split": ("layerpipe", "layerpipe2", "spikepipe")}
 _EVERY_SCHEDULE = ("spike_bits",)
 
 

@@ -102,3 +102,36 @@ def test_contract_rejects_cycles():
     g = mlp_graph()
     with pytest.raises(LayerPipeError, match="cycle"):
         contract(g, lambda n: "x" if n in (("F", 1, 0), ("AG2", 1, 0)) else n)
+
+
+def test_ag_split_fraction_moves_rows_of_the_product():
+    """rho = 0.25 of AG1_2's 8 rows (batch 8) runs in AG2_1: 2 rows x 3 x 2 MACs move, none are created."""
+    net = chain("m", (4,), [Linear(3, activation="relu"), Linear(2)])
+    base, split = training_graph(net, 8), training_graph(net, 8, ag_split=0.25)
+    assert split.nodes["AG1", 2, 0]["work"].gemms == ((6, 3, 2),)
+    assert split.nodes["AG2", 1, 0]["work"].gemms == ((2, 3, 2),)
+    assert split.nodes["AG2", 1, 0]["work"].macs - base.nodes["AG2", 1, 0]["work"].macs == 2 * 3 * 2
+    assert total_work(split).macs == total_work(base).macs and total_work(split).elementwise == total_work(base).elementwise
+    # the producer receives its rows of delta_2 (2 rows x 2 x 2 bytes) and W_2 (3*2 + 2 params x 2 bytes)
+    assert split.edges[("F", 2, 0), ("AG2", 1, 0)]["bytes"] == 2 * 2 * 2 + 8 * 2
+
+
+def test_ag_split_balanced_equalises_layer_work():
+    """A split moves work only from a heavier layer to a lighter producer, and narrows their gap."""
+    net = get_network("alexnet")
+    g, base = training_graph(net, 4, ag_split="balanced"), training_graph(net, 4)
+
+    def work(graph, l):
+        return sum(d["work"].macs + d["work"].elementwise for n, d in graph.nodes(data=True) if n[1] == l)
+
+    moved = [l for l in range(2, 9) if g.nodes["AG2", l - 1, 0]["work"].macs > base.nodes["AG2", l - 1, 0]["work"].macs]
+    assert moved  # conv2 (448 M MACs per sample) outweighs conv1 (105 M), for one
+    for l in moved:
+        assert abs(work(g, l) - work(g, l - 1)) < abs(work(base, l) - work(base, l - 1))
+    assert total_work(g).macs == total_work(base).macs
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, "half"])
+def test_ag_split_rejects_bad_values(bad):
+    with pytest.raises(LayerPipeError, match="ag_split"):
+        training_graph(get_network("mlp"), 2, ag_split=bad)

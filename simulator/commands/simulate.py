@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from models.errors import LayerPipeError
 from simulator.evaluate import compare
 from simulator.output import format_table, to_json
 
@@ -56,7 +57,20 @@ def _extra(args: argparse.Namespace) -> dict:
         extra["offload"] = False
     if getattr(args, "replicate", False):
         extra["replicate"] = True
+    split = getattr(args, "ag_split", None)
+    if split is not None:
+        extra["ag_split"] = split if split in ("design", "balanced") else _fraction(split)
     return extra
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise LayerPipeError(f"--ag-split must be design, balanced or a fraction in [0, 1], got {text!r}")
+    return value
 
 
 def add_schedule_options(p: argparse.ArgumentParser) -> None:
@@ -64,6 +78,10 @@ def add_schedule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", choices=("ema", "stash"), help="layerpipe2: weight memory model (default ema)")
     p.add_argument("--no-offload", action="store_true", help="layerpipe/layerpipe2: keep every task on its layer's processor")
     p.add_argument("--replicate", action="store_true", help="pipedream: let the planner replicate stages")
+    p.add_argument("--ag-split", metavar="design|balanced|RHO",
+                   help="layerpipe family: the activation-gradient split - design (AG1 on layer l, element-wise AG2 "
+                        "on l-1; default), balanced (a fraction of AG1's product moves to l-1 to equalise the two "
+                        "layers' work) or a fixed fraction RHO")
 
 
 def register(sub) -> argparse.ArgumentParser:
