@@ -26,6 +26,7 @@ from models.network import NetworkSpec
 from schedules.registry import build_schedule
 
 from .engine import simulate
+from .limits import check_compare
 from .metrics import Metrics, summarize
 
 
@@ -58,8 +59,17 @@ def _row(net: NetworkSpec, m: Metrics, schedule, processors: int) -> dict:
 
 
 def compare(net: NetworkSpec, schedules: Sequence[str], processors: int, platform, *, minibatches: int = 16,
-            batch: int = 32, **options) -> list[dict]:
-    """One row per schedule (see the module docstring); ``options`` go to the builders that take them."""
+            batch: int = 32, no_limits: bool = False, **options) -> list[dict]:
+    """One row per schedule (see the module docstring); ``options`` go to the builders that take them.
+
+    Runs that would exhaust memory or take hours are refused first (:mod:`simulator.limits`,
+    :class:`~simulator.limits.LimitError`) unless ``no_limits`` is true.
+    """
+    if not no_limits:
+        check_compare(net, schedules, processors, minibatches=minibatches, batch=batch, platform=platform,
+                      microbatches=options.get("microbatches"), offload=options.get("offload") is not False,
+                      replicate=options.get("replicate"))
+
     def run(name: str):
         opts = {k: v for k, v in options.items() if v is not None and _accepts(name, k)}
         n = minibatches

@@ -17,6 +17,8 @@ NETWORK                zoo name, ``mlp:784-256-10``, or a .yaml/.json/.csv netwo
 --microbatches M       micro-batches per step of gpipe / 1f1b / zb-h1 (the builder's)
 --input CxHxW          input shape per sample (the network's)
 --no-overlap           a processor cannot compute while it sends (overlap on)
+--no-limits            run even when ``simulator.limits`` estimates that the run would
+                       exhaust memory or take hours (it refuses such runs by default)
 =====================  ================================================================
 
 Every bad value ends as a :class:`models.errors.LayerPipeError` (one line, exit 2).
@@ -99,15 +101,22 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, network: bool = True, 
                         help="micro-batches per step for gpipe, 1f1b and zb-h1 (default: the builder's)")
     parser.add_argument("--input", metavar="CxHxW", default=None,
                         help="input shape per sample, e.g. 3x32x32 (default: the network's)")
+    parser.add_argument("--no-limits", dest="no_limits", action="store_true",
+                        help="run even if the estimate says the run would exhaust memory (4 GB) or take "
+                             "hours (1 h); see simulator/limits.py")
 
 
 def platform_from_args(args: argparse.Namespace):
     """The :class:`simulator.platform.Platform` the options describe."""
     from simulator.costs import parse_hardware, parse_link
+    from simulator.limits import check_platform
     from simulator.platform import Platform
 
-    return Platform.homogeneous(args.processors, parse_hardware(args.hardware), parse_link(args.link),
-                                topology=args.topology, overlap_comm=getattr(args, "overlap", True))
+    cost, link = parse_hardware(args.hardware), parse_link(args.link)
+    if not getattr(args, "no_limits", False):  # before building: a huge topology is the problem itself
+        check_platform(args.processors, args.topology, link_free=link.is_free)
+    return Platform.homogeneous(args.processors, cost, link, topology=args.topology,
+                                overlap_comm=getattr(args, "overlap", True))
 
 
 def network_from_args(args: argparse.Namespace):
@@ -117,12 +126,15 @@ def network_from_args(args: argparse.Namespace):
 
 
 def schedule_options(args: argparse.Namespace) -> dict:
-    """Builder options given on the command line (only those set)."""
+    """Builder options given on the command line (only those set), and ``no_limits=True`` after
+    --no-limits (an option of :func:`simulator.evaluate.compare`; :func:`resolve` keeps it from the builders)."""
     options = {}
     if getattr(args, "microbatches", None) is not None:
         if args.microbatches < 1:
             raise LayerPipeError(f"--microbatches must be a positive integer, got {args.microbatches}")
         options["microbatches"] = args.microbatches
+    if getattr(args, "no_limits", False):
+        options["no_limits"] = True
     return options
 
 
@@ -136,12 +148,15 @@ def minibatches_from_args(args: argparse.Namespace, network) -> int:
     return args.minibatches if args.minibatches is not None else auto_minibatches(network)
 
 
-def resolve(args: argparse.Namespace, schedule_name: str | None = None):
+def resolve(args: argparse.Namespace, schedule_name: str | None = None, *, trace: bool = True):
     """``(network, platform, schedule)`` from parsed arguments.
 
-    ``schedule_name`` overrides ``args.schedule`` (for commands that build several).
+    ``schedule_name`` overrides ``args.schedule`` (for commands that build several). A run
+    that :mod:`simulator.limits` estimates too large is refused unless --no-limits; ``trace``
+    says the caller keeps the run's trace in memory (``trace`` and ``gantt`` do).
     """
     from schedules.registry import SCHEDULES, build_schedule
+    from simulator.limits import check, estimate_run
 
     name = schedule_name or args.schedule
     if name not in SCHEDULES:
@@ -149,9 +164,12 @@ def resolve(args: argparse.Namespace, schedule_name: str | None = None):
     check_sizes(args)
     network = network_from_args(args)
     platform = platform_from_args(args)
-    schedule = build_schedule(name, network, args.processors, platform=platform,
-                              minibatches=minibatches_from_args(args, network), batch=args.batch,
-                              **schedule_options(args))
+    options, n = schedule_options(args), minibatches_from_args(args, network)
+    if not options.pop("no_limits", False):
+        check([estimate_run(network, name, args.processors, minibatches=n, batch=args.batch,
+                            microbatches=options.get("microbatches"), trace=trace)])
+    schedule = build_schedule(name, network, args.processors, platform=platform, minibatches=n, batch=args.batch,
+                              **options)
     return network, platform, schedule
 
 

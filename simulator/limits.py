@@ -1,0 +1,338 @@
+"""Limits: refuse, before it starts, a run that would exhaust memory or take hours.
+
+Every figure below is an *estimate* made from the configuration alone (network, schedule,
+processors, minibatches, batch, topology), without building anything, so a refused run
+costs nothing. A refused run raises :class:`LimitError` (a
+:class:`models.errors.LayerPipeError`: one line, exit code 2 on the command line) that
+names the quantity, its estimate and what to reduce, e.g.::
+
+    this run would simulate 12,000,000 tasks (~25 GB with the trace kept in memory; limit
+    4.0 GB): reduce --minibatches or --processors, or pass --no-limits
+
+The override is ``--no-limits`` on the command line, ``no_limits=True`` for
+:func:`simulator.evaluate.compare`, and ``limits=None`` (or your own :class:`Limits`)
+for the functions here.
+
+**What is estimated** (constants calibrated with CPython 3.11 on one core of a
+2-core machine; they err on the large side):
+
+* *tasks* = units x tasks per unit. Units = minibatches x micro-batches per step (``m``
+  for gpipe / 1f1b / zb-h1: ``--microbatches``, else the builder's default, the smallest
+  divisor of the batch that is at least P - a prime batch of 10^9 means 10^9
+  micro-batches); tasks per unit = the fine task graph's tasks for sequential, layerpipe
+  and layerpipe2 (F, WG, AG1, AG2, U per weight layer), and per pipeline stage (at most
+  min(P, L) stages) 3 for pipedream (F, B, U) and zb-h1 / 1f1b (F, B, W), 2 for gpipe.
+* *memory* = tasks x :data:`BYTES_PER_TASK` (the schedule's orders, the validator's set
+  of finished tasks, the engine's bookkeeping) + tasks x :data:`BYTES_PER_TRACED_TASK`
+  when a trace is kept in memory (records, the checker's indexes, the Chrome export) +
+  the platform: :data:`BYTES_PER_PAIR_GRAPH` per processor pair for a fully connected
+  topology graph and, when transfers cost cycles, the all-pairs route table
+  (:data:`BYTES_PER_ROUTE` per pair plus :data:`BYTES_PER_HOP` per hop: P(P - 1) hops
+  on ``full``, about P^3 / 4 on a ``ring``, P^2 (rows + cols) / 3 on a ``mesh``).
+* *time* = tasks x :data:`SECONDS_PER_TASK` (build, validate, simulate; twice that with a
+  trace) + the planners: PipeDream's dynamic program with replication (P > L or
+  ``--replicate``; LayerPipe too when P > L) ~ :data:`SECONDS_PER_DP_STEP` x L^2 P^2, and
+  LayerPipe's offloading search (1 < P <= L, offload on) ~ :data:`SECONDS_PER_BALANCE_STEP`
+  x L^3 P for L weight layers.
+
+**Thresholds** (:data:`DEFAULT_LIMITS`): 4 GiB of memory for the largest single run and
+one hour for everything a command runs (``compare`` runs the sequential reference,
+PipeDream and each schedule one after the other, so their times add up while their
+memory does not). The estimates are for the minibatches asked for: ``compare`` may
+lengthen a run whose steady-state window has not converged (up to 16x), which happens for
+short runs only.
+
+>>> from models.zoo import get_network
+>>> est = estimate_run(get_network("lenet5"), "layerpipe", 4, minibatches=32, batch=32)
+>>> est.tasks, est.units
+(736, 32)
+>>> check([est])  # well within the limits: nothing happens
+>>> check([estimate_run(get_network("lenet5"), "layerpipe", 4, minibatches=10**8, batch=32)])
+Traceback (most recent call last):
+...
+simulator.limits.LimitError: layerpipe on lenet5 would simulate 2,300,000,000 tasks (~1.3 TB of memory; limit 4.0 GB): reduce --minibatches or --processors, or pass --no-limits
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from models.errors import LayerPipeError
+
+#: bytes per simulated task instance without a trace (measured 350-470; orders + validation + engine)
+BYTES_PER_TASK = 600
+#: extra bytes per task when the trace is kept in memory (measured ~1,300 with --check and a Chrome export)
+BYTES_PER_TRACED_TASK = 1_500
+#: seconds per task instance to build, validate and simulate (measured 20-80 us)
+SECONDS_PER_TASK = 60e-6
+#: per ordered processor pair: the fully connected topology graph (networkx adjacency)
+BYTES_PER_PAIR_GRAPH = 70
+#: per ordered processor pair and per hop of the all-pairs route table (built when transfers cost cycles)
+BYTES_PER_ROUTE = 330
+BYTES_PER_HOP = 80
+SECONDS_PER_ROUTE = 3e-6
+SECONDS_PER_HOP = 0.5e-6
+#: one step of the stage planner's dynamic program with replication (L^2 P^2 steps)
+SECONDS_PER_DP_STEP = 5e-7
+#: one step of LayerPipe's offloading search (L^3 P steps)
+SECONDS_PER_BALANCE_STEP = 2.5e-6
+
+_FINE = ("sequential", "layerpipe", "layerpipe2")
+_SYNCHRONOUS = ("gpipe", "1f1b", "zb-h1")
+_PER_STAGE = {"pipedream": 3, "gpipe": 2, "1f1b": 3, "zb-h1": 3}
+
+
+class LimitError(LayerPipeError):
+    """A run was refused before it started; ``estimate`` says why (see the module docstring)."""
+
+    def __init__(self, message: str, estimate: "Estimate | None" = None, quantity: str = ""):
+        self.estimate, self.quantity = estimate, quantity
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Largest memory (bytes) of one run and total time (seconds) of a command."""
+
+    memory_bytes: int = 4 * 2**30
+    seconds: float = 3600.0
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run is expected to cost; ``reduce`` is the advice if it is too much."""
+
+    what: str
+    tasks: int = 0
+    units: int = 0
+    tasks_per_unit: int = 0
+    memory_bytes: int = 0
+    seconds: float = 0.0
+    trace: bool = False
+    reduce: str = "--minibatches or --processors"
+    #: the part of the estimate that dominates: "tasks", "routes" or "planner"
+    driver: str = "tasks"
+    #: True when ``tasks`` is a lower bound (a micro-batch count too large to search for)
+    at_least: bool = False
+
+
+def human_bytes(n: float) -> str:
+    """``4294967296`` -> ``'4.0 GB'`` (powers of 1024, one decimal).
+
+    >>> human_bytes(512), human_bytes(3 * 2**20), human_bytes(4 * 2**30)
+    ('512 B', '3.0 MB', '4.0 GB')
+    """
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def human_seconds(s: float) -> str:
+    """``90`` -> ``'1.5 min'``, ``7200`` -> ``'2.0 h'``.
+
+    >>> human_seconds(30), human_seconds(90), human_seconds(7200)
+    ('30 s', '1.5 min', '2.0 h')
+    """
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+# --------------------------------------------------------------------------- estimates
+
+
+def _check_processors(processors) -> int:
+    if not isinstance(processors, int) or isinstance(processors, bool) or processors < 1:
+        raise LayerPipeError(f"number of processors must be a positive integer, got {processors!r}")
+    return processors
+
+
+def route_hops(processors: int, topology: str = "full") -> int:
+    """Sum over ordered processor pairs of the hops between them (the route table's size).
+
+    >>> route_hops(4, "full"), route_hops(4, "ring"), route_hops(6, "ring"), route_hops(4, "mesh")
+    (12, 16, 54, 16)
+    """
+    p = _check_processors(processors)
+    if topology == "ring" and p > 2:
+        return p * (p * p // 4)  # from each node: distances 1..p-1 around the ring, min(k, p-k)
+    if topology == "mesh":
+        from .platform import mesh_shape
+
+        r, c = mesh_shape(p)
+        return r * r * c * (c * c - 1) // 3 + c * c * r * (r * r - 1) // 3
+    return p * (p - 1)  # full (and any ring of 1 or 2)
+
+
+def estimate_platform(processors: int, topology: str = "full", *, link_free: bool = False) -> Estimate:
+    """Memory and time of building the platform's topology graph and (with a costly link) its routes."""
+    p = _check_processors(processors)
+    pairs = p * (p - 1)
+    memory = BYTES_PER_PAIR_GRAPH * pairs if topology == "full" else 0
+    seconds = 1e-6 * pairs / 2 if topology == "full" else 0.0
+    if not link_free:
+        hops = route_hops(p, topology)
+        memory += BYTES_PER_ROUTE * pairs + BYTES_PER_HOP * hops
+        seconds += SECONDS_PER_ROUTE * pairs + SECONDS_PER_HOP * hops
+    reduce = "--processors" if topology == "full" else "--processors or use --topology full"
+    return Estimate(f"a {topology} platform of {p:,} processors", memory_bytes=int(memory), seconds=seconds,
+                    reduce=reduce, driver="routes")
+
+
+def tasks_per_unit(network, schedule: str, processors: int) -> int:
+    """Task instances of one unit (minibatch or micro-batch) of ``schedule`` (an upper bound for stages)."""
+    from models.network import weight_layers
+
+    L = len(weight_layers(network))
+    if schedule in _PER_STAGE:
+        return _PER_STAGE[schedule] * min(processors, L)
+    # the fine graph: F, WG, U for every layer; AG1 unless the layer reads the network input
+    # only; AG2 for every layer another layer reads (exactly what models.taskgraph builds)
+    from models.taskgraph import training_graph
+
+    return training_graph(network, 1).number_of_nodes()
+
+
+def _microbatches(batch: int, processors: int, cap: int) -> tuple[int, bool]:
+    """The builders' default micro-batch count (smallest divisor of ``batch`` >= P, else ``batch``),
+    searched only up to ``cap``: ``(cap + 1, True)`` means "more than cap"."""
+    for m in range(processors, min(batch, cap) + 1):
+        if batch % m == 0:
+            return m, False
+    if batch <= cap:
+        return batch, False
+    return cap + 1, True
+
+
+def estimate_run(network, schedule: str, processors: int, *, minibatches: int, batch: int,
+                 microbatches: int | None = None, trace: bool = False, offload: bool = True,
+                 replicate: bool | None = None, limits: Limits = DEFAULT_LIMITS) -> Estimate:
+    """What simulating ``minibatches`` steps of ``schedule`` for ``network`` on P processors costs.
+
+    ``trace``: the run keeps every task and transfer in memory (``layerpipe trace``/``gantt``).
+    ``limits`` only bounds the micro-batch search (see :func:`_microbatches`).
+    """
+    from models.network import weight_layers
+
+    P = _check_processors(processors)
+    L = len(weight_layers(network))
+    per_unit = tasks_per_unit(network, schedule, P)
+    m, at_least = 1, False
+    reduce = "--minibatches or --processors"
+    if schedule in _SYNCHRONOUS:
+        if microbatches is not None:
+            m = int(microbatches)
+        else:
+            per_task = BYTES_PER_TASK + (BYTES_PER_TRACED_TASK if trace else 0)
+            cap = max(P, limits.memory_bytes // per_task // max(1, minibatches * per_unit) + 1)
+            m, at_least = _microbatches(int(batch), P, cap)
+            if m > 4 * P:
+                reduce = "--minibatches, or pass --microbatches (the batch has no small divisor >= P)"
+    units = int(minibatches) * m
+    tasks = units * per_unit
+    memory = tasks * (BYTES_PER_TASK + (BYTES_PER_TRACED_TASK if trace else 0))
+    seconds = tasks * SECONDS_PER_TASK * (2 if trace else 1)
+    driver = "tasks"
+    planner = 0.0
+    replicated = (replicate if replicate is not None else P > L) and schedule in ("pipedream", "layerpipe",
+                                                                                    "layerpipe2")
+    if replicated:
+        planner += (2 if schedule != "pipedream" else 1) * SECONDS_PER_DP_STEP * L * L * P * P
+    if schedule in ("layerpipe", "layerpipe2") and offload and 1 < P <= L:
+        planner += SECONDS_PER_BALANCE_STEP * L ** 3 * P
+    if planner > seconds:
+        driver = "planner"
+        reduce = ("--processors (or use a smaller network)" if replicated else
+                  "--processors (or use a smaller network), or pass --no-offload")
+    return Estimate(f"{schedule} on {network.name}", tasks=tasks, units=units, tasks_per_unit=per_unit,
+                    memory_bytes=int(memory), seconds=seconds + planner, trace=trace, reduce=reduce,
+                    driver=driver, at_least=at_least)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _describe(e: Estimate, limits: Limits, quantity: str) -> str:
+    if e.driver == "routes":
+        head = f"{e.what} needs ~{human_bytes(e.memory_bytes)} and ~{human_seconds(e.seconds)} for its routes"
+    elif e.driver == "planner" and quantity == "time":
+        head = f"{e.what} would spend ~{human_seconds(e.seconds)} planning its stages"
+    else:
+        n = f"{'at least ' if e.at_least else ''}{e.tasks:,}"
+        head = f"{e.what} would simulate {n} tasks"
+    if quantity == "memory":
+        trace = " with the trace kept in memory" if e.trace else " of memory"
+        cost = f"~{human_bytes(e.memory_bytes)}{trace}; limit {human_bytes(limits.memory_bytes)}"
+    else:
+        cost = f"~{human_seconds(e.seconds)}; limit {human_seconds(limits.seconds)}"
+    if e.driver == "routes":
+        return f"{head} (limit {human_bytes(limits.memory_bytes)}, {human_seconds(limits.seconds)})"
+    return f"{head} ({cost})"
+
+
+def check(estimates: Iterable[Estimate], limits: Limits | None = DEFAULT_LIMITS) -> None:
+    """Raise :class:`LimitError` if the largest memory or the total time of ``estimates`` is over ``limits``.
+
+    ``limits=None`` checks nothing (the override).
+    """
+    if limits is None:
+        return
+    estimates = list(estimates)
+    if not estimates:
+        return
+    worst = max(estimates, key=lambda e: e.memory_bytes)
+    if worst.memory_bytes > limits.memory_bytes:
+        raise LimitError(f"{_describe(worst, limits, 'memory')}: reduce {worst.reduce}, or pass --no-limits",
+                         worst, "memory")
+    total = sum(e.seconds for e in estimates)
+    if total > limits.seconds:
+        slow = max(estimates, key=lambda e: e.seconds)
+        if slow.seconds < total:  # several runs add up: report the total, name the slowest
+            slow = Estimate(f"{slow.what} and the runs with it", tasks=sum(e.tasks for e in estimates),
+                            seconds=total, reduce=slow.reduce, driver=slow.driver, trace=slow.trace,
+                            at_least=any(e.at_least for e in estimates))
+        raise LimitError(f"{_describe(slow, limits, 'time')}: reduce {slow.reduce}, or pass --no-limits",
+                         slow, "time")
+
+
+def check_platform(processors: int, topology: str = "full", *, link_free: bool = False,
+                   limits: Limits | None = DEFAULT_LIMITS) -> None:
+    """Refuse a platform whose topology graph or route table alone would be too large."""
+    if limits is None:
+        return
+    check([estimate_platform(processors, topology, link_free=link_free)], limits)
+
+
+def check_compare(network, schedules: Sequence[str], processors: int, *, minibatches: int, batch: int,
+                  microbatches: int | None = None, offload: bool = True, replicate: bool | None = None,
+                  trace: bool = False, platform=None, limits: Limits | None = DEFAULT_LIMITS) -> list[Estimate]:
+    """Check what :func:`simulator.evaluate.compare` runs: the sequential reference (at most 4
+    minibatches, one processor), PipeDream and every schedule; returns the estimates."""
+    if limits is None:
+        return []
+    names = list(dict.fromkeys(["pipedream", *schedules]))
+    estimates = [estimate_run(network, "sequential", 1, minibatches=min(minibatches, 4), batch=batch,
+                              limits=limits)]
+    for name in names:
+        estimates.append(estimate_run(network, name, processors, minibatches=minibatches, batch=batch,
+                                      microbatches=microbatches, trace=trace, offload=offload,
+                                      replicate=replicate, limits=limits))
+    if platform is not None:  # its route table is built lazily, on the first transfer
+        topology = platform.topology if isinstance(platform.topology, str) else "full"
+        estimates.append(estimate_platform(platform.size, topology, link_free=platform.link.is_free))
+    check(estimates, limits)
+    return estimates
+
+
+__all__ = ["LimitError", "Limits", "DEFAULT_LIMITS", "Estimate", "estimate_run", "estimate_platform", "route_hops",
+           "tasks_per_unit", "check", "check_platform", "check_compare", "human_bytes", "human_seconds",
+           "BYTES_PER_TASK", "BYTES_PER_TRACED_TASK", "SECONDS_PER_TASK"]
