@@ -31,9 +31,13 @@ for the functions here.
   on ``full``, about P^3 / 4 on a ``ring``, P^2 (rows + cols) / 3 on a ``mesh``).
 * *time* = tasks x :data:`SECONDS_PER_TASK` (build, validate, simulate; twice that with a
   trace) + the planners: PipeDream's dynamic program with replication (P > L or
-  ``--replicate``; LayerPipe too when P > L) ~ :data:`SECONDS_PER_DP_STEP` x L^2 P^2, and
+  ``--replicate``; LayerPipe too when P > L) ~ :data:`SECONDS_PER_DP_STEP` x L^2 P^2,
   LayerPipe's offloading search (1 < P <= L, offload on) ~ :data:`SECONDS_PER_BALANCE_STEP`
-  x L^3 P for L weight layers.
+  x L^3 P for L weight layers, and LayerPipe's list-scheduled estimate of its two
+  replicated candidates (P > L) ~ 2 (4P + 8) x (tasks per unit x
+  :data:`SECONDS_PER_LIST_TASK` + L P x :data:`SECONDS_PER_BROADCAST`); replicated runs
+  also broadcast the weights after each update, L P x :data:`SECONDS_PER_BROADCAST` per unit,
+  and keep :data:`BYTES_PER_REPLICA_PAIR` per pair of processors.
 
 **Thresholds** (:data:`DEFAULT_LIMITS`): 4 GiB of memory for the largest single run and
 one hour for everything a command runs (``compare`` runs the sequential reference,
@@ -78,6 +82,12 @@ SECONDS_PER_HOP = 0.5e-6
 SECONDS_PER_DP_STEP = 5e-7
 #: one step of LayerPipe's offloading search (L^3 P steps)
 SECONDS_PER_BALANCE_STEP = 2.5e-6
+#: LayerPipe's replicated candidates are list-scheduled over 4P + 8 units: per task, and per
+#: weight broadcast to a replica after each update (L x P per unit)
+SECONDS_PER_LIST_TASK = 10e-6
+SECONDS_PER_BROADCAST = 1.5e-6
+#: replicated plans book weight broadcasts between every pair of replicas (measured ~800 B per pair)
+BYTES_PER_REPLICA_PAIR = 800
 
 _FINE = ("sequential", "layerpipe", "layerpipe2")
 _SYNCHRONOUS = ("gpipe", "1f1b", "zb-h1")
@@ -236,19 +246,29 @@ def estimate_run(network, schedule: str, processors: int, *, minibatches: int, b
             cap = max(P, limits.memory_bytes // per_task // max(1, minibatches * per_unit) + 1)
             m, at_least = _microbatches(int(batch), P, cap)
             if m > 4 * P:
-                reduce = "--minibatches, or pass --microbatches (the batch has no small divisor >= P)"
+                reduce = f"--minibatches, or pass --microbatches (the smallest divisor of batch {batch} from {P} is {m:,})"
+    if at_least:
+        reduce = (f"--minibatches, or pass --microbatches M (a divisor of the batch): batch {batch} has no "
+                  f"divisor from {P} to {m - 1:,}, so every step would be more micro-batches than that")
     units = int(minibatches) * m
     tasks = units * per_unit
     memory = tasks * (BYTES_PER_TASK + (BYTES_PER_TRACED_TASK if trace else 0))
     seconds = tasks * SECONDS_PER_TASK * (2 if trace else 1)
-    driver = "tasks"
     planner = 0.0
-    replicated = (replicate if replicate is not None else P > L) and schedule in ("pipedream", "layerpipe",
-                                                                                    "layerpipe2")
+    lp = schedule not in _PER_STAGE and schedule != "sequential"  # LayerPipe's planner (layerpipe, layerpipe2, ...)
+    replicated = P > L if replicate is None else bool(replicate)
+    replicated = replicated and P > 1 and (lp or schedule == "pipedream")
     if replicated:
-        planner += (2 if schedule != "pipedream" else 1) * SECONDS_PER_DP_STEP * L * L * P * P
-    if schedule in ("layerpipe", "layerpipe2") and offload and 1 < P <= L:
+        planner += (2 if lp else 1) * SECONDS_PER_DP_STEP * L * L * P * P
+        seconds += units * L * P * SECONDS_PER_BROADCAST
+        memory += BYTES_PER_REPLICA_PAIR * P * P
+        if lp:
+            planner += 2 * (4 * P + 8) * (per_unit * SECONDS_PER_LIST_TASK + L * P * SECONDS_PER_BROADCAST)
+    if lp and offload and 1 < P <= L:
         planner += SECONDS_PER_BALANCE_STEP * L ** 3 * P
+    driver = "microbatches" if at_least else "tasks"
+    if replicated and BYTES_PER_REPLICA_PAIR * P * P > memory / 2:
+        driver, reduce = "processors", "--processors"
     if planner > seconds:
         driver = "planner"
         reduce = ("--processors (or use a smaller network)" if replicated else
@@ -262,21 +282,22 @@ def estimate_run(network, schedule: str, processors: int, *, minibatches: int, b
 
 
 def _describe(e: Estimate, limits: Limits, quantity: str) -> str:
+    """The first part of the one-line message: what, how much, the limit."""
     if e.driver == "routes":
-        head = f"{e.what} needs ~{human_bytes(e.memory_bytes)} and ~{human_seconds(e.seconds)} for its routes"
-    elif e.driver == "planner" and quantity == "time":
-        head = f"{e.what} would spend ~{human_seconds(e.seconds)} planning its stages"
-    else:
-        n = f"{'at least ' if e.at_least else ''}{e.tasks:,}"
-        head = f"{e.what} would simulate {n} tasks"
+        return (f"{e.what} needs ~{human_bytes(e.memory_bytes)} and ~{human_seconds(e.seconds)} to build its routes "
+                f"(limits {human_bytes(limits.memory_bytes)} and {human_seconds(limits.seconds)})")
+    if e.driver == "microbatches":
+        return f"{e.what} would simulate more than {e.tasks:,} tasks"
+    if e.driver == "processors" and quantity == "memory":
+        return (f"{e.what} would need ~{human_bytes(e.memory_bytes)} for its replicas' weight exchanges "
+                f"(limit {human_bytes(limits.memory_bytes)})")
     if quantity == "memory":
-        trace = " with the trace kept in memory" if e.trace else " of memory"
-        cost = f"~{human_bytes(e.memory_bytes)}{trace}; limit {human_bytes(limits.memory_bytes)}"
-    else:
-        cost = f"~{human_seconds(e.seconds)}; limit {human_seconds(limits.seconds)}"
-    if e.driver == "routes":
-        return f"{head} (limit {human_bytes(limits.memory_bytes)}, {human_seconds(limits.seconds)})"
-    return f"{head} ({cost})"
+        where = "with the trace kept in memory" if e.trace else "of memory"
+        return (f"{e.what} would simulate {e.tasks:,} tasks (~{human_bytes(e.memory_bytes)} {where}; "
+                f"limit {human_bytes(limits.memory_bytes)})")
+    if e.driver == "planner":
+        return f"{e.what} would take ~{human_seconds(e.seconds)}, mostly planning (limit {human_seconds(limits.seconds)})"
+    return f"{e.what} would simulate {e.tasks:,} tasks (~{human_seconds(e.seconds)}; limit {human_seconds(limits.seconds)})"
 
 
 def check(estimates: Iterable[Estimate], limits: Limits | None = DEFAULT_LIMITS) -> None:
@@ -296,10 +317,10 @@ def check(estimates: Iterable[Estimate], limits: Limits | None = DEFAULT_LIMITS)
     total = sum(e.seconds for e in estimates)
     if total > limits.seconds:
         slow = max(estimates, key=lambda e: e.seconds)
-        if slow.seconds < total:  # several runs add up: report the total, name the slowest
-            slow = Estimate(f"{slow.what} and the runs with it", tasks=sum(e.tasks for e in estimates),
-                            seconds=total, reduce=slow.reduce, driver=slow.driver, trace=slow.trace,
-                            at_least=any(e.at_least for e in estimates))
+        if slow.seconds < total:  # several runs add up: report the total, advise on the slowest
+            slow = Estimate(f"{slow.what} and the {len(estimates) - 1} other runs with it",
+                            tasks=sum(e.tasks for e in estimates), seconds=total, reduce=slow.reduce,
+                            driver=slow.driver if slow.driver != "routes" else "tasks", trace=slow.trace)
         raise LimitError(f"{_describe(slow, limits, 'time')}: reduce {slow.reduce}, or pass --no-limits",
                          slow, "time")
 

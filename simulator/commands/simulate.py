@@ -57,6 +57,8 @@ def _extra(args: argparse.Namespace) -> dict:
         extra["offload"] = False
     if getattr(args, "replicate", False):
         extra["replicate"] = True
+    if getattr(args, "spike_bits", False):
+        extra["spike_bits"] = True
     split = getattr(args, "ag_split", None)
     if split is not None:
         extra["ag_split"] = split if split in ("design", "balanced") else _fraction(split)
@@ -78,6 +80,8 @@ def add_schedule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", choices=("ema", "stash"), help="layerpipe2: weight memory model (default ema)")
     p.add_argument("--no-offload", action="store_true", help="layerpipe/layerpipe2: keep every task on its layer's processor")
     p.add_argument("--replicate", action="store_true", help="pipedream: let the planner replicate stages")
+    p.add_argument("--spike-bits", action="store_true",
+                   help="spiking networks: count binary spike tensors as 1 bit per element (default 1 byte)")
     p.add_argument("--ag-split", metavar="design|balanced|RHO",
                    help="layerpipe family: the activation-gradient split - design (AG1 on layer l, element-wise AG2 "
                         "on l-1; default), balanced (a fraction of AG1's product moves to l-1 to equalise the two "
