@@ -37,8 +37,10 @@ class SGD:
     """Stochastic gradient descent with (heavy-ball) momentum and L2 weight decay."""
 
     def __init__(self, params: np.ndarray, lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0):
-        if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
-            raise TrainingError(f"SGD needs lr > 0, 0 <= momentum < 1, weight_decay >= 0; got {lr}, {momentum}, {weight_decay}")
+        # written as "not (ok)" so that NaN, which fails every comparison, is refused too
+        if not (0 < lr < float("inf")) or not 0 <= momentum < 1 or not 0 <= weight_decay < float("inf"):
+            raise TrainingError(f"SGD needs a finite lr > 0, 0 <= momentum < 1, finite weight_decay >= 0; "
+                                f"got {lr}, {momentum}, {weight_decay}")
         self.params, self.lr, self.momentum, self.weight_decay = params, lr, momentum, weight_decay
         self.velocity = np.zeros_like(params)
         self.steps = 0
@@ -63,8 +65,10 @@ class Adam:
     def __init__(self, params: np.ndarray, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0):
         b1, b2 = betas
-        if lr <= 0 or not (0 <= b1 < 1 and 0 <= b2 < 1) or eps <= 0 or weight_decay < 0:
-            raise TrainingError(f"Adam needs lr > 0, betas in [0, 1), eps > 0; got {lr}, {betas}, {eps}")
+        if (not (0 < lr < float("inf")) or not (0 <= b1 < 1 and 0 <= b2 < 1) or not (0 < eps < float("inf"))
+                or not 0 <= weight_decay < float("inf")):
+            raise TrainingError(f"Adam needs a finite lr > 0, betas in [0, 1), finite eps > 0 and weight_decay >= 0; "
+                                f"got {lr}, {betas}, {eps}, {weight_decay}")
         self.params, self.lr, self.betas, self.eps, self.weight_decay = params, lr, (b1, b2), eps, weight_decay
         self.m = np.zeros_like(params)
         self.v = np.zeros_like(params)

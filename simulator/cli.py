@@ -3,7 +3,8 @@
 Each subcommand lives in ``simulator/commands/<name>.py`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``run=function(args) -> int``.
 Errors the user caused (:class:`models.errors.LayerPipeError`, bad arguments) print one
-line on stderr and exit with 2; nothing else is caught, so a bug still shows its traceback.
+line on stderr and exit with 2, and so does a MemoryError (a configuration too large for the
+machine); nothing else is caught, so a bug still shows its traceback.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     except LayerPipeError as exc:
         message = str(exc).replace("\n", " ")
         print(f"layerpipe {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:  # a configuration too large for this machine (e.g. numpy cannot allocate)
+        message = str(exc).replace("\n", " ") or "the configuration is too large for this machine"
+        print(f"layerpipe {args.command}: error: out of memory: {message}; use a smaller network or batch",
+              file=sys.stderr)
         return 2
     except BrokenPipeError:  # `layerpipe ... | head`
         return 0

@@ -59,7 +59,12 @@ def _check_path(path) -> Path:
 def save(fig: Figure, path) -> Path:
     """Save ``fig`` to ``path`` in the format its extension names."""
     path = _check_path(path)
-    fig.savefig(path, dpi=fig.dpi, bbox_inches="tight")
+    if path.is_dir():
+        raise LayerPipeError(f"cannot write a plot to {str(path)!r}: it is a directory")
+    try:
+        fig.savefig(path, dpi=fig.dpi, bbox_inches="tight")
+    except OSError as exc:  # unwritable place: permissions, a read-only or special file system
+        raise LayerPipeError(f"cannot write a plot to {str(path)!r}: {exc.strerror or exc}") from None
     return path
 
 

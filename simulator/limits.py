@@ -4,10 +4,11 @@ Every figure below is an *estimate* made from the configuration alone (network, 
 processors, minibatches, batch, topology), without building anything, so a refused run
 costs nothing. A refused run raises :class:`LimitError` (a
 :class:`models.errors.LayerPipeError`: one line, exit code 2 on the command line) that
-names the quantity, its estimate and what to reduce, e.g.::
+names the quantity, its estimate and what to reduce, e.g. (``layerpipe trace lenet5 -s
+layerpipe -p 4 -n 200000``)::
 
-    this run would simulate 12,000,000 tasks (~25 GB with the trace kept in memory; limit
-    4.0 GB): reduce --minibatches or --processors, or pass --no-limits
+    layerpipe on lenet5 would simulate 4,600,000 tasks (~12.0 GB with the trace kept in
+    memory; limit 4.0 GB): reduce --minibatches or --processors, or pass --no-limits
 
 The override is ``--no-limits`` on the command line, ``no_limits=True`` for
 :func:`simulator.evaluate.compare`, and ``limits=None`` (or your own :class:`Limits`)
@@ -25,7 +26,8 @@ for the functions here.
 * *memory* = tasks x :data:`BYTES_PER_TASK` (the schedule's orders, the validator's set
   of finished tasks, the engine's bookkeeping) + tasks x :data:`BYTES_PER_TRACED_TASK`
   when a trace is kept in memory (records, the checker's indexes, the Chrome export) +
-  the platform: :data:`BYTES_PER_PAIR_GRAPH` per processor pair for a fully connected
+  the platform (checked on its own, before it is built): :data:`BYTES_PER_PAIR_GRAPH` per
+  processor pair for a fully connected
   topology graph and, when transfers cost cycles, the all-pairs route table
   (:data:`BYTES_PER_ROUTE` per pair plus :data:`BYTES_PER_HOP` per hop: P(P - 1) hops
   on ``full``, about P^3 / 4 on a ``ring``, P^2 (rows + cols) / 3 on a ``mesh``).
@@ -59,20 +61,20 @@ simulator.limits.LimitError: layerpipe on lenet5 would simulate 2,300,000,000 ta
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from models.errors import LayerPipeError
 
 #: bytes per simulated task instance without a trace (measured 350-470; orders + validation + engine)
 BYTES_PER_TASK = 600
-#: extra bytes per task when the trace is kept in memory (measured ~1,300 with --check and a Chrome export)
-BYTES_PER_TRACED_TASK = 1_500
+#: extra bytes per task when the trace is kept in memory (measured 800-1,800: records, --check, the Chrome export)
+BYTES_PER_TRACED_TASK = 2_200
 #: seconds per task instance to build, validate and simulate (measured 20-80 us)
 SECONDS_PER_TASK = 60e-6
 #: per ordered processor pair: the fully connected topology graph (networkx adjacency)
 BYTES_PER_PAIR_GRAPH = 70
+SECONDS_PER_PAIR_GRAPH = 0.5e-6
 #: per ordered processor pair and per hop of the all-pairs route table (built when transfers cost cycles)
 BYTES_PER_ROUTE = 330
 BYTES_PER_HOP = 80
@@ -89,7 +91,6 @@ SECONDS_PER_BROADCAST = 1.5e-6
 #: replicated plans book weight broadcasts between every pair of replicas (measured ~800 B per pair)
 BYTES_PER_REPLICA_PAIR = 800
 
-_FINE = ("sequential", "layerpipe", "layerpipe2")
 _SYNCHRONOUS = ("gpipe", "1f1b", "zb-h1")
 _PER_STAGE = {"pipedream": 3, "gpipe": 2, "1f1b": 3, "zb-h1": 3}
 
@@ -115,7 +116,13 @@ DEFAULT_LIMITS = Limits()
 
 @dataclass(frozen=True)
 class Estimate:
-    """What a run is expected to cost; ``reduce`` is the advice if it is too much."""
+    """What a run is expected to cost, why, and what to reduce if it is too much.
+
+    ``memory_reason`` / ``time_reason`` name what dominates each figure: ``"tasks"`` (the
+    task instances), ``"microbatches"`` (a micro-batch count too large to search for: the
+    task count is then a lower bound), ``"replicas"`` (weight exchanges between replicas),
+    ``"routes"`` (the platform's route table) or ``"planner"`` (the schedule builder).
+    """
 
     what: str
     tasks: int = 0
@@ -124,11 +131,10 @@ class Estimate:
     memory_bytes: int = 0
     seconds: float = 0.0
     trace: bool = False
-    reduce: str = "--minibatches or --processors"
-    #: the part of the estimate that dominates: "tasks", "routes" or "planner"
-    driver: str = "tasks"
-    #: True when ``tasks`` is a lower bound (a micro-batch count too large to search for)
-    at_least: bool = False
+    memory_reason: str = "tasks"
+    time_reason: str = "tasks"
+    reduce_memory: str = "--minibatches or --processors"
+    reduce_time: str = "--minibatches or --processors"
 
 
 def human_bytes(n: float) -> str:
@@ -183,19 +189,22 @@ def route_hops(processors: int, topology: str = "full") -> int:
     return p * (p - 1)  # full (and any ring of 1 or 2)
 
 
-def estimate_platform(processors: int, topology: str = "full", *, link_free: bool = False) -> Estimate:
-    """Memory and time of building the platform's topology graph and (with a costly link) its routes."""
+def estimate_platform(processors: int, topology: str = "full", *, link_free: bool = False,
+                      flag: str = "--processors") -> Estimate:
+    """Memory and time of building the platform's topology graph and (with a costly link) its routes;
+    ``flag`` is the option that sets the processor count (``--devices`` for ``layerpipe dho2``)."""
     p = _check_processors(processors)
     pairs = p * (p - 1)
     memory = BYTES_PER_PAIR_GRAPH * pairs if topology == "full" else 0
-    seconds = 1e-6 * pairs / 2 if topology == "full" else 0.0
+    seconds = SECONDS_PER_PAIR_GRAPH * pairs if topology == "full" else 0.0
     if not link_free:
         hops = route_hops(p, topology)
         memory += BYTES_PER_ROUTE * pairs + BYTES_PER_HOP * hops
         seconds += SECONDS_PER_ROUTE * pairs + SECONDS_PER_HOP * hops
-    reduce = "--processors" if topology == "full" else "--processors or use --topology full"
+    reduce = flag if topology == "full" else f"{flag} or use --topology full"
+    reason = "graph" if link_free else "routes"
     return Estimate(f"a {topology} platform of {p:,} processors", memory_bytes=int(memory), seconds=seconds,
-                    reduce=reduce, driver="routes")
+                    memory_reason=reason, time_reason=reason, reduce_memory=reduce, reduce_time=reduce)
 
 
 def tasks_per_unit(network, schedule: str, processors: int) -> int:
@@ -247,63 +256,73 @@ def estimate_run(network, schedule: str, processors: int, *, minibatches: int, b
             m, at_least = _microbatches(int(batch), P, cap)
             if m > 4 * P:
                 reduce = f"--minibatches, or pass --microbatches (the smallest divisor of batch {batch} from {P} is {m:,})"
-    if at_least:
-        reduce = (f"--minibatches, or pass --microbatches M (a divisor of the batch): batch {batch} has no "
-                  f"divisor from {P} to {m - 1:,}, so every step would be more micro-batches than that")
     units = int(minibatches) * m
     tasks = units * per_unit
     memory = tasks * (BYTES_PER_TASK + (BYTES_PER_TRACED_TASK if trace else 0))
     seconds = tasks * SECONDS_PER_TASK * (2 if trace else 1)
-    planner = 0.0
+    planner = pairs = 0.0
     lp = schedule not in _PER_STAGE and schedule != "sequential"  # LayerPipe's planner (layerpipe, layerpipe2, ...)
     replicated = P > L if replicate is None else bool(replicate)
     replicated = replicated and P > 1 and (lp or schedule == "pipedream")
     if replicated:
         planner += (2 if lp else 1) * SECONDS_PER_DP_STEP * L * L * P * P
         seconds += units * L * P * SECONDS_PER_BROADCAST
-        memory += BYTES_PER_REPLICA_PAIR * P * P
+        pairs = BYTES_PER_REPLICA_PAIR * P * P
         if lp:
             planner += 2 * (4 * P + 8) * (per_unit * SECONDS_PER_LIST_TASK + L * P * SECONDS_PER_BROADCAST)
     if lp and offload and 1 < P <= L:
         planner += SECONDS_PER_BALANCE_STEP * L ** 3 * P
-    driver = "microbatches" if at_least else "tasks"
-    if replicated and BYTES_PER_REPLICA_PAIR * P * P > memory / 2:
-        driver, reduce = "processors", "--processors"
+    memory_reason = time_reason = "tasks"
+    if at_least:
+        memory_reason = time_reason = "microbatches"
+        reduce = (f"--minibatches, or pass --microbatches M (a divisor of the batch): batch {batch} has no "
+                  f"divisor from {P} to {m - 1:,}, so every step would be more micro-batches than that")
+    reduce_memory = reduce_time = reduce
+    if pairs > memory:
+        memory_reason, reduce_memory = "replicas", "--processors"
     if planner > seconds:
-        driver = "planner"
-        reduce = ("--processors (or use a smaller network)" if replicated else
-                  "--processors (or use a smaller network), or pass --no-offload")
+        time_reason = "planner"
+        reduce_time = ("--processors (or use a smaller network)" if replicated or not lp or not offload else
+                       "--processors (or use a smaller network), or pass --no-offload")
     return Estimate(f"{schedule} on {network.name}", tasks=tasks, units=units, tasks_per_unit=per_unit,
-                    memory_bytes=int(memory), seconds=seconds + planner, trace=trace, reduce=reduce,
-                    driver=driver, at_least=at_least)
+                    memory_bytes=int(memory + pairs), seconds=seconds + planner, trace=trace,
+                    memory_reason=memory_reason, time_reason=time_reason, reduce_memory=reduce_memory,
+                    reduce_time=reduce_time)
 
 
 # --------------------------------------------------------------------------- checks
 
 
-def _describe(e: Estimate, limits: Limits, quantity: str) -> str:
-    """The first part of the one-line message: what, how much, the limit."""
-    if e.driver == "routes":
-        return (f"{e.what} needs ~{human_bytes(e.memory_bytes)} and ~{human_seconds(e.seconds)} to build its routes "
-                f"(limits {human_bytes(limits.memory_bytes)} and {human_seconds(limits.seconds)})")
-    if e.driver == "microbatches":
-        return f"{e.what} would simulate more than {e.tasks:,} tasks"
-    if e.driver == "processors" and quantity == "memory":
-        return (f"{e.what} would need ~{human_bytes(e.memory_bytes)} for its replicas' weight exchanges "
-                f"(limit {human_bytes(limits.memory_bytes)})")
+def _message(e: Estimate, limits: Limits, quantity: str, override: str | None = "--no-limits") -> str:
+    """The one-line refusal: what, how much, the limit, what to reduce."""
+    reason = e.memory_reason if quantity == "memory" else e.time_reason
+    reduce = e.reduce_memory if quantity == "memory" else e.reduce_time
     if quantity == "memory":
-        where = "with the trace kept in memory" if e.trace else "of memory"
-        return (f"{e.what} would simulate {e.tasks:,} tasks (~{human_bytes(e.memory_bytes)} {where}; "
-                f"limit {human_bytes(limits.memory_bytes)})")
-    if e.driver == "planner":
-        return f"{e.what} would take ~{human_seconds(e.seconds)}, mostly planning (limit {human_seconds(limits.seconds)})"
-    return f"{e.what} would simulate {e.tasks:,} tasks (~{human_seconds(e.seconds)}; limit {human_seconds(limits.seconds)})"
+        cost, limit = f"~{human_bytes(e.memory_bytes)}", human_bytes(limits.memory_bytes)
+        if reason == "tasks":
+            cost += " with the trace kept in memory" if e.trace else " of memory"
+    else:
+        cost, limit = f"~{human_seconds(e.seconds)}", human_seconds(limits.seconds)
+    if reason in ("routes", "graph"):
+        built = "its topology graph" if reason == "graph" else "its topology graph and routes"
+        head = f"{e.what} would need {cost} to build {built} (limit {limit})"
+    elif reason == "microbatches":
+        head = f"{e.what} would simulate more than {e.tasks:,} tasks"
+    elif reason == "replicas":
+        head = f"{e.what} would need {cost} for the weight exchanges between its replicas (limit {limit})"
+    elif reason == "planner":
+        head = f"{e.what} would take {cost}, most of it planning (limit {limit})"
+    else:
+        head = f"{e.what} would simulate {e.tasks:,} tasks ({cost}; limit {limit})"
+    return f"{head}: reduce {reduce}" + (f", or pass {override}" if override else "")
 
 
-def check(estimates: Iterable[Estimate], limits: Limits | None = DEFAULT_LIMITS) -> None:
+def check(estimates: Iterable[Estimate], limits: Limits | None = DEFAULT_LIMITS, *,
+          override: str | None = "--no-limits") -> None:
     """Raise :class:`LimitError` if the largest memory or the total time of ``estimates`` is over ``limits``.
 
-    ``limits=None`` checks nothing (the override).
+    ``limits=None`` checks nothing (the override); ``override`` is the option the message
+    offers to skip the check (None: the command has none).
     """
     if limits is None:
         return
@@ -312,25 +331,23 @@ def check(estimates: Iterable[Estimate], limits: Limits | None = DEFAULT_LIMITS)
         return
     worst = max(estimates, key=lambda e: e.memory_bytes)
     if worst.memory_bytes > limits.memory_bytes:
-        raise LimitError(f"{_describe(worst, limits, 'memory')}: reduce {worst.reduce}, or pass --no-limits",
-                         worst, "memory")
+        raise LimitError(_message(worst, limits, "memory", override), worst, "memory")
     total = sum(e.seconds for e in estimates)
     if total > limits.seconds:
         slow = max(estimates, key=lambda e: e.seconds)
         if slow.seconds < total:  # several runs add up: report the total, advise on the slowest
-            slow = Estimate(f"{slow.what} and the {len(estimates) - 1} other runs with it",
-                            tasks=sum(e.tasks for e in estimates), seconds=total, reduce=slow.reduce,
-                            driver=slow.driver if slow.driver != "routes" else "tasks", trace=slow.trace)
-        raise LimitError(f"{_describe(slow, limits, 'time')}: reduce {slow.reduce}, or pass --no-limits",
-                         slow, "time")
+            slow = replace(slow, what=f"{slow.what} with the {len(estimates) - 1} other runs of this command",
+                           seconds=total)
+        raise LimitError(_message(slow, limits, "time", override), slow, "time")
 
 
 def check_platform(processors: int, topology: str = "full", *, link_free: bool = False,
-                   limits: Limits | None = DEFAULT_LIMITS) -> None:
+                   limits: Limits | None = DEFAULT_LIMITS, flag: str = "--processors",
+                   override: str | None = "--no-limits") -> None:
     """Refuse a platform whose topology graph or route table alone would be too large."""
     if limits is None:
         return
-    check([estimate_platform(processors, topology, link_free=link_free)], limits)
+    check([estimate_platform(processors, topology, link_free=link_free, flag=flag)], limits, override=override)
 
 
 def check_compare(network, schedules: Sequence[str], processors: int, *, minibatches: int, batch: int,

@@ -372,6 +372,8 @@ def read_experiment(path: str | os.PathLike) -> Experiment:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SweepError(f"cannot read experiment file {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SweepError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
     if suffix == ".toml":
         import tomllib
 
@@ -516,21 +518,19 @@ def _read_existing(path: Path) -> list[list[str]]:
     raw = path.read_bytes()
     if not raw:
         return []
-    if not raw.endswith(b"\n"):
-        # the process died while writing a row: drop the partial line (the run is redone)
-        cut = raw.rfind(b"\n") + 1
-        with open(path, "r+b") as fh:
-            fh.truncate(cut)
-        raw = raw[:cut]
-        if not raw:
-            return []
-    text = raw.decode("utf-8")
-    reader = csv.reader(io.StringIO(text))
+    # a last line without its newline was cut by a kill; check the file is ours before repairing it
+    cut = raw.rfind(b"\n") + 1
+    if cut == 0 and not _header_line().encode("utf-8").startswith(raw):
+        raise SweepError(f"{path} is not a results file of a sweep (its first line is not the sweep's header); "
+                         "use another output file or --overwrite")
     try:
-        header = next(reader)
-    except StopIteration:
-        return []
-    if tuple(header) != columns():
+        text = raw[:cut].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SweepError(f"{path} is not a results file of a sweep (byte 0x{raw[exc.start]:02x} at offset "
+                         f"{exc.start} is not UTF-8 text); use another output file or --overwrite") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is not None and tuple(header) != columns():
         if _is_sweep_header(header):
             missing = [c for c in columns() if c not in header]
             extra = [c for c in header if c not in columns()]
@@ -539,6 +539,11 @@ def _read_existing(path: Path) -> list[list[str]]:
                              "use another output file or --overwrite")
         raise SweepError(f"{path} holds other columns than a sweep writes (first: {', '.join(header[:4])}, ...); "
                          "use another output file or --overwrite")
+    if cut < len(raw):  # the process died while writing a row: drop the partial line (the run is redone)
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+    if header is None:
+        return []
     rows = []
     n = len(header)
     for cells in reader:
@@ -582,10 +587,13 @@ class _ResultsFile:
         if path.exists() and not overwrite:
             for cells in _read_existing(path):
                 self.rows.setdefault(tuple(cells[: len(CONFIG_COLUMNS)]), cells)
-        if overwrite or not path.exists() or path.stat().st_size == 0:
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(_header_line())
-        self.fh = open(path, "a", encoding="utf-8", newline="")
+        try:
+            if overwrite or not path.exists() or path.stat().st_size == 0:
+                with open(path, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(_header_line())
+            self.fh = open(path, "a", encoding="utf-8", newline="")
+        except OSError as exc:  # unwritable place: permissions, a read-only or special file system
+            raise SweepError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
     def add(self, cells: list[str]) -> None:
         self.rows[tuple(cells[: len(CONFIG_COLUMNS)])] = cells

@@ -9,10 +9,11 @@ overhead), per-processor speeds, link latency and bandwidth (or a free link), th
 
 * the independent trace checker (``simulator.checker.find_violations``) finds nothing;
 * whole run: makespan >= steps x max(work bound, largest-task bound), exactly, and
-  makespan >= (steps - D) x iteration bound, where D is the delay in steps of the critical
-  loop (a chain of loop-carried dependencies fits (steps - 1) // D times in the run);
-  steady state (a run lengthened until its window converged, as ``compare`` does): cycles
-  per minibatch >= every lower bound;
+  makespan >= floor((units - 1) / D) x D x iteration bound, where D is the delay of the
+  critical loop (each traversal of the loop advances D units and costs at least D x the
+  iteration bound); steady state (a run lengthened until its window converged, as
+  ``compare`` does, and 4x longer if its window still undercuts a bound): cycles per
+  minibatch >= every lower bound;
 * one processor: schedules on the fine task graph (sequential, layerpipe, layerpipe2) give
   a speedup of exactly 1 over the sequential reference; every schedule runs its own
   template back to back (cycles per minibatch = m x the sum of its task cycles); coarser
@@ -20,9 +21,13 @@ overhead), per-processor speeds, link latency and bandwidth (or a free link), th
   merged task rounds up once instead of once per fine task, and pays its overhead once);
 * total work (MACs, element-wise operations, bytes, GEMM shapes) is the same in every view
   of the task graph, in a schedule's stage template, and in m micro-batches of B/m samples;
-* adding a processor never makes LayerPipe slower by more than
-  :data:`MONOTONE_TOLERANCE` on a fully connected homogeneous platform (the explained
-  counterexamples are pinned in ``test_adding_a_processor_counterexamples``);
+* adding a processor never makes LayerPipe's partition and list schedule
+  (``offload=False``) slower by more than :data:`MONOTONE_TOLERANCE` on a fully connected
+  homogeneous platform whose processors send while they compute. Full LayerPipe (with the
+  offloading search) is *not* monotone; the counterexamples are explained and pinned as
+  expected failures (``test_counterexample_*``), as is a run that ``compare`` accepts as
+  converged while it still undercuts the work bound;
+* every replicated PipeDream plan (up to 4 stages of up to 4 replicas) is deadlock-free;
 * two runs with the same inputs give identical results.
 
 Example counts are modest and derandomized (a fixed seed per test), so the suite is fast
@@ -56,25 +61,25 @@ from simulator.metrics import summarize
 from simulator.platform import TOPOLOGIES, Platform
 from simulator.trace import MemoryTrace
 
-settings.register_profile(
-    "ci", derandomize=True, deadline=None, print_blob=True,
+#: settings of every property test: derandomized (the same examples on every run, no example
+#: database) unless HYPOTHESIS_PROFILE=explore asks for a longer randomized search
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+BASE = settings(
+    deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    **({"derandomize": True, "database": None} if PROFILE == "ci" else {"max_examples": 300}),
 )
-settings.register_profile(
-    "explore", max_examples=300, deadline=None, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def examples(n: int) -> int:
     """``n`` examples in the fast profile, more when exploring."""
-    return n if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else max(n, settings().max_examples)
+    return n if PROFILE == "ci" else max(n, BASE.max_examples)
 
 
-#: LayerPipe on P + 1 processors may be this much slower than on P (relative, steady state);
-#: see test_adding_a_processor_never_slows_layerpipe_much for why it is not 0
-MONOTONE_TOLERANCE = 0.02
+#: LayerPipe without offloading on P + 1 processors may be this much slower than on P (relative,
+#: steady state); see test_adding_a_processor_never_slows_layerpipe_much for why it is not 0.
+#: Largest seen: +0.14% (vgg16, 7 -> 8 MAC-array processors), +0.05% over 750 random cases.
+MONOTONE_TOLERANCE = 0.005
 
 ACTS = st.sampled_from([None, "relu", "tanh", "identity"])
 FINE = ("sequential", "layerpipe", "layerpipe2")  # schedules that run the fine task graph
@@ -174,10 +179,6 @@ def residual_nets(draw) -> NetworkSpec:
     return net
 
 
-def _shapes_ok(net: NetworkSpec) -> bool:
-    return True
-
-
 networks = st.one_of(mlps(), cnns(), residual_nets(), spiking_mlps())
 
 
@@ -227,7 +228,7 @@ BATCHES = st.sampled_from([1, 2, 4, 6, 8, 12, 16])
 # --------------------------------------------------------------------------- properties
 
 
-@settings(max_examples=examples(25))
+@settings(BASE, max_examples=examples(25))
 @given(net=networks, P=processors(), data=st.data(), batch=BATCHES, n=st.integers(1, 6))
 def test_every_trace_passes_the_independent_checker(net, P, data, batch, n):
     plat = data.draw(platforms(P))
@@ -246,7 +247,7 @@ def critical_loop_steps(sched, bounds) -> Fraction:
     return Fraction(units, sched.microbatches_per_step)
 
 
-@settings(max_examples=examples(25))
+@settings(BASE, max_examples=examples(25))
 @given(net=networks, P=processors(), data=st.data(), batch=BATCHES, n=st.integers(1, 12))
 def test_whole_run_is_at_least_every_lower_bound(net, P, data, batch, n):
     """Exact for any run length: the bounds are per step, a run of `steps` steps cannot beat them."""
@@ -275,23 +276,49 @@ def run_converged(name, net, P, plat, batch, n):
         m *= 2
 
 
-@settings(max_examples=examples(12))
+def marginal_cycles_per_step(name, net, P, plat, batch, n, **options):
+    """Steady-state cycles per step as the cost of n more steps, (makespan(2n) - makespan(n)) / n,
+    and the schedule of the longer run.
+
+    n is rounded up to whole periods of the schedule (round-robin replicas, update rounds),
+    so both runs end at the same phase and their fill and drain cancel. The engine's own
+    figure (the mean interval between step completions in a window) is not used: a window
+    can be regular and still undercut the rate the run settles at, while the busiest
+    processor builds a backlog (test_counterexample_converged_window_below_the_work_bound).
+    Neither is exact for a run that has not settled, so the caller lengthens it.
+    """
+    from simulator.engine import schedule_period
+
+    def run(k):
+        return simulate(build_schedule(name, net, P, platform=plat, minibatches=k, batch=batch, **options), plat)
+
+    probe = run(n)
+    period = schedule_period(probe.schedule, probe.executable.placement.period)[1]
+    first = probe if n % period == 0 else run(-(-n // period) * period)
+    second = run(2 * first.schedule.steps)
+    steps = second.schedule.steps - first.schedule.steps
+    return Fraction(second.makespan - first.makespan, steps), second.schedule
+
+
+@settings(BASE, max_examples=examples(8))
 @given(net=networks, P=st.integers(1, 8), data=st.data(), batch=BATCHES)
 def test_steady_state_is_at_least_every_lower_bound(net, P, data, batch):
     plat = data.draw(platforms(P))
-    n = max(16, 4 * (len(weight_layers(net)) + 1))
+    n = max(16, 4 * (len(weight_layers(net)) + 1))  # the command line's default run length, at least
     for name in SCHEDULES:
-        sched, r = run_converged(name, net, P, plat, batch, n)
-        if not r.stats.converged:
-            continue  # a window that has not settled measures nothing (compare flags it)
-        b = lower_bounds(sched, plat)
-        st_ = r.stats
-        exact = (Fraction(st_.window[1]) - Fraction(st_.window[0])) / st_.window_steps if st_.window_steps else \
-            Fraction(st_.makespan, sched.steps)
-        assert exact >= b.best, (name, st_.cycles_per_step, b)
+        m = n
+        rate, sched = marginal_cycles_per_step(name, net, P, plat, batch, m)
+        b = lower_bounds(sched, plat)  # of the long run: replicas count only when they all run
+        # in the steady state the busiest processor is never idle for long: its load per step
+        # (b.placement) is the rate. A rate below it means the run has not settled (the load
+        # of n more steps can hide in idle time the shorter run had); lengthen it
+        while rate < b.placement and m < 16 * n:
+            m *= 2
+            rate, sched = marginal_cycles_per_step(name, net, P, plat, batch, m)
+        assert rate >= b.best, (name, float(rate), b)
 
 
-@settings(max_examples=examples(25))
+@settings(BASE, max_examples=examples(25))
 @given(net=networks, data=st.data(), batch=BATCHES, n=st.integers(1, 5))
 def test_one_processor_speedup_is_one(net, data, batch, n):
     plat = data.draw(platforms(1))
@@ -326,7 +353,7 @@ def _work(graph):
     return {f: getattr(w, f) for f in WORK_FIELDS} | {"gemm_macs": w.gemm_macs, "gemms": sorted(w.gemms)}
 
 
-@settings(max_examples=examples(40))
+@settings(BASE, max_examples=examples(40))
 @given(net=networks, batch=st.integers(1, 24), units=st.integers(1, 3), P=st.integers(1, 8), data=st.data())
 def test_total_work_is_the_same_in_every_view(net, batch, units, P, data):
     graphs = {v: training_graph(net, batch, view=v, minibatches=units) for v in VIEWS}
@@ -348,32 +375,153 @@ def test_total_work_is_the_same_in_every_view(net, batch, units, P, data):
             {f: no_u[f] for f in ("macs", "elementwise", "fixed_cycles", "gemm_macs")}, name
 
 
-def steady(name, net, P, plat, batch):
+def steady(name, net, P, plat, batch, **options):
     n = max(32, 4 * (len(weight_layers(net)) + 1))
-    sched, r = run_converged(name, net, P, plat, batch, n)
-    return r.stats.cycles_per_step, r.stats.converged
+    m = n
+    while True:  # compare()'s rule: lengthen until the window converged (up to 16x)
+        r = simulate(build_schedule(name, net, P, platform=plat, minibatches=m, batch=batch, **options), plat)
+        if r.stats.converged or m >= 16 * n:
+            return r.stats.cycles_per_step, r.stats.converged
+        m *= 2
 
 
-@settings(max_examples=examples(10))
-@given(net=networks, P=st.integers(1, 8), data=st.data(), batch=st.sampled_from([4, 8, 16]))
-def test_adding_a_processor_never_slows_layerpipe_much(net, P, data, batch):
-    """LayerPipe on P + 1 processors is at most MONOTONE_TOLERANCE slower than on P.
+@settings(BASE, max_examples=examples(8))
+@given(net=networks, data=st.data(), batch=st.sampled_from([4, 8, 16]))
+def test_adding_a_processor_never_slows_layerpipe_much(net, data, batch):
+    """LayerPipe's partition and list schedule on P + 1 <= L processors are at most
+    MONOTONE_TOLERANCE slower than on P.
 
-    Fully connected homogeneous platform (on a ring or a mesh, P + 1 nodes change the
-    distances between the first P, so the platforms are not comparable). Not exactly 0: the
-    partition is optimal for its cost model, but the list-scheduled order and the offloading
-    heuristic run on more stages with more transfers, and a finer cut can add a hop that
-    the planner priced but the queueing on a busy link makes slower.
+    Homogeneous processors and free communication. The partition is optimal for its cost
+    model, so its bottleneck never grows with P; the list-scheduled order built on it is a
+    heuristic, which is why the tolerance is not 0. Left out, because they are not
+    monotone (each pinned below as an expected failure, with its explanation): the
+    offloading search, which is greedy (test_counterexample_greedy_offloading); P + 1 > L,
+    where LayerPipe switches to replicated stages on an estimate that disagrees with the
+    engine (test_counterexample_replication_switch); costly links, where a cut priced by
+    its transfer time adds two transfers to a layer's delay loop
+    (test_counterexample_link_latency_in_the_delay_loop), or a sender without DMA is busy
+    while it sends (test_counterexample_no_overlap_replication); and rings and meshes,
+    where P + 1 nodes change the distances between the first P.
     """
-    plat_kw = data.draw(platforms(P + 1, homogeneous=True, topology="full", overlap=True))
-    small = Platform(plat_kw.processors[:P], plat_kw.link, "full", plat_kw.overlap_comm)
-    a, ca = steady("layerpipe", net, P, small, batch)
-    b, cb = steady("layerpipe", net, P + 1, plat_kw, batch)
-    assume(ca and cb)
-    assert b <= a * (1 + MONOTONE_TOLERANCE), (P, a, b)
+    L = len(weight_layers(net))
+    assume(L >= 2)
+    P = data.draw(st.integers(1, min(8, L - 1)), label="P")
+    big = Platform.homogeneous(P + 1, data.draw(cost_models()), FREE_LINK)
+    small = Platform(big.processors[:P], big.link, "full", big.overlap_comm)
+    n = max(16, 2 * (L + 1))
+    a = marginal_cycles_per_step("layerpipe", net, P, small, batch, n, offload=False)[0]
+    b = marginal_cycles_per_step("layerpipe", net, P + 1, big, batch, n, offload=False)[0]
+    assert b <= a * (1 + Fraction(MONOTONE_TOLERANCE)), (P, float(a), float(b))
 
 
-@settings(max_examples=examples(8))
+def _zoo_steady(net, P, plat, **options):
+    return steady("layerpipe", net, P, plat, 32, **options)[0]
+
+
+@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+    "LayerPipe's offloading search (schedules.layerpipe.balance) is greedy: it keeps the first of the "
+    "four best analytic moves whose list-scheduled simulation gains > 0.5%, then repeats. An eighth idle "
+    "processor changes the candidate moves from the start, and the search stops in a worse local optimum: "
+    "3 offloaded weight gradients instead of 5, on the same partition (+14%). Without offloading the two "
+    "runs are identical. Over 750 random cases the worst such step was +31%."))
+def test_counterexample_greedy_offloading():
+    from models.zoo import get_network
+    from simulator.costs import LinkModel, MacArray
+
+    net = get_network("alexnet", (3, 64, 64))
+    plats = {P: Platform.homogeneous(P, MacArray(256), LinkModel(100, 16.0)) for P in (7, 8)}
+    assert _zoo_steady(net, 8, plats[8], offload=False) == _zoo_steady(net, 7, plats[7], offload=False)
+    a, b = _zoo_steady(net, 7, plats[7]), _zoo_steady(net, 8, plats[8])
+    assert b <= a * (1 + MONOTONE_TOLERANCE), (a, b)
+
+
+@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+    "--no-overlap: a sender is busy until its transfers have left, which the planners do not model. "
+    "On 6 processors the list-scheduling estimate prefers replicating the single layer 6 ways (it does "
+    "not charge the sender for the 5 weight broadcasts of 400 cycles after every round); the engine "
+    "does, and the step takes 348.5 cycles instead of 81 on 5 processors (no replication)."))
+def test_counterexample_no_overlap_replication():
+    plats = {P: Platform.homogeneous(P, SystolicArray(1, 1, "os"), LinkModel(400, 1.0), overlap_comm=False)
+             for P in (5, 6)}
+    net = chain("one-layer", (1,), [Linear(1, bias=False)])
+    a, b = (steady("layerpipe", net, P, plats[P], 16)[0] for P in (5, 6))
+    assert b <= a * (1 + MONOTONE_TOLERANCE), (a, b)
+
+
+@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+    "P > L: LayerPipe chooses between a straight pipeline and replicated stages by its list-scheduled "
+    "estimate (schedules.listsched.estimated_period), which for replicated stages disagrees with the engine: "
+    "one layer on 6 processors is estimated at 16.5 cycles replicated 6 ways against 20 unreplicated, "
+    "and simulates at 20.7, so the 6th processor makes the step 3% slower than on 5."))
+def test_counterexample_replication_switch():
+    net = chain("one-layer", (1,), [Linear(1)])
+    plats = {P: Platform.homogeneous(P, MacArray(4, vector_lanes=1), LinkModel(100, 1.0)) for P in (5, 6)}
+    a, b = (steady("layerpipe", net, P, plats[P], 4, offload=False)[0] for P in (5, 6))
+    assert b <= a * (1 + MONOTONE_TOLERANCE), (a, b)
+
+
+@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+    "A costly link: the planner prices a cut by its transfer time (a throughput term) but the cut also "
+    "puts two transfers (activation out, gradient back) on layer 1's delay loop, which allows only "
+    "S(1) + 1 = 2 steps in flight. With a 400-cycle latency and ~500 cycles of work, two stages take "
+    "~600 cycles per step, one processor 504; LayerPipe's candidates are partitions over all P processors, "
+    "so it never falls back to fewer."))
+def test_counterexample_link_latency_in_the_delay_loop():
+    net = chain("small-cnn", (1, 3, 7), [Conv2d(1, kernel=1, bias=False), Flatten(), Linear(3)])
+    plats = {P: Platform.homogeneous(P, MacArray(4, vector_lanes=4), LinkModel(400, 16.0)) for P in (1, 2)}
+    a, b = (steady("layerpipe", net, P, plats[P], 8, offload=False)[0] for P in (1, 2))
+    assert b <= a * (1 + MONOTONE_TOLERANCE), (a, b)
+
+
+@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+    "SimStats.converged accepts a window whose two halves agree within 0.5% while the run still drifts: "
+    "LayerPipe on 2 processors, 32 minibatches, reports 10,907 cycles per minibatch, below the work "
+    "bound 10,987.5 (efficiency 1.007); the steady state, reached after ~200 steps, is 11,068."))
+def test_counterexample_converged_window_below_the_work_bound():
+    conv = lambda out, k=3, p=1, act=None: Conv2d(out, kernel=k, padding=p, activation=act)  # noqa: E731
+    nodes = (Node("n1", conv(3, act="relu"), (INPUT,)), Node("n2", conv(2), ("n1",)), Node("n3", BatchNorm2d(), ("n2",)),
+             Node("n4", conv(2), ("n3",)), Node("n5", conv(2, 1, 0), ("n1",)), Node("n6", Add(activation="relu"), ("n4", "n5")),
+             Node("n7", conv(2), ("n6",)), Node("n8", BatchNorm2d(), ("n7",)), Node("n9", conv(2), ("n8",)),
+             Node("n10", Add(activation="relu"), ("n9", "n6")), Node("n11", GlobalAvgPool(), ("n10",)),
+             Node("n12", Linear(1), ("n11",)))
+    net = NetworkSpec("residual", (2, 4, 4), nodes)
+    plat = Platform.homogeneous(2, MacArray(4, vector_lanes=1), FREE_LINK, overlap_comm=False)
+    (row,) = compare(net, ["layerpipe"], 2, plat, minibatches=32, batch=6)[-1:]
+    assert row["converged"] and row["efficiency"] <= 1.0, row["efficiency"]
+
+
+def test_every_replicated_pipedream_plan_is_deadlock_free():
+    """1F1B with replicated stages: every plan of up to 4 stages of 1-4 replicas validates.
+
+    Before the fix in schedules.pipedream (warm-up windows that shrink downstream), 284 of
+    these 1,700 schedules deadlocked: a replicated stage after a narrower one admitted
+    forwards its upstream neighbour had not run yet (e.g. mlp:1-1-1-1-1-3-1 on 8 processors).
+    """
+    import itertools
+
+    from models.work import TaskWork
+    from models.taskgraph import uniform_pipeline_graph
+    from schedules.partition import StagePlan
+    from schedules.passes import validate
+    from schedules.pipedream import async_1f1b_orders
+    from schedules.schedule import Schedule
+    from schedules.stages import stage_delays
+
+    for n in range(1, 5):
+        g = uniform_pipeline_graph(n, 1, 1, 1, split_backward=False)
+        for s in range(1, n + 1):
+            g.add_node(("U", s), kind="U", layer=s, layers=(s,), work=TaskWork(fixed_cycles=1))
+            g.add_edge(("B", s), ("U", s), bytes=0, tensor=("dW", s))
+        for reps in itertools.product((1, 2, 3, 4), repeat=n):
+            plan = StagePlan(tuple((s + 1, s + 1, r) for s, r in enumerate(reps)), 0.0)
+            rounds = {s + 1: r for s, r in enumerate(reps) if r > 1}
+            for units in (1, 2, 5, 12, 13):
+                sched = Schedule("pd", g, async_1f1b_orders(plan, units, has_update=True),
+                                 delays=stage_delays(plan), update_rounds=rounds)
+                validate(sched)  # raises DeadlockError naming the blocked task
+
+
+@settings(BASE, max_examples=examples(8))
 @given(net=networks, P=processors(), data=st.data(), batch=BATCHES, n=st.integers(1, 8))
 def test_two_runs_give_identical_results(net, P, data, batch, n):
     plat = data.draw(platforms(P))

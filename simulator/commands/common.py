@@ -114,7 +114,8 @@ def platform_from_args(args: argparse.Namespace):
 
     cost, link = parse_hardware(args.hardware), parse_link(args.link)
     if not getattr(args, "no_limits", False):  # before building: a huge topology is the problem itself
-        check_platform(args.processors, args.topology, link_free=link.is_free)
+        check_platform(args.processors, args.topology, link_free=link.is_free,
+                       override="--no-limits" if hasattr(args, "no_limits") else None)
     return Platform.homogeneous(args.processors, cost, link, topology=args.topology,
                                 overlap_comm=getattr(args, "overlap", True))
 

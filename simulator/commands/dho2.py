@@ -210,7 +210,11 @@ class DesignResult:
 
 
 def platform_for(devices: int, hardware: str, link: str, topology: str) -> Platform:
-    return Platform.homogeneous(devices, parse_hardware(hardware), parse_link(link), topology=topology)
+    from simulator.limits import check_platform
+
+    cost, lk = parse_hardware(hardware), parse_link(link)
+    check_platform(devices, topology, link_free=lk.is_free, flag="--devices", override=None)  # before building it
+    return Platform.homogeneous(devices, cost, lk, topology=topology)
 
 
 def evaluate(net: NetworkSpec, devices: int, platform: Platform, dcfg: DesignConfig, oracle: StepsOracle,

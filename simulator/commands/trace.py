@@ -31,6 +31,8 @@ def output_path(text: str) -> Path:
                              "events, for Perfetto) or .jsonl (one record per line)")
     if path.parent and not path.parent.exists():
         raise LayerPipeError(f"cannot write {text!r}: directory {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise LayerPipeError(f"cannot write {text!r}: it is a directory")
     return path
 
 
@@ -61,8 +63,11 @@ def write_trace(schedule, platform, path: Path, *, check: bool = False, title: s
 def run(args: argparse.Namespace) -> int:
     path = output_path(args.output)
     network, platform, schedule = resolve(args)
-    summary = write_trace(schedule, platform, path, check=args.check,
-                          title=f"{schedule.name} on {network.name}, {schedule.processors} processors")
+    try:
+        summary = write_trace(schedule, platform, path, check=args.check,
+                              title=f"{schedule.name} on {network.name}, {schedule.processors} processors")
+    except OSError as exc:  # unwritable place (permissions, read-only or special file system)
+        raise LayerPipeError(f"cannot write {args.output!r}: {exc.strerror or exc}") from None
     summary["network"] = network.name
     if args.json:
         print(to_json(summary))
