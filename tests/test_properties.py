@@ -418,7 +418,7 @@ def _zoo_steady(net, P, plat, **options):
     return steady("layerpipe", net, P, plat, 32, **options)[0]
 
 
-@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "LayerPipe's offloading search (schedules.layerpipe.balance) is greedy: it keeps the first of the "
     "four best analytic moves whose list-scheduled simulation gains > 0.5%, then repeats. An eighth idle "
     "processor changes the candidate moves from the start, and the search stops in a worse local optimum: "
@@ -435,7 +435,7 @@ def test_counterexample_greedy_offloading():
     assert b <= a * (1 + MONOTONE_TOLERANCE), (a, b)
 
 
-@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "--no-overlap: a sender is busy until its transfers have left, which the planners do not model. "
     "On 6 processors the list-scheduling estimate prefers replicating the single layer 6 ways (it does "
     "not charge the sender for the 5 weight broadcasts of 400 cycles after every round); the engine "
@@ -448,7 +448,7 @@ def test_counterexample_no_overlap_replication():
     assert b <= a * (1 + MONOTONE_TOLERANCE), (a, b)
 
 
-@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "P > L: LayerPipe chooses between a straight pipeline and replicated stages by its list-scheduled "
     "estimate (schedules.listsched.estimated_period), which for replicated stages disagrees with the engine: "
     "one layer on 6 processors is estimated at 16.5 cycles replicated 6 ways against 20 unreplicated, "
@@ -460,7 +460,7 @@ def test_counterexample_replication_switch():
     assert b <= a * (1 + MONOTONE_TOLERANCE), (a, b)
 
 
-@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "A costly link: the planner prices a cut by its transfer time (a throughput term) but the cut also "
     "puts two transfers (activation out, gradient back) on layer 1's delay loop, which allows only "
     "S(1) + 1 = 2 steps in flight. With a 400-cycle latency and ~500 cycles of work, two stages take "
@@ -473,7 +473,7 @@ def test_counterexample_link_latency_in_the_delay_loop():
     assert b <= a * (1 + MONOTONE_TOLERANCE), (a, b)
 
 
-@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "SimStats.converged accepts a window whose two halves agree within 0.5% while the run still drifts: "
     "LayerPipe on 2 processors, 32 minibatches, reports 10,907 cycles per minibatch, below the work "
     "bound 10,987.5 (efficiency 1.007); the steady state, reached after ~200 steps, is 11,068."))
