@@ -18,7 +18,18 @@ from .common import (add_run_arguments, check_sizes, minibatches_from_args, netw
 from .simulate import _extra, add_schedule_options, print_rows
 
 
+def default_schedules(net) -> str:
+    """Every schedule but sequential; spikepipe only for spiking networks (elsewhere it is
+    LayerPipe2's grouping with stashing and adds nothing)."""
+    from models.snn_layers import is_spiking
+
+    spiking = any(is_spiking(n.layer) for n in net.nodes)
+    return ",".join(s for s in SCHEDULES if s != "sequential" and (spiking or s != "spikepipe"))
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.schedules is None:
+        args.schedules = default_schedules(network_from_args(args))
     names = [s.strip() for s in args.schedules.split(",") if s.strip()]
     unknown = [s for s in names if s not in SCHEDULES]
     if unknown or not names:
@@ -39,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
 def register(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="compare schedules on one network (one row per schedule)", description=__doc__)
     add_run_arguments(p, schedule=False)
-    p.add_argument("--schedules", default=",".join(s for s in SCHEDULES if s != "sequential"),
-                   help=f"comma-separated schedules (default: all but sequential; known: {', '.join(SCHEDULES)})")
+    p.add_argument("--schedules", default=None,
+                   help="comma-separated schedules (default: all but sequential, and spikepipe only for spiking "
+                        f"networks; known: {', '.join(SCHEDULES)})")
     add_schedule_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
