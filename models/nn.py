@@ -459,6 +459,18 @@ class ParamSlot:
         return int(np.prod(self.shape))
 
 
+def param_views(network: str, nodes, slots: Sequence[Sequence[ParamSlot]],
+                params: Sequence[Array]) -> dict[str, dict[str, Array]]:
+    """Per-node dicts of reshaped views into one flat parameter vector per weight layer."""
+    if len(params) != len(slots):
+        raise TrainingError(f"network {network!r} has {len(slots)} weight layers, got {len(params)} parameter vectors")
+    out: dict[str, dict[str, Array]] = {name: {} for name in nodes}
+    for flat, group in zip(params, slots):
+        for s in group:
+            out[s.node][s.name] = flat[s.offset:s.offset + s.size].reshape(s.shape)
+    return out
+
+
 @dataclass
 class Tape:
     """What a forward pass leaves for the backward: each node's cache, in forward order."""
@@ -527,13 +539,7 @@ class Net:
 
     def views(self, params: Sequence[Array]) -> dict[str, dict[str, Array]]:
         """Per-node dicts of reshaped views into the flat parameter vectors."""
-        if len(params) != len(self.slots):
-            raise TrainingError(f"network {self.spec.name!r} has {len(self.slots)} weight layers, got {len(params)} parameter vectors")
-        out: dict[str, dict[str, Array]] = {name: {} for name in self.ops}
-        for flat, group in zip(params, self.slots):
-            for s in group:
-                out[s.node][s.name] = flat[s.offset:s.offset + s.size].reshape(s.shape)
-        return out
+        return param_views(self.spec.name, self.ops, self.slots, params)
 
     # -- compute ----------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ import numpy as np
 from .data import Dataset, rate_code
 from .errors import NetworkError, TrainingError
 from .network import INPUT, NetworkSpec, weight_layers
-from .nn import ParamSlot, make_op, softmax_cross_entropy
+from .nn import ParamSlot, make_op, param_views, softmax_cross_entropy
 from .optim import OptimizerConfig
 from .snn_layers import RESETS, SURROGATES, canonical_surrogate, is_spiking
 from .training import DelayedTrainer, TrainConfig, TrainResult, check_delays, make_result
@@ -292,14 +292,7 @@ class SpikingNet:
         return flats
 
     def views(self, params: Sequence[Array]) -> dict[str, dict[str, Array]]:
-        if len(params) != len(self.slots):
-            raise TrainingError(f"network {self.spec.name!r} has {len(self.slots)} weight layers, "
-                                f"got {len(params)} parameter vectors")
-        out: dict[str, dict[str, Array]] = {name: {} for name in self.ops}
-        for flat, group in zip(params, self.slots):
-            for s in group:
-                out[s.node][s.name] = flat[s.offset:s.offset + s.size].reshape(s.shape)
-        return out
+        return param_views(self.spec.name, self.ops, self.slots, params)
 
     # -- compute ----------------------------------------------------------------------
 

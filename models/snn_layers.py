@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .errors import NetworkError
-from .layers import LAYER_KINDS, Conv2d, LayerSpec, Linear, Shape, _pair, numel
+from .layers import LAYER_KINDS, Conv2d, LayerSpec, Linear, Shape, numel
 
 #: reset mechanisms of snntorch's Leaky that DESIGN section 7 uses
 RESETS = ("subtract", "zero")
@@ -197,15 +197,15 @@ class LIFConv2d(_LIF, LayerSpec):
 
     @property
     def kernel_hw(self) -> tuple[int, int]:
-        return _pair(self.kernel, "kernel")
+        return self.synapse().kernel_hw
 
     @property
     def stride_hw(self) -> tuple[int, int]:
-        return _pair(self.stride, "stride")
+        return self.synapse().stride_hw
 
     @property
     def padding_hw(self) -> tuple[int, int]:
-        return _pair(self.padding, "padding")
+        return self.synapse().padding_hw
 
     def gemm_shapes(self, in_shape: Shape, out_shape: Shape, batch: int) -> dict[str, tuple[int, int, int]]:
         """im2col GEMMs (see :mod:`models.taskgraph`) with ``batch * T * OH * OW`` rows."""
