@@ -42,12 +42,12 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from models.data import digits_cnn, load_digits_split  # noqa: E402
-from models.network import NetworkSpec  # noqa: E402
-from models.nn import Net  # noqa: E402
-from models.optim import OptimizerConfig  # noqa: E402
-from models.training import TrainConfig, train, weight_copies  # noqa: E402
-from models.zoo import mlp  # noqa: E402
+from models.training.data import digits_cnn, load_digits_split  # noqa: E402
+from models.network.spec import NetworkSpec  # noqa: E402
+from models.training.nn import Net  # noqa: E402
+from models.training.optim import OptimizerConfig  # noqa: E402
+from models.training.trainer import TrainConfig, train, weight_copies  # noqa: E402
+from models.network.zoo import mlp  # noqa: E402
 
 #: delays (updates) of a 4-processor LayerPipe schedule of a 4-weight-layer network, one layer per stage
 BASE_DELAYS = (3, 2, 1, 0)

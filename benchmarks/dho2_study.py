@@ -9,7 +9,7 @@ Protocol (every number in docs/results/dho2.md comes from here):
    by the median over three seeds of the steps to the target (FOSI at staleness 0, with a
    heavy-ball base, alpha 0.01, k = 10, m = 40, T = 100, first refresh after 10 steps, fixed
    curvature batch of 128; K-FAC T_inv = 10).
-3. Cycles per step: ``schedules.dho2`` task graphs on P devices of ``mac:256`` linked by
+3. Cycles per step: ``simulator.studies.dho2`` task graphs on P devices of ``mac:256`` linked by
    ``100,16`` (latency 100 cycles, 16 bytes/cycle, fully connected), fp16 words.
 4. DHO2: every split of the P devices into update and curvature devices; ``dho2`` is the split with
    the shortest time-to-accuracy, ``dho2-half`` the split P_c = P // 2 (the memory-oriented choice).
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from schedules.dho2 import DesignConfig, dho2_candidates  # noqa: E402
+from simulator.studies.dho2 import DesignConfig, dho2_candidates  # noqa: E402
 from simulator.commands.dho2 import (  # noqa: E402
     PRESETS, DesignResult, StepsOracle, TrainSettings, evaluate, platform_for, study_network,
 )

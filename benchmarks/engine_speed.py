@@ -36,9 +36,9 @@ import simpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.taskgraph import uniform_pipeline_graph  # noqa: E402
+from models.graph.build import uniform_pipeline_graph  # noqa: E402
 from schedules.passes import insert_transfers, validate  # noqa: E402
-from schedules.pipeline import one_f_one_b_orders  # noqa: E402
+from schedules.planning.orders import one_f_one_b_orders  # noqa: E402
 from schedules.schedule import Schedule  # noqa: E402
 from simulator.costs import LinkModel, MacArray  # noqa: E402
 from simulator.engine import simulate  # noqa: E402

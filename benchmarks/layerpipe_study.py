@@ -28,7 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from models.zoo import get_network  # noqa: E402
+from models.network.zoo import get_network  # noqa: E402
 from simulator.costs import LinkModel, MacArray, SystolicArray  # noqa: E402
 from simulator.evaluate import compare  # noqa: E402
 from simulator.platform import Platform  # noqa: E402

@@ -2,7 +2,7 @@
 
 SpikePipe (Sanjeet, Sahoo & Parhi) reports that the gradient delays of its inter-layer
 pipeline cost no accuracy on small SNNs and less than 10% on large ones. We train the three
-built-in SNNs (:mod:`models.snn_zoo`) in their digits instances (the same layer structure on
+built-in SNNs (:mod:`models.network.snn_zoo`) in their digits instances (the same layer structure on
 1x8x8 inputs, fewer channels: a NumPy BPTT of the 32x32 networks would take hours) on
 rate-coded scikit-learn digits (1437 train / 360 test images, fixed split; Bernoulli spikes
 per step from the pixel intensity, T = 8; the test spikes are fixed by one seed), with
@@ -45,11 +45,11 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from models.data import load_digits_split  # noqa: E402
-from models.network import weight_layers  # noqa: E402
-from models.snn import SNNConfig, default_snn_train_config, train_snn  # noqa: E402
-from models.snn_zoo import digits_snn, get_snn_network, snn_network_names  # noqa: E402
-from models.training import stage_delays  # noqa: E402
+from models.training.data import load_digits_split  # noqa: E402
+from models.network.spec import weight_layers  # noqa: E402
+from models.training.snn import SNNConfig, default_snn_train_config, train_snn  # noqa: E402
+from models.network.snn_zoo import digits_snn, get_snn_network, snn_network_names  # noqa: E402
+from models.training.trainer import stage_delays  # noqa: E402
 
 MODES = ("none", "stash", "nostash", "ema", "predict")
 SEEDS = (0, 1, 2)

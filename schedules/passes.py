@@ -10,7 +10,7 @@
   received). When a layer's weights are updated on one processor and read by a forward
   on another, the engine sends the new weights after each update (``weight_readers``).
 
->>> from models.taskgraph import uniform_pipeline_graph
+>>> from models.graph.build import uniform_pipeline_graph
 >>> from schedules.schedule import Schedule, parse_orders
 >>> g = uniform_pipeline_graph(2, f=1, b=1, w=1, act_bytes=8)
 >>> s = Schedule("hand", g, parse_orders("P0: F1.0 B1.0 W1.0; P1: F2.0 B2.0 W2.0"))
@@ -30,7 +30,7 @@ import networkx as nx
 
 from models.errors import DeadlockError, ScheduleError
 
-from .schedule import Action, Schedule
+from schedules.schedule import Action, Schedule
 
 Task = tuple[str, int]
 

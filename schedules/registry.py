@@ -1,6 +1,6 @@
 """Schedules by name: one entry point for the command line, sweeps and notebooks.
 
->>> from models.zoo import get_network
+>>> from models.network.zoo import get_network
 >>> from simulator.platform import Platform
 >>> from simulator.costs import MacArray
 >>> plat = Platform.homogeneous(2, MacArray(256))
@@ -12,18 +12,18 @@
 from __future__ import annotations
 
 from models.errors import ScheduleError
-from models.network import NetworkSpec
+from models.network.spec import NetworkSpec
 
-from .gpipe import gpipe
-from .layerpipe import layerpipe
-from .layerpipe2 import layerpipe2
-from .onefoneb import one_f_one_b
-from .pipedream import pipedream
-from .schedule import Schedule
-from .sequential import sequential, step_template
-from .spikepipe import spikepipe
-from .stages import Hardware
-from .zerobubble import zb_h1
+from schedules.methods.gpipe import gpipe
+from schedules.methods.layerpipe import layerpipe
+from schedules.methods.layerpipe2 import layerpipe2
+from schedules.methods.onefoneb import one_f_one_b
+from schedules.methods.pipedream import pipedream
+from schedules.schedule import Schedule
+from schedules.methods.sequential import sequential, step_template
+from schedules.methods.spikepipe import spikepipe
+from schedules.planning.stages import Hardware
+from schedules.methods.zerobubble import zb_h1
 
 #: every schedule name, baselines first
 SCHEDULES = ("sequential", "pipedream", "gpipe", "1f1b", "zb-h1", "layerpipe", "layerpipe2", "spikepipe")

@@ -96,7 +96,7 @@ class Schedule:
     ----------
     name : the method that made it (``"pipedream"``, ``"layerpipe"``, ...).
     graph : task template of one unit, nodes ``(kind, layer)`` with ``work`` and ``layers``;
-        ``graph.graph["layers"]`` maps weight layers to :class:`models.taskgraph.LayerInfo`.
+        ``graph.graph["layers"]`` maps weight layers to :class:`models.graph.build.LayerInfo`.
     orders : processor -> ordered actions. Processors are numbered 0..P-1.
     delays : weight layer -> delay in slots (2*S(l)); missing layers have delay 0.
     microbatches_per_step : units per optimizer step (GPipe/1F1B: m; PipeDream: 1).

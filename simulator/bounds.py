@@ -48,7 +48,7 @@ schedule's own imbalance to the hardware.
 The bounds hold for the steady state (a long run's mean step interval); the measured
 window of a short run can be a little shorter than the iteration bound.
 
->>> from models.taskgraph import uniform_pipeline_graph
+>>> from models.graph.build import uniform_pipeline_graph
 >>> from schedules.schedule import Schedule, parse_orders
 >>> from simulator.platform import Platform
 >>> from simulator.costs import MacArray

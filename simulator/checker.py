@@ -28,7 +28,7 @@ every ``WG``/``W``/``B`` task whose ``layers`` contain it (the rule stated in
 :func:`find_violations` returns them; :func:`check_trace` raises
 :class:`models.errors.ScheduleError` with the first few.
 
->>> from models.taskgraph import uniform_pipeline_graph
+>>> from models.graph.build import uniform_pipeline_graph
 >>> from schedules.schedule import Schedule, parse_orders
 >>> from simulator.trace import MemoryTrace
 >>> s = Schedule("hand", uniform_pipeline_graph(1, 1, 1, 1), parse_orders("P0: F1.0 B1.0 W1.0"))

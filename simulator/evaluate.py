@@ -10,7 +10,7 @@ processor), comm_bytes_per_minibatch, comm_overhead (extra bytes over PipeDream 
 fraction of the bytes a step reads and writes), peak_memory_bytes (per processor),
 weight_versions and delays (per layer; delays in slots), lower_bound_cycles, efficiency.
 
->>> from models.zoo import get_network
+>>> from models.network.zoo import get_network
 >>> from simulator.platform import Platform
 >>> from simulator.costs import MacArray
 >>> rows = compare(get_network("mlp"), ["pipedream"], 1, Platform.homogeneous(1, MacArray(256)), minibatches=2, batch=4)
@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from models.network import NetworkSpec
+from models.network.spec import NetworkSpec
 from schedules.registry import build_schedule
 
-from .engine import simulate
-from .limits import check_compare
-from .metrics import Metrics, summarize
+from simulator.engine import simulate
+from simulator.limits import check_compare
+from simulator.metrics import Metrics, summarize
 
 
 def _row(net: NetworkSpec, m: Metrics, schedule, processors: int) -> dict:

@@ -48,7 +48,7 @@ memory does not). The estimates are for the minibatches asked for: ``compare`` m
 lengthen a run whose steady-state window has not converged (up to 16x), which happens for
 short runs only.
 
->>> from models.zoo import get_network
+>>> from models.network.zoo import get_network
 >>> est = estimate_run(get_network("lenet5"), "layerpipe", 4, minibatches=32, batch=32)
 >>> est.tasks, est.units
 (736, 32)
@@ -182,7 +182,7 @@ def route_hops(processors: int, topology: str = "full") -> int:
     if topology == "ring" and p > 2:
         return p * (p * p // 4)  # from each node: distances 1..p-1 around the ring, min(k, p-k)
     if topology == "mesh":
-        from .platform import mesh_shape
+        from simulator.platform import mesh_shape
 
         r, c = mesh_shape(p)
         return r * r * c * (c * c - 1) // 3 + c * c * r * (r * r - 1) // 3
@@ -209,14 +209,14 @@ def estimate_platform(processors: int, topology: str = "full", *, link_free: boo
 
 def tasks_per_unit(network, schedule: str, processors: int) -> int:
     """Task instances of one unit (minibatch or micro-batch) of ``schedule`` (an upper bound for stages)."""
-    from models.network import weight_layers
+    from models.network.spec import weight_layers
 
     L = len(weight_layers(network))
     if schedule in _PER_STAGE:
         return _PER_STAGE[schedule] * min(processors, L)
     # the fine graph: F, WG, U for every layer; AG1 unless the layer reads the network input
-    # only; AG2 for every layer another layer reads (exactly what models.taskgraph builds)
-    from models.taskgraph import training_graph
+    # only; AG2 for every layer another layer reads (exactly what models.graph.build builds)
+    from models.graph.build import training_graph
 
     return training_graph(network, 1).number_of_nodes()
 
@@ -240,7 +240,7 @@ def estimate_run(network, schedule: str, processors: int, *, minibatches: int, b
     ``trace``: the run keeps every task and transfer in memory (``layerpipe trace``/``gantt``).
     ``limits`` only bounds the micro-batch search (see :func:`_microbatches`).
     """
-    from models.network import weight_layers
+    from models.network.spec import weight_layers
 
     P = _check_processors(processors)
     L = len(weight_layers(network))

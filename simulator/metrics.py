@@ -39,7 +39,7 @@ from a :class:`simulator.trace.MemoryTrace` alone, so tests can check the engine
 streamed figures against an independent path; :func:`memory_timeline` is the memory of
 each processor as a step function of time.
 
->>> from models.taskgraph import uniform_pipeline_graph
+>>> from models.graph.build import uniform_pipeline_graph
 >>> from schedules.schedule import Schedule, parse_orders
 >>> from simulator.platform import Platform
 >>> from simulator.costs import MacArray
@@ -58,8 +58,8 @@ from dataclasses import asdict, dataclass, field
 
 from schedules.passes import Placement, update_tasks
 
-from .bounds import Bounds, lower_bounds
-from .engine import schedule_window
+from simulator.bounds import Bounds, lower_bounds
+from simulator.engine import schedule_window
 
 _STASH_FREERS = ("WG", "AG2", "B", "W")
 

@@ -21,7 +21,7 @@ import networkx as nx
 
 from models.errors import HardwareError
 
-from .costs import FREE_LINK, CostModel, LinkModel, ScaledCost
+from simulator.costs import FREE_LINK, CostModel, LinkModel, ScaledCost
 
 TOPOLOGIES = ("full", "ring", "mesh")
 

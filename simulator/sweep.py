@@ -108,7 +108,7 @@ def metric_columns() -> tuple[str, ...]:
     (the simulate JSON), less ``schedule`` and ``processors`` (configuration columns), two of
     them renamed (:data:`RENAMED`). Read off one tiny run, so the CSV follows the simulate
     JSON whatever fields it gains."""
-    from models.zoo import get_network
+    from models.network.zoo import get_network
     from simulator.costs import MacArray
     from simulator.evaluate import compare
     from simulator.platform import Platform
@@ -303,7 +303,7 @@ class Experiment:
 
     def validate(self) -> None:
         """Check every axis value once (before any run starts); raises :class:`SweepError`."""
-        from models.zoo import load_network
+        from models.network.zoo import load_network
         from schedules.registry import SCHEDULES
         from simulator.costs import parse_hardware, parse_link
         from simulator.platform import TOPOLOGIES
@@ -402,7 +402,7 @@ def run_one(config: RunConfig) -> dict[str, Any]:
 
     Runs in worker processes and on Dask workers, so it imports what it needs itself.
     """
-    from models.zoo import load_network
+    from models.network.zoo import load_network
 
     from simulator.commands.common import auto_minibatches, parse_input_shape, platform_from_args
     from simulator.evaluate import compare
@@ -634,7 +634,7 @@ def _mp_context():
 
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["simulator.sweep", "simulator.evaluate", "models.zoo"])
+        ctx.set_forkserver_preload(["simulator.sweep", "simulator.evaluate", "models.network.zoo"])
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -411,14 +411,14 @@ def test_no_limits_lets_a_refused_run_through(argv, constant, tmp_path, monkeypa
 def _api_cases():
     import math
 
-    from models.layers import Conv2d, Linear
-    from models.network import NetworkSpec, Node
-    from models.netfiles import network_from_dict, read_network_file, read_scalesim_csv
-    from models.optim import SGD, Adam
-    from models.taskgraph import training_graph, uniform_pipeline_graph
-    from models.work import TaskWork
-    from models.zoo import get_network, load_network
-    from schedules.layerpipe2 import parse_groups
+    from models.network.layers import Conv2d, Linear
+    from models.network.spec import NetworkSpec, Node
+    from models.network.files import network_from_dict, read_network_file, read_scalesim_csv
+    from models.training.optim import SGD, Adam
+    from models.graph.build import training_graph, uniform_pipeline_graph
+    from models.graph.work import TaskWork
+    from models.network.zoo import get_network, load_network
+    from schedules.methods.layerpipe2 import parse_groups
     from schedules.passes import validate
     from schedules.registry import build_schedule
     from schedules.schedule import Schedule, parse_orders
@@ -535,7 +535,7 @@ def test_route_table_size_matches_networkx(topology):
 @pytest.mark.parametrize("P", [1, 3, 8])
 def test_task_estimate_bounds_the_schedule(P):
     """Exact for the schedules on the fine graph, an upper bound for stage-level ones."""
-    from models.zoo import get_network
+    from models.network.zoo import get_network
     from schedules.registry import SCHEDULES, build_schedule
     from simulator.costs import MacArray
     from simulator.limits import estimate_run
@@ -559,7 +559,7 @@ def test_memory_estimate_is_conservative(trace):
     """The estimate covers what a run really allocates (tracemalloc peak), trace and checker included."""
     import tracemalloc
 
-    from models.zoo import get_network
+    from models.network.zoo import get_network
     from schedules.registry import build_schedule
     from simulator.checker import find_violations
     from simulator.costs import LinkModel, MacArray

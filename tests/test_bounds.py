@@ -8,10 +8,10 @@ import networkx as nx
 import pytest
 
 from models.errors import LayerPipeError
-from models.taskgraph import LayerInfo, uniform_pipeline_graph
-from models.work import TaskWork
-from models.zoo import get_network
-from schedules.pipeline import gpipe_orders, one_f_one_b_orders
+from models.graph.build import LayerInfo, uniform_pipeline_graph
+from models.graph.work import TaskWork
+from models.network.zoo import get_network
+from schedules.planning.orders import gpipe_orders, one_f_one_b_orders
 from schedules.schedule import Schedule, parse_orders
 from simulator.bounds import lower_bounds, max_cycle_ratio
 from simulator.costs import LinkModel, MacArray

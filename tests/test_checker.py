@@ -3,9 +3,9 @@
 import pytest
 
 from models.errors import ScheduleError
-from models.taskgraph import uniform_pipeline_graph
-from models.zoo import get_network
-from schedules.pipeline import gpipe_orders, one_f_one_b_orders
+from models.graph.build import uniform_pipeline_graph
+from models.network.zoo import get_network
+from schedules.planning.orders import gpipe_orders, one_f_one_b_orders
 from schedules.schedule import Schedule, parse_orders
 from simulator.checker import check_trace, find_violations
 from simulator.costs import FREE_LINK, LinkModel, MacArray, SystolicArray

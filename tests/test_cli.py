@@ -44,7 +44,7 @@ def test_unknown_subcommand_exits_2(capsys):
 
 def test_train_takes_delays_from_the_schedule(capsys):
     """`train --schedule` uses S(l) of the Schedule the engine runs (DESIGN section 2)."""
-    from models.zoo import get_network
+    from models.network.zoo import get_network
     from schedules.registry import build_schedule
     from simulator.costs import LinkModel, MacArray
     from simulator.platform import Platform

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from models.errors import HardwareError, LayerPipeError
-from models.work import TaskWork
+from models.graph.work import TaskWork
 from simulator.costs import (
     CostModel,
     LinkModel,

@@ -61,7 +61,7 @@ def test_trace_files_are_byte_identical_across_processes(tmp_path):
 
 SCHEDULE_TEXT = """
 import sys
-from models.zoo import get_network
+from models.network.zoo import get_network
 from schedules.registry import SCHEDULES, build_schedule
 from simulator.costs import LinkModel, MacArray
 from simulator.platform import Platform
@@ -95,7 +95,7 @@ def test_repeating_a_command_in_one_process_gives_the_same_output(capsys):
 
 
 def test_the_order_of_runs_does_not_change_any_run():
-    from models.zoo import get_network
+    from models.network.zoo import get_network
     from simulator.costs import LinkModel, MacArray
     from simulator.evaluate import compare
     from simulator.platform import Platform
@@ -109,9 +109,9 @@ def test_the_order_of_runs_does_not_change_any_run():
 
 
 def test_training_is_reproducible_from_its_seed():
-    from models.data import load_digits_split
-    from models.training import TrainConfig, train
-    from models.zoo import get_network
+    from models.training.data import load_digits_split
+    from models.training.trainer import TrainConfig, train
+    from models.network.zoo import get_network
 
     data = load_digits_split()
     net = get_network("mlp:64-32-10", (1, 8, 8))

@@ -6,9 +6,9 @@ import math
 import pytest
 
 from models.errors import ScheduleError
-from models.lanczos import iteration_collectives
-from models.zoo import mlp
-from schedules.dho2 import (
+from models.training.lanczos import iteration_collectives
+from models.network.zoo import mlp
+from simulator.studies.dho2 import (
     DESIGNS, DesignConfig, KIND_MEANING, Memory, allgather_cycles, allreduce_cycles, batch_shares, broadcast_cycles,
     design_cost, dho2_candidates, dho2_period_schedule, dho2_refresh_schedule, dho2_step_schedule, memory,
     network_work, redistribute_cycles, step_schedule,

@@ -10,14 +10,14 @@ import networkx as nx
 import pytest
 
 from models.errors import DeadlockError
-from models.taskgraph import LayerInfo, uniform_pipeline_graph
-from models.work import TaskWork
-from models.zoo import get_network
+from models.graph.build import LayerInfo, uniform_pipeline_graph
+from models.graph.work import TaskWork
+from models.network.zoo import get_network
 from schedules.passes import insert_transfers, validate
-from schedules.pipeline import one_f_one_b_orders
+from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule, parse_orders
-from schedules.sequential import sequential, step_template
-from simulator import engine
+from schedules.methods.sequential import sequential, step_template
+from simulator.engine import run as engine
 from simulator.checker import check_trace
 from simulator.costs import FREE_LINK, LinkModel, MacArray
 from simulator.engine import simulate

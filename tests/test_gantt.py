@@ -5,12 +5,12 @@ import json
 import pytest
 
 from models.errors import LayerPipeError
-from models.taskgraph import uniform_pipeline_graph
-from schedules.pipeline import one_f_one_b_orders
+from models.graph.build import uniform_pipeline_graph
+from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule
 from simulator.costs import LinkModel, MacArray
 from simulator.engine import simulate
-from simulator.gantt import KIND_COLORS, plot_gantt, plot_memory
+from simulator.plots.gantt import KIND_COLORS, plot_gantt, plot_memory
 from simulator.platform import Platform
 from simulator.trace import MemoryTrace, read_jsonl
 
@@ -88,7 +88,7 @@ def test_memory_plot(tmp_path):
 @pytest.fixture
 def cli():
     pytest.importorskip("schedules.registry")
-    pytest.importorskip("models.zoo")
+    pytest.importorskip("models.network.zoo")
     from simulator.cli import main
     return main
 

@@ -7,8 +7,8 @@ ZB-H1 splits W off and defers it, with at most p micro-batches in flight.
 
 import pytest
 
-from models.taskgraph import uniform_pipeline_graph
-from schedules.pipeline import gpipe_orders, one_f_one_b_orders
+from models.graph.build import uniform_pipeline_graph
+from schedules.planning.orders import gpipe_orders, one_f_one_b_orders
 from schedules.schedule import Schedule
 from simulator.costs import MacArray
 from simulator.engine import simulate

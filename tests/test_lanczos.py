@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from models.errors import TrainingError
-from models.hvp import Objective, hessian, logistic_hessian
-from models.lanczos import (
+from models.training.hvp import Objective, hessian, logistic_hessian
+from models.training.lanczos import (
     Eigenpairs, extreme_eigenpairs, iteration_collectives, lanczos, lanczos_order, ritz_pairs, shard_bounds,
 )
-from models.nn import Net
-from models.zoo import mlp
+from models.training.nn import Net
+from models.network.zoo import mlp
 
 
 def _mlp_hessian(seed=0):

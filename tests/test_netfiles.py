@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from models.errors import NetworkError, NetworkFileError
-from models.layers import Add, GlobalAvgPool, Linear, MaxPool2d
-from models.netfiles import Placeholder, network_from_dict, network_to_dict, read_network_file
-from models.network import weight_layers
-from models.zoo import get_network, network_names
+from models.network.layers import Add, GlobalAvgPool, Linear, MaxPool2d
+from models.network.files import Placeholder, network_from_dict, network_to_dict, read_network_file
+from models.network.spec import weight_layers
+from models.network.zoo import get_network, network_names
 
 ORACLES = Path(__file__).parent / "oracles" / "scalesim_cases.json"
 
@@ -104,7 +104,7 @@ def test_round_trip_keeps_non_default_inputs_only():
 def test_network_to_dict_refuses_foreign_layer_kinds():
     from dataclasses import dataclass
 
-    from models.network import chain
+    from models.network.spec import chain
 
     @dataclass(frozen=True)
     class Odd(Linear):

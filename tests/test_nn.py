@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.data import digits_cnn
+from models.training.data import digits_cnn
 from models.errors import TrainingError
-from models.layers import (
+from models.network.layers import (
     Activation, Add, AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d,
 )
-from models.network import INPUT, NetworkSpec, Node, chain, weight_layers
-from models.nn import Net, col2im, im2col, make_op, softmax_cross_entropy
+from models.network.spec import INPUT, NetworkSpec, Node, chain, weight_layers
+from models.training.nn import Net, col2im, im2col, make_op, softmax_cross_entropy
 
 EPS = 1e-6
 
@@ -216,7 +216,7 @@ def test_backward_weights_only_change_the_propagated_error():
 
 
 def test_zoo_networks_build_with_exact_parameter_counts():
-    zoo = pytest.importorskip("models.zoo")
+    zoo = pytest.importorskip("models.network.zoo")
     for name in ("mlp", "lenet5", "resnet18_cifar"):
         spec = zoo.get_network(name)
         assert sum(Net(spec).param_counts()) == spec.total_params()

@@ -107,7 +107,7 @@ def test_memory_bars_are_peak_bytes(rows):
 
 
 def test_compare_rows_plot_too():
-    from models.zoo import load_network
+    from models.network.zoo import load_network
     from simulator.costs import MacArray
     from simulator.evaluate import compare
     from simulator.platform import Platform

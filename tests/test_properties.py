@@ -45,12 +45,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from models.layers import (
+from models.network.layers import (
     Activation, Add, AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d,
 )
-from models.network import INPUT, NetworkSpec, Node, chain, weight_layers
-from models.snn_layers import LIFLinear
-from models.taskgraph import VIEWS, total_work, training_graph
+from models.network.spec import INPUT, NetworkSpec, Node, chain, weight_layers
+from models.network.spiking import LIFLinear
+from models.graph.build import VIEWS, total_work, training_graph
 from schedules.registry import SCHEDULES, SYNCHRONOUS, build_schedule
 from simulator.bounds import lower_bounds
 from simulator.checker import find_violations
@@ -419,13 +419,13 @@ def _zoo_steady(net, P, plat, **options):
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "LayerPipe's offloading search (schedules.layerpipe.balance) is greedy: it keeps the first of the "
+    "LayerPipe's offloading search (schedules.methods.layerpipe.balance) is greedy: it keeps the first of the "
     "four best analytic moves whose list-scheduled simulation gains > 0.5%, then repeats. An eighth idle "
     "processor changes the candidate moves from the start, and the search stops in a worse local optimum: "
     "3 offloaded weight gradients instead of 5, on the same partition (+14%). Without offloading the two "
     "runs are identical. Over 750 random cases the worst such step was +31%."))
 def test_counterexample_greedy_offloading():
-    from models.zoo import get_network
+    from models.network.zoo import get_network
     from simulator.costs import LinkModel, MacArray
 
     net = get_network("alexnet", (3, 64, 64))
@@ -450,7 +450,7 @@ def test_counterexample_no_overlap_replication():
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "P > L: LayerPipe chooses between a straight pipeline and replicated stages by its list-scheduled "
-    "estimate (schedules.listsched.estimated_period), which for replicated stages disagrees with the engine: "
+    "estimate (schedules.planning.listsched.estimated_period), which for replicated stages disagrees with the engine: "
     "one layer on 6 processors is estimated at 16.5 cycles replicated 6 ways against 20 unreplicated, "
     "and simulates at 20.7, so the 6th processor makes the step 3% slower than on 5."))
 def test_counterexample_replication_switch():
@@ -493,19 +493,19 @@ def test_counterexample_converged_window_below_the_work_bound():
 def test_every_replicated_pipedream_plan_is_deadlock_free():
     """1F1B with replicated stages: every plan of up to 4 stages of 1-4 replicas validates.
 
-    Before the fix in schedules.pipedream (warm-up windows that shrink downstream), 284 of
+    Before the fix in schedules.methods.pipedream (warm-up windows that shrink downstream), 284 of
     these 1,700 schedules deadlocked: a replicated stage after a narrower one admitted
     forwards its upstream neighbour had not run yet (e.g. mlp:1-1-1-1-1-3-1 on 8 processors).
     """
     import itertools
 
-    from models.work import TaskWork
-    from models.taskgraph import uniform_pipeline_graph
-    from schedules.partition import StagePlan
+    from models.graph.work import TaskWork
+    from models.graph.build import uniform_pipeline_graph
+    from schedules.planning.partition import StagePlan
     from schedules.passes import validate
-    from schedules.pipedream import async_1f1b_orders
+    from schedules.methods.pipedream import async_1f1b_orders
     from schedules.schedule import Schedule
-    from schedules.stages import stage_delays
+    from schedules.planning.stages import stage_delays
 
     for n in range(1, 5):
         g = uniform_pipeline_graph(n, 1, 1, 1, split_backward=False)

@@ -5,11 +5,11 @@ import random
 import pytest
 
 from models.errors import DeadlockError, ScheduleError
-from models.taskgraph import uniform_pipeline_graph
-from models.zoo import get_network
-from schedules.heft import heft
-from schedules.layerpipe2 import parse_groups
-from schedules.partition import brute_force_stages, plan_stages
+from models.graph.build import uniform_pipeline_graph
+from models.network.zoo import get_network
+from schedules.planning.heft import heft
+from schedules.methods.layerpipe2 import parse_groups
+from schedules.planning.partition import brute_force_stages, plan_stages
 from schedules.passes import validate
 from schedules.registry import SCHEDULES, build_schedule
 from schedules.schedule import Schedule, parse_orders

@@ -8,24 +8,25 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models.data import Dataset, load_digits_split, rate_code
+from models.training.data import Dataset, load_digits_split, rate_code
 from models.errors import NetworkError, TrainingError, UnknownNetworkError
-from models.layers import LAYER_KINDS, AvgPool2d, Flatten, Linear, MaxPool2d
-from models.netfiles import network_from_dict, network_to_dict
-from models.network import chain, weight_layers
-from models.snn import (
+from models.network.files import FILE_LAYER_KINDS
+from models.network.layers import AvgPool2d, Flatten, Linear, MaxPool2d
+from models.network.files import network_from_dict, network_to_dict
+from models.network.spec import chain, weight_layers
+from models.training.snn import (
     SNNConfig, SpikingNet, Surrogate, default_snn_train_config, delays_from_schedule, leaky, lif_backward,
     lif_forward, train_snn,
 )
-from models.snn_layers import LIF_BACKWARD_OPS, LIF_FORWARD_OPS, LIFConv2d, LIFLinear, is_spiking, time_steps
-from models.snn_zoo import (
-    SNN_ZOO, digits_snn, get_network as snn_get_network, get_snn_network, snn_cnn, snn_mlp, snn_network_names,
+from models.network.spiking import LIF_BACKWARD_OPS, LIF_FORWARD_OPS, LIFConv2d, LIFLinear, is_spiking, time_steps
+from models.network.snn_zoo import (
+    SNN_ZOO, digits_snn, get_snn_network, snn_cnn, snn_mlp, snn_network_names,
     snn_vgg,
 )
-from models.taskgraph import training_graph
-from models.training import stage_delays
-from models.work import TaskWork
-from models.zoo import mlp
+from models.graph.build import training_graph
+from models.training.trainer import stage_delays
+from models.graph.work import TaskWork
+from models.network.zoo import get_network, mlp
 from simulator.costs import SystolicArray
 
 EPS = 1e-6
@@ -232,7 +233,7 @@ def test_layer_specs():
     assert conv.params([(2, 8, 8)]) == 72 and conv.macs([(2, 8, 8)]) == 3 * 16 * 4 * 18
     assert conv.gemm_shapes((2, 8, 8), (4, 4, 4), 5) == {"F": (240, 4, 18), "WG": (4, 18, 240), "AG1": (240, 18, 4)}
     assert is_spiking(conv) and time_steps(conv) == 3 and not is_spiking(Linear(3)) and time_steps(Linear(3)) == 1
-    assert LAYER_KINDS["lif_linear"] is LIFLinear and LAYER_KINDS["lif_conv2d"] is LIFConv2d
+    assert FILE_LAYER_KINDS["lif_linear"] is LIFLinear and FILE_LAYER_KINDS["lif_conv2d"] is LIFConv2d
     for bad in (dict(time_steps=0), dict(beta=2.0), dict(threshold=-1), dict(reset="none"), dict(surrogate="relu"),
                 dict(slope=0.0), dict(beta="x")):
         with pytest.raises(NetworkError):
@@ -256,7 +257,7 @@ def test_zoo_networks():
     assert sizes["snn_cnn"].input_shape == sizes["snn_vgg"].input_shape == (3, 32, 32)
     assert snn_mlp(sizes=(784, 100, 10)).input_shape == (1, 28, 28)
     assert get_snn_network("SNN_VGG", time_steps=4, reset="zero").output.layer.reset == "zero"
-    assert snn_get_network("mlp").name == "mlp"  # falls back to the main zoo
+    assert get_network("snn_mlp").name == "snn_mlp" and get_network("mlp").name == "mlp"  # one zoo lookup
     assert [len(weight_layers(digits_snn(n))) for n in snn_network_names()] == [3, 4, 8]
     assert digits_snn("snn_vgg", time_steps=3).input_shape == (1, 8, 8)
     with pytest.raises(UnknownNetworkError):

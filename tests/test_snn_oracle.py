@@ -14,10 +14,10 @@ torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
 from snntorch import surrogate as snn_surrogate  # noqa: E402
 
-from models.layers import Flatten, MaxPool2d  # noqa: E402
-from models.network import chain  # noqa: E402
-from models.snn import SpikingNet, leaky  # noqa: E402
-from models.snn_layers import LIFConv2d, LIFLinear  # noqa: E402
+from models.network.layers import Flatten, MaxPool2d  # noqa: E402
+from models.network.spec import chain  # noqa: E402
+from models.training.snn import SpikingNet, leaky  # noqa: E402
+from models.network.spiking import LIFConv2d, LIFLinear  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from models.snn_zoo import get_snn_network
+from models.network.snn_zoo import get_snn_network
 from schedules.registry import build_schedule
 from simulator.costs import LinkModel, SystolicArray
 from simulator.engine import simulate

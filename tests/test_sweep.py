@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from models.zoo import load_network
+from models.network.zoo import load_network
 from simulator.cli import main
 from simulator.commands.common import auto_minibatches
 from simulator.costs import parse_hardware, parse_link

@@ -4,10 +4,10 @@ import networkx as nx
 import pytest
 
 from models.errors import LayerPipeError, NetworkError
-from models.layers import Conv2d, Flatten, Linear, MaxPool2d
-from models.network import chain
-from models.taskgraph import VIEWS, contract, minibatch_slice, total_work, training_graph
-from models.zoo import get_network
+from models.network.layers import Conv2d, Flatten, Linear, MaxPool2d
+from models.network.spec import chain
+from models.graph.build import VIEWS, contract, minibatch_slice, total_work, training_graph
+from models.network.zoo import get_network
 
 
 def mlp_graph(batch=8):

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from models.errors import NetworkError, UnknownNetworkError
-from models.layers import Add, BatchNorm2d, Conv2d, Linear, MaxPool2d
-from models.network import weight_layers
-from models.zoo import ZOO, get_network, lenet5, load_network, mlp, network_names, resnet18, resnet18_cifar, zoo
+from models.network.layers import Add, BatchNorm2d, Conv2d, Linear, MaxPool2d
+from models.network.spec import weight_layers
+from models.network.zoo import ZOO, get_network, lenet5, load_network, mlp, network_names, resnet18, resnet18_cifar, zoo
 from simulator.cli import main
 
 # Published figures. Parameters: torchvision's model tables (alexnet 61,100,840; vgg16
@@ -180,7 +180,7 @@ def test_load_network(tmp_path):
 def test_networks_command_json(capsys):
     assert main(["networks", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    # the zoo, then the spiking networks of models.snn_zoo
+    # the zoo, then the spiking networks of models.network.snn_zoo
     assert [r["name"] for r in rows] == [*network_names(), "snn_mlp", "snn_cnn", "snn_vgg"]
     by_name = {r["name"]: r for r in rows}
     assert by_name["snn_cnn"]["params"] == 1_070_794

@@ -37,7 +37,7 @@ DEFAULTS = {"processors": 4, "hardware": "mac:256", "link": "100,16", "topology"
 def auto_minibatches(network) -> int:
     """Enough optimizer steps for a steady state: the measured window starts once a schedule's
     pipeline is full (up to L steps in flight for L weight layers) and must span several steps."""
-    from models.network import weight_layers
+    from models.network.spec import weight_layers
 
     return max(32, 4 * (len(weight_layers(network)) + 1))
 
@@ -121,7 +121,7 @@ def platform_from_args(args: argparse.Namespace):
 
 
 def network_from_args(args: argparse.Namespace):
-    from models.zoo import load_network
+    from models.network.zoo import load_network
 
     return load_network(args.network, parse_input_shape(getattr(args, "input", None)))
 

@@ -13,15 +13,15 @@ from schedules.registry import SCHEDULES
 from simulator.evaluate import compare
 from simulator.output import to_json
 
-from .common import (add_run_arguments, check_sizes, minibatches_from_args, network_from_args,
+from simulator.commands.common import (add_run_arguments, check_sizes, minibatches_from_args, network_from_args,
                      platform_from_args, schedule_options)
-from .simulate import _extra, add_schedule_options, print_rows
+from simulator.commands.simulate import _extra, add_schedule_options, print_rows
 
 
 def default_schedules(net) -> str:
     """Every schedule but sequential; spikepipe only for spiking networks (elsewhere it is
     LayerPipe2's grouping with stashing and adds nothing)."""
-    from models.snn_layers import is_spiking
+    from models.network.spiking import is_spiking
 
     spiking = any(is_spiking(n.layer) for n in net.nodes)
     return ",".join(s for s in SCHEDULES if s != "sequential" and (spiking or s != "spikepipe"))

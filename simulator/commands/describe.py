@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from models.taskgraph import training_graph
-from models.zoo import load_network
+from models.graph.build import training_graph
+from models.network.zoo import load_network
 from simulator.costs import parse_hardware
 from simulator.output import format_table, to_json
 
-from .common import parse_input_shape
+from simulator.commands.common import parse_input_shape
 
 KINDS = ("F", "WG", "AG1", "AG2", "U")
 

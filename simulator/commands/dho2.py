@@ -10,7 +10,7 @@ Time-to-accuracy = steps x cycles per step:
   ``staleness`` steps old (the simulated refresh time divided by the update-step time); its
   steps come from FOSI runs with that delay, rounded *up* to a multiple of ``--staleness-quantum``
   so that a few runs cover every split (the rounding can only make DHO2 look slower).
-* **cycles per step** - :mod:`schedules.dho2` builds the task graphs of every design on P
+* **cycles per step** - :mod:`simulator.studies.dho2` builds the task graphs of every design on P
   devices and the SimPy engine runs them on ``--hardware`` devices linked by ``--link``.
 
 DHO2 splits the P devices into update and curvature devices; ``--curvature-devices auto`` (the
@@ -39,16 +39,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from models.data import Dataset, load_digits_split
+from models.training.data import Dataset, load_digits_split
 from models.errors import LayerPipeError, TrainingError
-from models.fosi import FirstOrder, FosiConfig, RunConfig, RunResult, Target, fosi_factory, run_to_target
-from models.hvp import Objective
-from models.kfac import Kfac, KfacConfig
-from models.network import NetworkSpec
-from models.nn import Net
-from models.optim import OptimizerConfig
-from models.zoo import load_network, mlp
-from schedules.dho2 import DESIGNS, DesignConfig, DesignCost, design_cost, dho2_candidates
+from models.training.fosi import FirstOrder, FosiConfig, RunConfig, RunResult, Target, fosi_factory, run_to_target
+from models.training.hvp import Objective
+from models.training.kfac import Kfac, KfacConfig
+from models.network.spec import NetworkSpec
+from models.training.nn import Net
+from models.training.optim import OptimizerConfig
+from models.network.zoo import load_network, mlp
+from simulator.studies.dho2 import DESIGNS, DesignConfig, DesignCost, design_cost, dho2_candidates
 from simulator.costs import parse_hardware, parse_link
 from simulator.output import format_table, to_json
 from simulator.platform import TOPOLOGIES, Platform

@@ -16,13 +16,13 @@ from pathlib import Path
 from models.errors import LayerPipeError
 from simulator.output import to_json
 
-from .common import add_run_arguments, resolve
+from simulator.commands.common import add_run_arguments, resolve
 
 
 def plot_path(text: str | None) -> Path | None:
     if text is None:
         return None
-    from simulator.gantt import FORMATS
+    from simulator.plots.gantt import FORMATS
 
     path = Path(text)
     if path.suffix.lower() not in FORMATS:
@@ -34,7 +34,7 @@ def plot_path(text: str | None) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.engine import simulate
-    from simulator.gantt import plot_gantt, plot_memory
+    from simulator.plots.gantt import plot_gantt, plot_memory
     from simulator.trace import MemoryTrace
 
     out, mem_out = plot_path(args.output), plot_path(args.memory)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from models.network import weight_layers
-from models.zoo import all_network_names, get_network
+from models.network.spec import weight_layers
+from models.network.zoo import all_network_names, get_network
 from simulator.output import format_table, to_json
 
 

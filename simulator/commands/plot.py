@@ -20,7 +20,7 @@ from pathlib import Path
 from models.errors import LayerPipeError
 from simulator.output import to_json
 
-from .sweep import _split
+from simulator.commands.sweep import _split
 
 
 def _rows(args: argparse.Namespace) -> tuple[list[dict], str]:
@@ -54,7 +54,7 @@ def _rows(args: argparse.Namespace) -> tuple[list[dict], str]:
 
 
 def _outputs(args: argparse.Namespace) -> list[Path]:
-    from simulator.gantt import FORMATS
+    from simulator.plots.gantt import FORMATS
 
     paths = [Path(o) for o in (args.output or [f"{args.kind}.png"])]
     for p in paths:

@@ -13,7 +13,7 @@ from models.errors import LayerPipeError
 from simulator.evaluate import compare
 from simulator.output import format_table, to_json
 
-from .common import (add_run_arguments, check_sizes, minibatches_from_args, network_from_args,
+from simulator.commands.common import (add_run_arguments, check_sizes, minibatches_from_args, network_from_args,
                      platform_from_args, schedule_options)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from models.errors import LayerPipeError
 from simulator.output import to_json
 
-from .common import add_run_arguments, resolve
+from simulator.commands.common import add_run_arguments, resolve
 
 FORMATS = (".json", ".jsonl")
 

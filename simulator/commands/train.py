@@ -23,13 +23,13 @@ import argparse
 import sys
 from typing import Any
 
-from models.data import DATASETS, DIGITS_NETWORKS, Dataset, load_dataset
-from models.network import NetworkSpec, weight_layers
-from models.snn import train_snn
-from models.snn_layers import is_spiking
-from models.optim import OPTIMIZERS, OptimizerConfig
+from models.training.data import DATASETS, DIGITS_NETWORKS, Dataset, load_dataset
+from models.network.spec import NetworkSpec, weight_layers
+from models.training.snn import train_snn
+from models.network.spiking import is_spiking
+from models.training.optim import OPTIMIZERS, OptimizerConfig
 from models.errors import TrainingError
-from models.training import COMPENSATIONS, TrainConfig, TrainResult, schedule_delays, train
+from models.training.trainer import COMPENSATIONS, TrainConfig, TrainResult, schedule_delays, train
 from simulator.output import format_table, to_json
 
 
@@ -56,17 +56,17 @@ def parse_delays(text: str) -> list[int]:
 def resolve_network(name: str, data: Dataset) -> NetworkSpec:
     """The network called ``name``, with its input re-targeted to the dataset's images.
 
-    A built-in SNN name trains its digits instance (:func:`models.snn_zoo.digits_snn`: the
+    A built-in SNN name trains its digits instance (:func:`models.network.snn_zoo.digits_snn`: the
     same structure on 1x8x8 inputs, rate-coded), since NumPy BPTT at 32x32 would take hours.
     """
     key = name.strip().lower()
     if key in DIGITS_NETWORKS:
         return DIGITS_NETWORKS[key]()
-    from models.snn_zoo import SNN_ZOO, digits_snn
+    from models.network.snn_zoo import SNN_ZOO, digits_snn
 
     if key in SNN_ZOO:
         return digits_snn(key)
-    from models.zoo import load_network  # the zoo is only needed for zoo names and files
+    from models.network.zoo import load_network  # the zoo is only needed for zoo names and files
 
     return load_network(name, input_shape=data.input_shape)
 
@@ -86,7 +86,7 @@ def resolve_delays(args: argparse.Namespace, net: NetworkSpec) -> list[int] | No
         raise TrainingError("give either --delays or --schedule, not both")
     from schedules.registry import build_schedule
 
-    from .common import platform_from_args
+    from simulator.commands.common import platform_from_args
 
     if args.processors is None or args.processors < 1:
         raise TrainingError("--schedule needs --processors P (a positive integer)")

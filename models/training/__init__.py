@@ -1,0 +1,14 @@
+"""The NumPy training core: layers with explicit backward passes, optimizers, delayed-gradient
+training with stashing / EMA / prediction, spiking networks with BPTT, and FOSI's curvature tools.
+
+* :mod:`models.training.data` - the offline datasets (scikit-learn's bundled digits);
+* :mod:`models.training.nn` / :mod:`models.training.optim` - NumPy layers, networks, SGD and Adam;
+* :mod:`models.training.trainer` - :func:`train`: training with the staleness of a schedule;
+* :mod:`models.training.snn` - spiking networks (LIF neurons, surrogate gradients, BPTT);
+* :mod:`models.training.hvp`, :mod:`~models.training.lanczos`, :mod:`~models.training.fosi`,
+  :mod:`~models.training.kfac` - Hessian-vector products, Lanczos, FOSI and K-FAC (DHO2 study).
+"""
+
+from models.training.trainer import COMPENSATIONS, TrainConfig, TrainResult, train
+
+__all__ = ["COMPENSATIONS", "TrainConfig", "TrainResult", "train"]

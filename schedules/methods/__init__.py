@@ -1,0 +1,1 @@
+"""One module per scheduling method; :mod:`schedules.registry` says what each accepts."""

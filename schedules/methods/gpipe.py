@@ -1,0 +1,57 @@
+"""GPipe (Huang et al., 2019): micro-batches with a flush, no staleness.
+
+A minibatch of B samples is split into m micro-batches of B/m; every stage runs all m
+forwards, then all m backwards (backward as one task, B + W), and the weights are
+updated once per step. Stages come from the same planner as PipeDream, without
+replication. Cycles per minibatch = the step time.
+"""
+
+from __future__ import annotations
+
+from models.errors import ScheduleError
+from models.network.spec import NetworkSpec
+
+from schedules.methods.pipedream import plan_for
+from schedules.planning.orders import gpipe_orders
+from schedules.schedule import Schedule
+from schedules.methods.sequential import step_template
+from schedules.planning.stages import Hardware, stage_template
+
+
+def default_microbatches(batch: int, stages: int) -> int:
+    """The smallest divisor of ``batch`` that is at least the number of stages (else ``batch``)."""
+    return next((m for m in range(stages, batch + 1) if batch % m == 0), batch)
+
+
+def micro_template(net: NetworkSpec, batch: int, microbatches: int, view: str, word_bytes: int,
+                   spike_bits: bool = False):
+    if microbatches < 1 or batch % microbatches:
+        raise ScheduleError(f"batch {batch} cannot be split into {microbatches} equal micro-batches")
+    return step_template(net, batch // microbatches, view=view, updates=False, word_bytes=word_bytes,
+                         spike_bits=spike_bits)
+
+
+def synchronous(name: str, net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,
+                microbatches: int | None, view: str, orders_fn, word_bytes: int = 2,
+                spike_bits: bool = False) -> Schedule:
+    # the stage count is not known before planning; aim for at least one micro-batch per processor
+    m = microbatches or default_microbatches(batch, processors)
+    fine = micro_template(net, batch, m, view, word_bytes, spike_bits)
+    plan = plan_for(fine, processors, hw, replicate=False)
+    template = stage_template(fine, plan)
+    # a stage may lack a kind of task (in the zero-bubble view a first stage of one layer has
+    # no B: layer 1 has no input gradient and its AG2 runs with layer 2), so drop those actions
+    orders = {p: [a for a in seq if a.task in template] for p, seq in orders_fn(len(plan.stages), m, steps).items()}
+    return Schedule(name, template, orders, microbatches_per_step=m,
+                    info={"stages": [(a, b, r) for a, b, r in plan.stages], "microbatches": m,
+                          "micro_batch_size": batch // m})
+
+
+def gpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,
+          microbatches: int | None = None, word_bytes: int = 2, spike_bits: bool = False) -> Schedule:
+    return synchronous("gpipe", net, processors, hw, batch=batch, steps=steps, microbatches=microbatches,
+                       view="pipedream", word_bytes=word_bytes, spike_bits=spike_bits,
+                       orders_fn=lambda p, m, k: gpipe_orders(p, m, k, split_w=False))
+
+
+__all__ = ["gpipe", "default_microbatches", "synchronous"]

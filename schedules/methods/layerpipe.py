@@ -1,0 +1,244 @@
+"""LayerPipe (Unnikrishnan & Parhi, arXiv 2108.06629): intra- and inter-layer pipelining.
+
+Task model (DESIGN section 3): the backward of layer l is three independent pieces,
+WG_l, AG1_l (on layer l) and AG2_{l-1} (moved to layer l-1, which holds z_{l-1}), so only
+g_{l-1} crosses a stage boundary and WG_l is off the critical path.
+
+The multiprocessor scheduler, in three steps (chosen because each is exact or a
+well-understood heuristic, and together they are fast enough for sweeps):
+
+1. **Partition** (dynamic programming, ``schedules.planning.partition``): contiguous layer ranges
+   onto P processors minimising the slowest stage, with the link model pricing each cut;
+   the planner runs over LayerPipe's per-layer cycles and over PipeDream's grouping of the
+   same tasks, with stage replication when P exceeds the layers, and the list-scheduling
+   simulation of step 3 picks the fastest candidate. Contiguity keeps activations and
+   weights where they are produced and used.
+2. **Balance** (intra-layer offloading, steepest descent): weight-gradient tasks are
+   independent of everything but delta_l and the stored input, so a WG may move to any
+   other processor, and AG2_{l-1} may stay with layer l (PipeDream's placement) when the
+   inter-layer split would load an already busy stage; a move is a candidate when it lowers
+   the estimated period
+   max(processor loads, link-direction loads, recurrence bound), and the few best moves are
+   then checked by simulating the list schedule (step 3) over a few dozen minibatches: a
+   move is kept only if the simulated period falls. The recurrence bound is the delay
+   rule's loop for each layer, longest path F_l ~> U_l (transfers included) / (1 + S(l));
+   moving a WG away puts two transfers on that loop, and on busy processors every hop also
+   queues, which only the simulation sees. This is where LayerPipe beats a contiguous
+   partition: a dominant layer's WG (a third of its work) can run on an idle neighbour.
+3. **Order** (list scheduling, ``schedules.planning.listsched``): oldest minibatch first, then
+   HEFT's upward rank (critical path), simulated with the cost model's cycles.
+
+Delays follow LayerPipe's retiming: every layer is its own pipeline stage, so layer l's
+gradients are S(l) = L - l updates stale (Delay = 2 S(l) slots) and stashing keeps
+S(l) + 1 versions; on one processor there is no pipeline and no delay. LayerPipe2 (``schedules.methods.layerpipe2``) groups layers to cut the delays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import networkx as nx
+
+from models.network.spec import NetworkSpec
+
+from schedules.planning.listsched import estimated_period, list_orders
+from schedules.passes import update_tasks
+from schedules.planning.partition import StagePlan
+from schedules.planning.partition import plan_stages
+from schedules.schedule import Schedule
+from schedules.methods.sequential import step_template
+from schedules.planning.stages import Hardware, boundary_bytes, layer_costs, processor_ranges
+
+Task = tuple[str, int]
+#: tasks that may leave their layer's processor (they read no weights and write none):
+#: WG anywhere; AG2_p only to the processor of p's first consumer, where PipeDream runs it
+MOVABLE = ("WG", "AG2")
+
+
+def _targets(template: nx.DiGraph, placement: dict[Task, int], task: Task, processors: int) -> list[int]:
+    if task[0] == "WG":
+        return [q for q in range(processors) if q != placement[task]]
+    consumers = sorted(c for c in template.successors(("F", task[1])) if c[0] == "F")
+    home = {placement[("F", task[1])], *(placement[c] for c in consumers[:1])}
+    return sorted(home - {placement[task]})
+
+
+def initial_placement(template: nx.DiGraph, plan: StagePlan) -> dict[Task, int]:
+    stage_proc = {}
+    for s, (a, b, _) in enumerate(plan.stages):
+        for l in range(a, b + 1):
+            stage_proc[l] = s
+    return {n: stage_proc[n[1]] for n in template}
+
+
+def estimated_loads(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, processors: int):
+    """Per-unit busy cycles of each processor and of each directed processor pair."""
+    proc = [0] * processors
+    for n, p in placement.items():
+        proc[p] += hw.cycles(template, n, p)
+    link: dict[tuple[int, int], int] = defaultdict(int)
+    for u, v, d in template.edges(data=True):
+        a, b = placement[u], placement[v]
+        if a != b:
+            link[(a, b)] += hw.transfer(d.get("bytes", 0))
+    return proc, link
+
+
+def recurrence_bound(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, stale: dict[int, int]) -> float:
+    """max over layers of (longest path from F_l to l's update, with transfers) / (1 + S(l))."""
+    order = list(nx.topological_sort(template))
+    cost = {n: hw.cycles(template, n, placement[n]) for n in order}
+    updates = update_tasks(template)
+    bound = 0.0
+    for l, ups in updates.items():
+        start = ("F", l)
+        if start not in template:
+            continue
+        finish = {start: cost[start]}
+        for n in order:
+            if n not in finish:
+                continue
+            for v in template.successors(n):
+                d = template.edges[n, v]
+                arrive = finish[n] + (hw.transfer(d.get("bytes", 0)) if placement[n] != placement[v] else 0)
+                if arrive + cost[v] > finish.get(v, -1):
+                    finish[v] = arrive + cost[v]
+        path = max((finish[u] for u in ups if u in finish), default=0)
+        bound = max(bound, path / (1 + stale.get(l, 0)))
+    return bound
+
+
+def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, processors: int,
+            stale: dict[int, int], tries: int = 4) -> dict[Task, int]:
+    """Move weight-gradient tasks while the simulated period decreases (module docstring).
+
+    Candidate moves are ranked by the analytic period estimate; the ``tries`` best are
+    checked by list-scheduling simulation and the first that shortens the simulated
+    steady-state period by more than 0.5% is kept.
+    """
+    placement = dict(placement)
+    units = 4 * processors + 8
+
+    def analytic(pl) -> float:
+        proc, link = estimated_loads(template, pl, hw, processors)
+        return max([*proc, *link.values(), recurrence_bound(template, pl, hw, stale)])
+
+    def simulated(pl) -> float:
+        return estimated_period(template, pl, units, cost=lambda t, p: hw.cycles(template, t, p),
+                                comm=hw.transfer, stale=stale, hops=hw.hops)
+
+    current = simulated(placement)
+    while True:
+        estimate = analytic(placement)
+        candidates = []
+        for n in sorted(t for t in placement if t[0] in MOVABLE):
+            for q in _targets(template, placement, n, processors):
+                trial = {**placement, n: q}
+                t = analytic(trial)
+                if t < estimate:
+                    candidates.append((t, n, q))
+        for _, n, q in sorted(candidates)[:tries]:
+            trial = {**placement, n: q}
+            period = simulated(trial)
+            if period < 0.995 * current:
+                placement, current = trial, period
+                break
+        else:
+            return placement
+
+
+def _pipedream_costs(template: nx.DiGraph, hw: Hardware) -> list[int]:
+    """Per-layer cycles as PipeDream groups them: AG2_{l-1} counted with layer l (its first consumer)."""
+    L = template.graph["num_layers"]
+    costs = [0] * L
+    for node in template.nodes:
+        owner = node[1]
+        if node[0] == "AG2":
+            owner = min((c[1] for c in template.successors(("F", node[1])) if c[0] == "F"), default=owner)
+        costs[owner - 1] += hw.cycles(template, node, 0)
+    return costs
+
+
+def _replicated_placement(plan: StagePlan):
+    procs = processor_ranges(plan)
+    stage = {l: s for s, (a, b, _) in enumerate(plan.stages) for l in range(a, b + 1)}
+
+    def where(task: Task, unit: int) -> int:
+        group = procs[stage[task[1]]]
+        return group[unit % len(group)]
+
+    return where
+
+
+def layerpipe_placement(template: nx.DiGraph, processors: int, hw: Hardware, stale_of, offload: bool = True,
+                        replicate: bool | None = None):
+    """Partition, then (optionally) offload; ``stale_of(plan)`` gives S(l) for the plan's stages.
+
+    Candidate partitions come from the DP planner over LayerPipe's per-layer costs and over
+    PipeDream's grouping of the same tasks (AG2 with the next layer), each with and without
+    stage replication when more processors than layers allow it (or ``replicate`` says so);
+    the list-scheduling simulation picks the fastest. Replicas take units round robin, so a
+    replicated plan's placement is a function of (task, unit), and offloading is skipped for
+    it (a replicated stage is balanced by construction).
+    """
+    L = template.graph["num_layers"]
+    if replicate is None:
+        replicate = processors > L
+    boundary = [hw.transfer(b) for b in boundary_bytes(template)]
+    params = [template.graph["layers"][l].param_bytes for l in range(1, L + 1)]
+    bw = getattr(hw.link, "bytes_per_cycle", math.inf)
+    plans = []
+    for costs in (layer_costs(template, hw), _pipedream_costs(template, hw)):
+        for rep in sorted({False, bool(replicate)}):
+            plan = plan_stages(costs, processors, boundary=boundary, param_bytes=params, bandwidth=bw, replicate=rep)
+            if plan.stages not in [p.stages for p in plans]:
+                plans.append(plan)
+
+    def estimate(plan: StagePlan) -> float:
+        stale = stale_of(plan)
+        rounds = {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)}
+        placement = (_replicated_placement(plan) if rounds else initial_placement(template, plan))
+        depth = max((rounds.get(l, 1) * (s + 1) for l, s in stale.items()), default=1)
+        return estimated_period(template, placement, max(4 * processors + 8, 4 * depth),
+                                cost=lambda t, p: hw.cycles(template, t, p), comm=hw.transfer, stale=stale,
+                                hops=hw.hops, rounds=rounds)
+
+    plan = plans[0] if len(plans) == 1 else min(plans, key=lambda pl: (estimate(pl), plans.index(pl)))
+    stale = stale_of(plan)
+    if any(r > 1 for _, _, r in plan.stages):
+        return plan, _replicated_placement(plan), stale
+    placement = initial_placement(template, plan)
+    if offload:
+        placement = balance(template, placement, hw, processors, stale)
+    return plan, placement, stale
+
+
+def build(name: str, template: nx.DiGraph, plan: StagePlan, placement, hw: Hardware, units: int,
+          stale: dict[int, int], **info) -> Schedule:
+    rounds = {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)}
+    orders = list_orders(template, placement, units, cost=lambda t, p: hw.cycles(template, t, p), comm=hw.transfer,
+                         stale=stale, hops=hw.hops, rounds=rounds)
+    moved = [] if callable(placement) else sorted(
+        f"{k}{l}->P{p}" for (k, l), p in placement.items() if k in MOVABLE and p != placement[("F", l)])
+    return Schedule(name, template, orders, delays={l: 2 * s for l, s in stale.items()}, update_rounds=rounds,
+                    info={"stages": [(a, b, r) for a, b, r in plan.stages], "offloaded": moved, **info})
+
+
+def layerpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
+              offload: bool = True, replicate: bool | None = None, spike_bits: bool = False,
+              ag_split: str | float = "design") -> Schedule:
+    """LayerPipe on ``processors``; ``ag_split`` chooses the reading of the inter-layer split
+    (``models.graph.build.training_graph``: "design", "balanced" or a fraction)."""
+    template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
+                             ag_split=ag_split)
+    L = template.graph["num_layers"]
+    def stale_of(plan) -> dict[int, int]:
+        # one stage (one processor) has nothing to pipeline, so nothing needs to be stale
+        return {l: (L - l if len(plan.stages) > 1 else 0) for l in range(1, L + 1)}
+
+    plan, placement, stale = layerpipe_placement(template, processors, hw, stale_of, offload, replicate)
+    return build("layerpipe", template, plan, placement, hw, units, stale)
+
+
+__all__ = ["layerpipe", "layerpipe_placement", "balance", "estimated_loads", "recurrence_bound", "build", "MOVABLE"]

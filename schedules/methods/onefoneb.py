@@ -1,0 +1,24 @@
+"""1F1B with a flush (the synchronous form the zero-bubble paper compares against).
+
+The backward is split into B (input gradient) and W (weight gradient) as in Qi et al.
+(2024), with W run right after its B; stage s admits p - 1 - s warm-up forwards.
+"""
+
+from __future__ import annotations
+
+from models.network.spec import NetworkSpec
+
+from schedules.methods.gpipe import synchronous
+from schedules.planning.orders import one_f_one_b_orders
+from schedules.schedule import Schedule
+from schedules.planning.stages import Hardware
+
+
+def one_f_one_b(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,
+                microbatches: int | None = None, word_bytes: int = 2, spike_bits: bool = False) -> Schedule:
+    return synchronous("1f1b", net, processors, hw, batch=batch, steps=steps, microbatches=microbatches,
+                       view="zerobubble", word_bytes=word_bytes, spike_bits=spike_bits,
+                       orders_fn=lambda p, m, k: one_f_one_b_orders(p, m, k))
+
+
+__all__ = ["one_f_one_b"]

@@ -1,0 +1,95 @@
+"""PipeDream (Narayanan et al., SOSP 2019): planned stages, async 1F1B, weight stashing.
+
+Stages come from PipeDream's dynamic-programming planner (``schedules.planning.partition``) over
+per-layer cycles of the PipeDream view (backward B_l = AG1_l + AG2_{l-1} + WG_l, one task
+per layer), with boundary costs from the link model and, when allowed, replication of a
+stage (data parallelism, round-robin minibatches) priced by the weight-sync term.
+
+
+Each replica of stage s of N takes every R-th minibatch (round robin), admits N - 1 - s
+warm-up forwards, then alternates one forward and one backward (1F1B); the update follows
+each backward. The replicas of a stage apply one synchronous update per round of R
+minibatches (``Schedule.update_rounds``); the engine sends the new weights to the other
+replicas after each round, which is how the data-parallel weight synchronisation is
+charged. Stage s stashes N - s weight versions; its gradients are N - 1 - s rounds stale
+(delay 2(N-1-s)).
+
+Replication is allowed by default only where a straight pipeline cannot use every
+processor (P > L), as in PipeDream's planner when it runs out of layers to split;
+``replicate=True`` lets the planner replicate whenever its cost model prefers it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from models.network.spec import NetworkSpec
+
+from schedules.planning.partition import StagePlan, plan_stages
+from schedules.schedule import Action, Schedule
+from schedules.methods.sequential import step_template
+from schedules.planning.stages import Hardware, boundary_bytes, layer_costs, processor_ranges, stage_delays, stage_template
+
+
+def plan_for(template, processors: int, hw: Hardware, replicate: bool) -> StagePlan:
+    L = template.graph["num_layers"]
+    layers = template.graph["layers"]
+    bw = getattr(hw.link, "bytes_per_cycle", math.inf)
+    return plan_stages(layer_costs(template, hw), processors,
+                       boundary=[hw.transfer(b) for b in boundary_bytes(template)],
+                       param_bytes=[layers[l].param_bytes for l in range(1, L + 1)], bandwidth=bw,
+                       replicate=replicate)
+
+
+def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int, list[Action]]:
+    n = len(plan.stages)
+    # Warm-up window of stage s in global minibatches: before the backward of minibatch j a
+    # replica has run the forwards of its minibatches up to j + window[s], i.e. window[s] // r
+    # warm-up forwards (n - 1 - s without replication). The window must exceed the next
+    # stage's (else a replica waits for a backward that waits for a forward it has not run:
+    # deadlock) and stay within r_s * S(s) (the delay rule); take the largest such window.
+    reps = [r for _, _, r in plan.stages]
+    window = [min(reps[t] * (n - 1 - t) - (s - t) for t in range(s + 1)) for s in range(n)]
+    orders: dict[int, list[Action]] = {}
+    for s, procs in enumerate(processor_ranges(plan)):
+        r = len(procs)
+        for idx, p in enumerate(procs):
+            mine = list(range(idx, units, r))
+            warm = min(len(mine), window[s] // r)
+            seq: list[Action] = []
+            f = b = 0
+
+            def backward() -> None:
+                nonlocal b
+                seq.append(Action("B", s + 1, mine[b]))
+                if has_update:
+                    seq.append(Action("U", s + 1, mine[b]))
+                b += 1
+
+            for _ in range(warm):
+                seq.append(Action("F", s + 1, mine[f]))
+                f += 1
+            while f < len(mine):
+                seq.append(Action("F", s + 1, mine[f]))
+                f += 1
+                backward()
+            while b < len(mine):
+                backward()
+            orders[p] = seq
+    return orders
+
+
+def pipedream(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
+              replicate: bool | None = None, spike_bits: bool = False) -> Schedule:
+    fine = step_template(net, batch, view="pipedream", word_bytes=word_bytes, spike_bits=spike_bits)
+    if replicate is None:
+        replicate = processors > fine.graph["num_layers"]
+    plan = plan_for(fine, processors, hw, replicate)
+    template = stage_template(fine, plan)
+    orders = async_1f1b_orders(plan, units, has_update=True)
+    rounds = {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)}
+    return Schedule("pipedream", template, orders, delays=stage_delays(plan), update_rounds=rounds,
+                    info={"stages": [(a, b, r) for a, b, r in plan.stages], "planned_bottleneck": plan.bottleneck})
+
+
+__all__ = ["pipedream", "plan_for", "async_1f1b_orders"]

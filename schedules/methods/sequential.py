@@ -1,0 +1,45 @@
+"""One processor runs every task of every minibatch in order: the speedup reference.
+
+The order within a minibatch is the forward pass layer by layer, then the backward pass
+from the last layer to the first (a topological order of the fine task graph), with no
+staleness: speedup vs sequential is 1 on one processor by construction.
+
+>>> from models.network.zoo import get_network
+>>> s = sequential(step_template(get_network("mlp"), batch=4), units=2)
+>>> [str(a) for a in s.orders[0][:4]]
+['F1.0', 'F2.0', 'F3.0', 'AG1_3.0']
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from models.network.spec import NetworkSpec
+from models.graph.build import minibatch_slice, training_graph
+
+from schedules.schedule import Action, Schedule
+
+_BACKWARD_RANK = {"AG1": 0, "B": 0, "WG": 1, "W": 1, "U": 2, "AG2": 3}
+
+
+def step_template(net: NetworkSpec, batch: int, *, view: str = "layerpipe", updates: bool = True,
+                  word_bytes: int = 2, spike_bits: bool = False, ag_split: str | float = "design") -> nx.DiGraph:
+    """The task template of one training step, keyed ``(kind, layer)``."""
+    return minibatch_slice(training_graph(net, batch, word_bytes=word_bytes, view=view, updates=updates,
+                                          spike_bits=spike_bits, ag_split=ag_split))
+
+
+def task_order(template: nx.DiGraph) -> list[tuple[str, int]]:
+    """Forward by increasing layer, then backward by decreasing layer (AG1, WG, U, then AG2)."""
+    def key(n):
+        return (0, n[1], 0) if n[0] == "F" else (1, -n[1], _BACKWARD_RANK.get(n[0], 9))
+    return list(nx.lexicographical_topological_sort(template, key=key))
+
+
+def sequential(template: nx.DiGraph, units: int) -> Schedule:
+    order = task_order(template)
+    actions = [Action(k, l, i) for i in range(units) for k, l in order]
+    return Schedule("sequential", template, {0: actions}, info={"stages": 1})
+
+
+__all__ = ["sequential", "step_template", "task_order"]

@@ -1,0 +1,24 @@
+"""ZB-H1 (Qi et al., ICLR 2024): 1F1B whose stage s defers s weight-gradient tasks.
+
+Same forwards, backwards and memory as 1F1B; the deferred W fill the cool-down bubbles,
+cutting the bubble from (p-1)(F+B+W) to (p-1)(F+B-W) under uniform costs.
+"""
+
+from __future__ import annotations
+
+from models.network.spec import NetworkSpec
+
+from schedules.methods.gpipe import synchronous
+from schedules.planning.orders import one_f_one_b_orders
+from schedules.schedule import Schedule
+from schedules.planning.stages import Hardware
+
+
+def zb_h1(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,
+          microbatches: int | None = None, word_bytes: int = 2, spike_bits: bool = False) -> Schedule:
+    return synchronous("zb-h1", net, processors, hw, batch=batch, steps=steps, microbatches=microbatches,
+                       view="zerobubble", word_bytes=word_bytes, spike_bits=spike_bits,
+                       orders_fn=lambda p, m, k: one_f_one_b_orders(p, m, k, defer_w=True))
+
+
+__all__ = ["zb_h1"]

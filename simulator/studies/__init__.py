@@ -1,0 +1,1 @@
+"""Design evaluations that the studies and their commands share (``benchmarks/`` runs them)."""
