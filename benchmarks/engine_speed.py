@@ -36,7 +36,7 @@ import simpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.graph.build import uniform_pipeline_graph  # noqa: E402
+from models.graph.synthetic import uniform_pipeline_graph  # noqa: E402
 from schedules.passes import insert_transfers, validate  # noqa: E402
 from schedules.planning.orders import one_f_one_b_orders  # noqa: E402
 from schedules.schedule import Schedule  # noqa: E402

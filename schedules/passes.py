@@ -10,7 +10,7 @@
   received). When a layer's weights are updated on one processor and read by a forward
   on another, the engine sends the new weights after each update (``weight_readers``).
 
->>> from models.graph.build import uniform_pipeline_graph
+>>> from models.graph.synthetic import uniform_pipeline_graph
 >>> from schedules.schedule import Schedule, parse_orders
 >>> g = uniform_pipeline_graph(2, f=1, b=1, w=1, act_bytes=8)
 >>> s = Schedule("hand", g, parse_orders("P0: F1.0 B1.0 W1.0; P1: F2.0 B2.0 W2.0"))
@@ -29,13 +29,8 @@ from dataclasses import dataclass
 import networkx as nx
 
 from models.errors import DeadlockError, ScheduleError
-
+from models.graph.tasks import Task, edge_bytes, edge_tensor, layer_infos, param_bytes, update_tasks, weight_readers
 from schedules.schedule import Action, Schedule
-
-Task = tuple[str, int]
-
-#: kinds that finish a layer's weight update when the graph has no U tasks
-_UPDATE_FALLBACK = ("WG", "W", "B")
 
 
 @dataclass(frozen=True)
@@ -62,7 +57,7 @@ class Placement:
         by_task: dict[Task, dict[int, int]] = defaultdict(dict)
         for p, actions in schedule.orders.items():
             for a in actions:
-                by_task[a.task][a.minibatch] = p
+                by_task[a.task][a.unit] = p
         units = schedule.units
         self._cycle: dict[Task, tuple[int, ...]] = {}
         for task, per_unit in by_task.items():
@@ -85,22 +80,6 @@ def _shortest_period(seq: list[int]) -> tuple[int, ...]:
     return tuple(seq)
 
 
-def update_tasks(graph: nx.DiGraph) -> dict[int, tuple[Task, ...]]:
-    """For each weight layer, the tasks whose completion finishes its update in a unit."""
-    kinds = ("U",) if any(k == "U" for k, _ in graph.nodes) else _UPDATE_FALLBACK
-    result: dict[int, list[Task]] = defaultdict(list)
-    for node, data in graph.nodes(data=True):
-        if node[0] in kinds:
-            for l in data.get("layers", (node[1],)):
-                result[l].append(node)
-    return {l: tuple(sorted(t)) for l, t in result.items()}
-
-
-def forward_layers(graph: nx.DiGraph) -> dict[Task, tuple[int, ...]]:
-    """Forward tasks and the weight layers whose weights each one reads."""
-    return {n: tuple(d.get("layers", (n[1],))) for n, d in graph.nodes(data=True) if n[0] == "F"}
-
-
 def validate(schedule: Schedule) -> Schedule:
     """Check placement completeness and freedom from deadlock; return the schedule.
 
@@ -120,9 +99,9 @@ def validate(schedule: Schedule) -> Schedule:
     if len(seen) != units * graph.number_of_nodes():
         for i in range(units):
             for task in sorted(graph.nodes):
-                if Action(*task, i) not in seen:
-                    raise ScheduleError(f"{Action(*task, i)} is never scheduled (every task of units 0..{units - 1} must run once)")
-    unknown = set(schedule.delays) - set(graph.graph.get("layers", schedule.delays))
+                if Action(task.kind, task.layer, i) not in seen:
+                    raise ScheduleError(f"{Action(task.kind, task.layer, i)} is never scheduled (every task of units 0..{units - 1} must run once)")
+    unknown = set(schedule.delays) - set(layer_infos(graph) or schedule.delays)
     if unknown:
         raise ScheduleError(f"delays name layers the network does not have: {sorted(unknown)}")
     _check_deadlock(schedule)
@@ -132,9 +111,9 @@ def validate(schedule: Schedule) -> Schedule:
 def _check_deadlock(schedule: Schedule) -> None:
     """Run the orders without time; every action needs its predecessors and weights."""
     graph = schedule.graph
-    m = schedule.microbatches_per_step
+    rule = schedule.rule
     preds = {n: tuple(graph.predecessors(n)) for n in graph}
-    fwd = forward_layers(graph)
+    fwd = weight_readers(graph)
     upd = update_tasks(graph)
     upd_of_task: dict[Task, list[int]] = defaultdict(list)
     for l, tasks in upd.items():
@@ -147,15 +126,15 @@ def _check_deadlock(schedule: Schedule) -> None:
     waiting: dict[Hashable, list[int]] = defaultdict(list)
     ready = deque(sorted(schedule.orders))
 
-    def missing(a: Action) -> Hashable | None:
-        for q in preds[a.task]:
-            if (q, a.minibatch) not in done:
-                return ("task", q, a.minibatch)
-        for l in fwd.get(a.task, ()):
-            step = schedule.weight_round(l, a.minibatch)
+    def missing(task: Task, unit: int) -> Hashable | None:
+        for q in preds[task]:
+            if (q, unit) not in done:
+                return ("task", q, unit)
+        for l in fwd.get(task, ()):
+            step = rule.awaited_round(l, unit)
             if step >= 0 and l in upd:
                 key = (l, step)
-                if pending_updates.get(key, len(upd[l]) * len(schedule.round_units(l, step, units))) > 0:
+                if pending_updates.get(key, len(upd[l]) * len(rule.round_units(l, step, units))) > 0:
                     return ("update", l, step)
         return None
 
@@ -164,16 +143,17 @@ def _check_deadlock(schedule: Schedule) -> None:
         actions = schedule.orders[p]
         while head[p] < len(actions):
             a = actions[head[p]]
-            need = missing(a)
+            task, unit = a.task, a.unit
+            need = missing(task, unit)
             if need is not None:
                 waiting[need].append(p)
                 break
             head[p] += 1
-            done.add((a.task, a.minibatch))
-            woken = waiting.pop(("task", a.task, a.minibatch), [])
-            for l in upd_of_task.get(a.task, ()):
-                key = (l, a.minibatch // schedule.update_group(l))
-                left = pending_updates.get(key, len(upd[l]) * len(schedule.round_units(l, key[1], units))) - 1
+            done.add((task, unit))
+            woken = waiting.pop(("task", task, unit), [])
+            for l in upd_of_task.get(task, ()):
+                key = (l, rule.round_of(l, unit))
+                left = pending_updates.get(key, len(upd[l]) * len(rule.round_units(l, key[1], units))) - 1
                 pending_updates[key] = left
                 if left == 0:
                     woken += waiting.pop(("update", *key), [])
@@ -184,9 +164,9 @@ def _check_deadlock(schedule: Schedule) -> None:
         where = {a: p for p, acts in schedule.orders.items() for a in acts}
         p = blocked[0]
         a = schedule.orders[p][head[p]]
-        need = missing(a)
+        need = missing(a.task, a.unit)
         if need[0] == "task":
-            dep = Action(*need[1], need[2])
+            dep = Action(need[1].kind, need[1].layer, need[2])
             q = where[dep]
             holder = schedule.orders[q][head[q]]
             why = f"waits for {dep} on P{q}, which is stuck behind {holder}" if holder != dep else f"waits for {dep} on P{q}"
@@ -233,24 +213,21 @@ def insert_transfers(schedule: Schedule) -> ExecutableSchedule:
                 dst = placement(v, r)
                 if dst == src:
                     continue
-                data = graph.edges[u, v]
-                key = (data.get("tensor", (u, v)), dst)
+                key = (edge_tensor(graph, u, v), dst)
                 entry = groups.setdefault(key, [0, []])
-                entry[0] = max(entry[0], int(data.get("bytes", 0)))
+                entry[0] = max(entry[0], edge_bytes(graph, u, v))
                 entry[1].append(v)
             if groups:
                 plans[(u, r)] = tuple(
                     Transfer(u, tensor, src, dst, nbytes, tuple(cons))
                     for (tensor, dst), (nbytes, cons) in sorted(groups.items(), key=lambda kv: (kv[0][1], repr(kv[0][0]))))
-    layers = graph.graph.get("layers", {})
     readers: dict[int, tuple[int, tuple[int, ...]]] = {}
-    for f, ls in forward_layers(graph).items():
+    for f, ls in weight_readers(graph).items():
         for l in ls:
-            nbytes = layers[l].param_bytes if l in layers else 0
+            nbytes = param_bytes(graph, l)
             procs = set(readers.get(l, (0, ()))[1]) | set(placement.processors_of(f))
             readers[l] = (nbytes, tuple(sorted(procs)))
     return ExecutableSchedule(schedule, placement, plans, readers)
 
 
-__all__ = ["Transfer", "Placement", "ExecutableSchedule", "validate", "insert_transfers", "update_tasks",
-           "forward_layers"]
+__all__ = ["Transfer", "Placement", "ExecutableSchedule", "validate", "insert_transfers"]

@@ -20,9 +20,10 @@ from schedules.methods.layerpipe2 import layerpipe2
 from schedules.methods.onefoneb import one_f_one_b
 from schedules.methods.pipedream import pipedream
 from schedules.schedule import Schedule
-from schedules.methods.sequential import sequential, step_template
+from models.graph.build import training_graph
+from schedules.methods.sequential import sequential
 from schedules.methods.spikepipe import spikepipe
-from schedules.planning.stages import Hardware
+from simulator.hardware import Hardware
 from schedules.methods.zerobubble import zb_h1
 
 #: every schedule name, baselines first
@@ -48,7 +49,7 @@ def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform
         raise ScheduleError(f"{processors} processors asked for, but the platform has {platform.size}")
     if not isinstance(minibatches, int) or minibatches < 1:
         raise ScheduleError(f"number of minibatches must be a positive integer, got {minibatches!r}")
-    hw = Hardware.of(platform, processors)
+    hw = Hardware(tuple(platform.processors[:processors]), platform.link, platform.route)
     known = {"microbatches", "replicate", "offload", "groups", "memory", "spike_bits", "ag_split"}
     unknown = set(options) - known
     if unknown:
@@ -57,7 +58,7 @@ def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform
     bits = bool(opts.pop("spike_bits", False))
     common = dict(batch=batch, word_bytes=word_bytes, spike_bits=bits)
     if name == "sequential":
-        return sequential(step_template(network, batch, word_bytes=word_bytes, spike_bits=bits), minibatches)
+        return sequential(training_graph(network, batch, word_bytes=word_bytes, spike_bits=bits), minibatches)
     if name == "pipedream":
         return pipedream(network, processors, hw, units=minibatches, **common, **_only(opts, "replicate"))
     if name in SYNCHRONOUS:

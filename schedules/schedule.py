@@ -2,17 +2,11 @@
 
 A :class:`Schedule` says WHERE and WHEN, never HOW LONG: for every processor, the
 ordered list of :class:`Action` it runs; for every weight layer, the gradient delay in
-slots (DESIGN section 4: Delay(l) = 2*S(l)); and how many consecutive units (micro-
-batches) form one optimizer step. The task graph it refers to is a template for one
-unit, keyed ``(kind, layer)``; unit ``i`` instantiates it as ``(kind, layer, i)``.
-
-Loop-carried rule (:meth:`Schedule.weight_round`; the engine, the validator, the list
-scheduler and the trace checker all apply it): layer ``l`` is updated once per *round* of
-``g_l`` consecutive units (``g_l = microbatches_per_step`` unless ``update_rounds`` says
-otherwise: a stage replicated R ways updates once per round of R minibatches). Unit ``i``
-belongs to round ``k = i // g_l``; its forward of layer ``l`` may start only after every
-update of layer ``l`` from round ``k - 1 - S(l)`` has finished. With one unit per round
-and S(l) = 0 this is synchronous training; PipeDream's stage s of N has S = N - 1 - s.
+slots (Delay(l) = 2*S(l)) and the units per update round; and how many consecutive units
+(micro-batches) form one optimizer step. Delays and rounds make the schedule's
+:class:`~schedules.delays.DelayRule` (:attr:`Schedule.rule`), which says which weight
+version each forward may use. The task graph it refers to is a template for one unit,
+keyed ``Task(kind, layer)``; unit ``i`` instantiates it as ``Action(kind, layer, i)``.
 
 Text form, one line per processor (``#`` starts a comment); tasks are
 ``KIND LAYER . UNIT`` with an underscore after kinds that end in a digit::
@@ -35,27 +29,30 @@ from typing import NamedTuple
 import networkx as nx
 
 from models.errors import ScheduleError
+from models.graph.tasks import Task, TaskKind, layer_infos
+from schedules.delays import DelayRule
 
-_KIND_RE = "AG1|AG2|WG|F|B|W|U"
+#: every kind's name, longest first so that "AG1" is not read as "A"...
+_KIND_RE = "|".join(sorted((k.value for k in TaskKind), key=len, reverse=True))
 _ACTION_RE = re.compile(rf"^({_KIND_RE})_?(\d+)\.(\d+)$")
 _PROC_RE = re.compile(r"^\s*P(\d+)\s*:(.*)$")
 
 
 class Action(NamedTuple):
-    """One task instance: ``kind`` of ``layer`` (or stage) for unit ``minibatch``."""
+    """One task instance: ``kind`` of ``layer`` (or stage) for ``unit`` (a minibatch or micro-batch)."""
 
-    kind: str
+    kind: TaskKind
     layer: int
-    minibatch: int
+    unit: int
 
     def __str__(self) -> str:
         sep = "_" if self.kind[-1].isdigit() else ""
-        return f"{self.kind}{sep}{self.layer}.{self.minibatch}"
+        return f"{self.kind}{sep}{self.layer}.{self.unit}"
 
     @property
-    def task(self) -> tuple[str, int]:
+    def task(self) -> Task:
         """The template task this action instantiates."""
-        return (self.kind, self.layer)
+        return Task(self.kind, self.layer)
 
     @classmethod
     def parse(cls, text: str) -> "Action":
@@ -64,7 +61,7 @@ class Action(NamedTuple):
             raise ScheduleError(
                 f"cannot read action {text!r}: expected KIND LAYER.UNIT such as F3.0, B2.1 or AG1_3.0 "
                 f"(kinds: {_KIND_RE.replace('|', ', ')})")
-        return cls(m.group(1), int(m.group(2)), int(m.group(3)))
+        return cls(TaskKind(m.group(1)), int(m.group(2)), int(m.group(3)))
 
 
 def parse_orders(text: str) -> dict[int, list[Action]]:
@@ -95,8 +92,7 @@ class Schedule:
     Attributes
     ----------
     name : the method that made it (``"pipedream"``, ``"layerpipe"``, ...).
-    graph : task template of one unit, nodes ``(kind, layer)`` with ``work`` and ``layers``;
-        ``graph.graph["layers"]`` maps weight layers to :class:`models.graph.build.LayerInfo`.
+    graph : task template of one unit (:mod:`models.graph.tasks`).
     orders : processor -> ordered actions. Processors are numbered 0..P-1.
     delays : weight layer -> delay in slots (2*S(l)); missing layers have delay 0.
     microbatches_per_step : units per optimizer step (GPipe/1F1B: m; PipeDream: 1).
@@ -137,33 +133,25 @@ class Schedule:
     @property
     def units(self) -> int:
         """Number of units (minibatches or micro-batches) the orders cover."""
-        return 1 + max((a.minibatch for acts in self.orders.values() for a in acts), default=-1)
+        return 1 + max((a.unit for acts in self.orders.values() for a in acts), default=-1)
 
     @property
     def steps(self) -> int:
         return -(-self.units // self.microbatches_per_step)
 
-    def stale_updates(self, layer: int) -> int:
-        """S(l): how many updates stale layer ``layer``'s gradients are."""
-        return self.delays.get(layer, 0) // 2
-
-    def update_group(self, layer: int) -> int:
-        """g_l: consecutive units whose gradients make one update of ``layer``."""
-        return self.update_rounds.get(layer, self.microbatches_per_step)
-
-    def weight_round(self, layer: int, unit: int) -> int:
-        """The round of ``layer``'s updates that ``unit``'s forward must wait for (< 0: none)."""
-        return unit // self.update_group(layer) - 1 - self.stale_updates(layer)
-
-    def round_units(self, layer: int, round_: int, units: int | None = None) -> range:
-        """Units whose updates of ``layer`` make round ``round_`` (clipped to ``units``)."""
-        g = self.update_group(layer)
-        n = self.units if units is None else units
-        return range(round_ * g, min((round_ + 1) * g, n))
+    @property
+    def rule(self) -> DelayRule:
+        """The delay rule of this schedule's delays and update rounds."""
+        return DelayRule.from_delays(self.delays, self.update_rounds, self.microbatches_per_step)
 
     def layer_delays(self) -> dict[int, int]:
         """Delay in slots of every weight layer of the network (0 when not delayed)."""
-        return {l: self.delays.get(l, 0) for l in sorted(self.graph.graph.get("layers", {}))}
+        return {l: self.delays.get(l, 0) for l in sorted(layer_infos(self.graph))}
+
+    def layer_staleness(self) -> list[int]:
+        """S(l) in weight updates for every weight layer l = 1..L: what the training core trains with."""
+        rule = self.rule
+        return [rule.staleness(l) for l in sorted(layer_infos(self.graph))]
 
     def versions(self) -> dict[int, int]:
         """Weight versions kept per layer (stashing keeps S(l) + 1 unless stated otherwise)."""
@@ -171,7 +159,7 @@ class Schedule:
             return dict(self.weight_versions)
         return {l: d // 2 + 1 for l, d in self.layer_delays().items()}
 
-    def placement(self) -> dict[tuple[str, int, int], int]:
+    def placement(self) -> dict[Action, int]:
         """Processor of every action (built on demand; size grows with the units)."""
         return {a: p for p, acts in self.orders.items() for a in acts}
 
@@ -214,7 +202,7 @@ class Schedule:
 
 def orders_from_sequences(sequences: Iterable[Iterable[tuple[str, int, int]]]) -> dict[int, list[Action]]:
     """Build orders from per-processor sequences of ``(kind, layer, unit)`` tuples."""
-    return {p: [Action(*t) for t in seq] for p, seq in enumerate(sequences)}
+    return {p: [Action(TaskKind(k), l, u) for k, l, u in seq] for p, seq in enumerate(sequences)}
 
 
 __all__ = ["Action", "Schedule", "parse_orders", "format_orders", "orders_from_sequences"]

@@ -13,11 +13,10 @@ fastest of those P processors:
 * **iteration bound** of the training data-flow graph with its delays: the maximum over
   cycles of (sum of node cycles on the cycle) / (sum of delays on the cycle). Nodes are
   the template's tasks weighted by c(t); edges inside a unit have delay 0; the
-  loop-carried edges go from each update task of layer l (``passes.update_tasks``) to
-  every forward task reading layer l (``passes.forward_layers``) with delay 1 + S(l)
-  update rounds, where S(l) = ``schedule.stale_updates(l)`` (the rule of
-  ``schedules.schedule``); a round is g_l = ``schedule.update_group(l)`` units, so the
-  delay is g_l (1 + S(l)) units and the bound per step is m times the bound per unit.
+  loop-carried edges go from each update task of layer l (``models.graph.tasks.update_tasks``)
+  to every forward task reading layer l (``weight_readers``) with delay 1 + S(l) update
+  rounds of g_l units each (the schedule's :class:`~schedules.delays.DelayRule`), i.e.
+  g_l (1 + S(l)) units, and the bound per step is m times the bound per unit.
   A cycle through layers l1 -> l2 -> ... -> lk -> l1 has a computation equal to the sum,
   over its segments, of the longest path from a forward reading l_i to an update of
   l_{i+1}, so the problem reduces to a small graph over layers: edge l -> k weighted by
@@ -48,7 +47,7 @@ schedule's own imbalance to the hardware.
 The bounds hold for the steady state (a long run's mean step interval); the measured
 window of a short run can be a little shorter than the iteration bound.
 
->>> from models.graph.build import uniform_pipeline_graph
+>>> from models.graph.synthetic import uniform_pipeline_graph
 >>> from schedules.schedule import Schedule, parse_orders
 >>> from simulator.platform import Platform
 >>> from simulator.costs import MacArray
@@ -70,9 +69,11 @@ from fractions import Fraction
 import networkx as nx
 
 from models.errors import LayerPipeError, ScheduleError
-from schedules.passes import Placement, forward_layers, update_tasks
+from models.graph.tasks import Task, update_tasks, weight_readers
+from schedules.delays import DelayRule
+from schedules.passes import Placement
+from simulator.hardware import task_cycles
 
-Task = tuple[str, int]
 Edge = tuple[Hashable, Hashable, int, int]  # (u, v, weight, delay)
 
 
@@ -113,10 +114,7 @@ class Bounds:
 def fastest_cycles(graph: nx.DiGraph, platform, processors: Iterable[int]) -> dict[Task, int]:
     """Cycles of every task of ``graph`` on the fastest of ``processors``."""
     procs = [platform.processors[p] for p in processors]
-    result = {}
-    for node, data in graph.nodes(data=True):
-        result[node] = min(int(cm.task_cycles(data["work"])) for cm in procs)
-    return result
+    return {node: min(task_cycles(cm, graph, node) for cm in procs) for node in graph}
 
 
 # --------------------------------------------------------------------------- max cycle ratio
@@ -270,15 +268,10 @@ def max_cycle_ratio(nodes: Iterable[Hashable], edges: Iterable[Edge]) -> tuple[F
 # --------------------------------------------------------------------------- the training graph
 
 
-def loop_graph(graph: nx.DiGraph, cycles: Mapping[Task, int], stale: Mapping[int, int],
-               rounds: Mapping[int, int] | None = None) -> list[Edge]:
-    """The reduced graph over layers (see the module docstring): ``(l, k, path cycles, delay)``.
-
-    The delay is ``1 + S(k)`` update rounds of ``rounds[k]`` units each (default 1): counted
-    in units, it is ``rounds[k] * (1 + S(k))``.
-    """
-    rounds = rounds or {}
-    fwd = forward_layers(graph)
+def loop_graph(graph: nx.DiGraph, cycles: Mapping[Task, int], rule: DelayRule) -> list[Edge]:
+    """The reduced graph over layers (see the module docstring): ``(l, k, path cycles, delay)``,
+    the delay counted in units: ``rule.loop_units(k)`` = g_k (1 + S(k))."""
+    fwd = weight_readers(graph)
     upd = update_tasks(graph)
     readers: dict[int, list[Task]] = defaultdict(list)
     for f, ls in fwd.items():
@@ -303,15 +296,13 @@ def loop_graph(graph: nx.DiGraph, cycles: Mapping[Task, int], stale: Mapping[int
                 continue  # nobody waits for layer k's weights: no loop closes there
             reach = [dist[u] for u in upd[k] if u in dist]
             if reach:
-                edges.append((l, k, max(reach), int(rounds.get(k, 1)) * (1 + int(stale.get(k, 0)))))
+                edges.append((l, k, max(reach), rule.loop_units(k)))
     return edges
 
 
-def iteration_bound(graph: nx.DiGraph, cycles: Mapping[Task, int], stale: Mapping[int, int],
-                    rounds: Mapping[int, int] | None = None) -> tuple[Fraction, tuple[int, ...]]:
-    """Exact iteration bound per unit of delay (a step, or a unit when ``rounds`` is given)
-    and the layers of a critical loop."""
-    edges = loop_graph(graph, cycles, stale, rounds)
+def iteration_bound(graph: nx.DiGraph, cycles: Mapping[Task, int], rule: DelayRule) -> tuple[Fraction, tuple[int, ...]]:
+    """Exact iteration bound per unit and the layers of a critical loop."""
+    edges = loop_graph(graph, cycles, rule)
     ratio, cycle = max_cycle_ratio(sorted({e[0] for e in edges} | {e[1] for e in edges}), edges)
     return ratio, tuple(e[0] for e in cycle)
 
@@ -341,20 +332,17 @@ def lower_bounds(schedule, platform) -> Bounds:
         value = Fraction(m * c[t], max(1, r))
         if value > largest or largest_task is None:
             largest, largest_task = value, t
-    stale = {l: schedule.stale_updates(l) for l in graph.graph.get("layers", {})}
-    stale.update({l: schedule.stale_updates(l) for l in schedule.delays})
     # loops counted in units: layer l's loop spans g_l (1 + S(l)) units (g_l units per update
     # round; a replicated stage updates once per round of its replicas), so a step of m
     # units is bounded by m times the per-unit ratio
-    rounds = {l: schedule.update_group(l) for l in stale}
-    per_unit, loop = iteration_bound(graph, c, stale, rounds)
+    per_unit, loop = iteration_bound(graph, c, schedule.rule)
     iteration = per_unit * m
     load = [Fraction(0)] * P
     for t, procs in spread.items():
         for p in set(procs):
             if 0 <= p < P:
                 share = Fraction(procs.count(p), len(procs))
-                load[p] += m * share * int(platform.processors[p].task_cycles(graph.nodes[t]["work"]))
+                load[p] += m * share * task_cycles(platform.processors[p], graph, t)
     return Bounds(work=work, largest_task=largest, iteration=iteration, critical_loop=loop, largest=largest_task,
                   placement=max(load, default=Fraction(0)), processors=P, microbatches_per_step=m)
 

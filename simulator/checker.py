@@ -19,16 +19,17 @@ object, no cached plans), and lists what the trace breaks:
 * with ``platform.overlap_comm`` False, a processor starts its next task only after the
   transfers its previous task sent have left.
 
-The update tasks of a layer are its ``U`` tasks when the graph has any ``U``, otherwise
-every ``WG``/``W``/``B`` task whose ``layers`` contain it (the rule stated in
-``schedules.schedule``). Violations are plain strings naming the task::
+What a task is comes from the task model (:mod:`models.graph.tasks`: which tasks read a
+layer's weights, which finish its update); the delay rule's round arithmetic is stated
+here again, on purpose, so that a mistake in :class:`schedules.delays.DelayRule` or in the
+engine shows up as a violation. Violations are plain strings naming the task::
 
     F2.3 starts at 40, before its input F1.3 ends at 42
 
 :func:`find_violations` returns them; :func:`check_trace` raises
 :class:`models.errors.ScheduleError` with the first few.
 
->>> from models.graph.build import uniform_pipeline_graph
+>>> from models.graph.synthetic import uniform_pipeline_graph
 >>> from schedules.schedule import Schedule, parse_orders
 >>> from simulator.trace import MemoryTrace
 >>> s = Schedule("hand", uniform_pipeline_graph(1, 1, 1, 1), parse_orders("P0: F1.0 B1.0 W1.0"))
@@ -45,8 +46,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from models.errors import ScheduleError
-
-_UPDATE_FALLBACK = ("WG", "W", "B")
+from models.graph.tasks import edge_bytes, edge_tensor, param_bytes, update_tasks, weight_readers
+from simulator.hardware import task_cycles
 
 
 def _label(kind: str, layer: int, unit: int) -> str:
@@ -57,20 +58,6 @@ def _label(kind: str, layer: int, unit: int) -> str:
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
-
-
-def _layers_of(node, data) -> tuple[int, ...]:
-    return tuple(data.get("layers", (node[1],)))
-
-
-def _update_tasks(graph) -> dict[int, list]:
-    kinds = ("U",) if any(n[0] == "U" for n in graph.nodes) else _UPDATE_FALLBACK
-    result: dict[int, list] = defaultdict(list)
-    for node, data in graph.nodes(data=True):
-        if node[0] in kinds:
-            for l in _layers_of(node, data):
-                result[l].append(node)
-    return result
 
 
 class _Violations(list):
@@ -105,7 +92,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
     expected: dict[tuple[str, int, int], int] = {}
     for p in sorted(schedule.orders):
         for a in schedule.orders[p]:
-            key = (a.kind, a.layer, a.minibatch)
+            key = (a.kind, a.layer, a.unit)
             if key in expected:
                 out.add(f"{_label(*key)} is listed twice in the orders (P{expected[key]} and P{p})")
             expected[key] = p
@@ -145,7 +132,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
     cost_cache: dict[tuple, int] = {}
     for p in sorted(per_proc):
         recs = [r for *_, r in sorted(per_proc[p], key=lambda x: x[:3])]
-        want = [_label(a.kind, a.layer, a.minibatch) for a in schedule.orders.get(p, [])]
+        want = [_label(a.kind, a.layer, a.unit) for a in schedule.orders.get(p, [])]
         got = [_label(r.kind, r.layer, r.unit) for r in recs]
         if got != want:
             for n, (g, w) in enumerate(zip(got, want), start=1):
@@ -166,7 +153,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
                     continue
                 ck = (task, p)
                 if ck not in cost_cache:
-                    cost_cache[ck] = int(platform.processors[p].task_cycles(graph.nodes[task]["work"]))
+                    cost_cache[ck] = task_cycles(platform.processors[p], graph, task)
                 if r.end - r.start != cost_cache[ck]:
                     out.add(f"{_label(r.kind, r.layer, r.unit)} on P{p} took {r.end - r.start} cycles, "
                             f"but the cost model gives {cost_cache[ck]}")
@@ -211,7 +198,6 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
 
     # -- graph edges --------------------------------------------------------------------
     succ = {u: list(graph.successors(u)) for u in graph.nodes}
-    edges = {(u, v): d for u, v, d in graph.edges(data=True)}
     for i in range(units):
         if out.full:
             break
@@ -228,10 +214,9 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
                     out.add(f"{_label(v[0], v[1], i)} starts at {rv.start}, before its input "
                             f"{_label(u[0], u[1], i)} ends at {ru.end}")
                 if rv.proc != ru.proc:
-                    data = edges[(u, v)]
-                    tensor = str(data.get("tensor", (u, v)))
+                    tensor = str(edge_tensor(graph, u, v))
                     g = groups.setdefault((tensor, rv.proc), [0, []])
-                    g[0] = max(g[0], int(data.get("bytes", 0)))
+                    g[0] = max(g[0], edge_bytes(graph, u, v))
                     g[1].append(rv)
             for (tensor, dst), (nbytes, consumers) in groups.items():
                 if not transfer_needed(nbytes):
@@ -248,8 +233,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
                                 f"P{dst} at {arr}")
 
     # -- the delay rule -----------------------------------------------------------------
-    upd = _update_tasks(graph)
-    info = graph.graph.get("layers", {})
+    upd = update_tasks(graph)
     step_cache: dict[tuple[int, int], tuple] = {}
 
     def step_updates(l: int, s: int) -> tuple:
@@ -262,7 +246,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
             step_cache[key] = (last, [r for r in recs if r.end == last])
         return step_cache[key]
 
-    forwards = [(n, _layers_of(n, d)) for n, d in graph.nodes(data=True) if n[0] == "F"]
+    forwards = list(weight_readers(graph).items())
     for i in range(units):
         if out.full:
             break
@@ -284,7 +268,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
                             f"ends ({who} at {last}); with delay {delays.get(l, 0)} slots unit {i} must use the "
                             f"weights of step {s}")
                     continue
-                nbytes = info[l].param_bytes if l in info else 0
+                nbytes = param_bytes(graph, l)
                 if not transfer_needed(nbytes) or any(r.proc == rf.proc for r in lasts):
                     continue
                 arrivals = [arrival(f"U{l}.step{s}", f"w{l}@step{s}", r.proc, rf.proc, last, nbytes) for r in lasts]

@@ -39,7 +39,7 @@ from a :class:`simulator.trace.MemoryTrace` alone, so tests can check the engine
 streamed figures against an independent path; :func:`memory_timeline` is the memory of
 each processor as a step function of time.
 
->>> from models.graph.build import uniform_pipeline_graph
+>>> from models.graph.synthetic import uniform_pipeline_graph
 >>> from schedules.schedule import Schedule, parse_orders
 >>> from simulator.platform import Platform
 >>> from simulator.costs import MacArray
@@ -56,12 +56,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
-from schedules.passes import Placement, update_tasks
-
+from models.graph.tasks import (TaskKind, edge_bytes, edge_tensor, gradient_tasks, layer_infos, param_bytes,
+                                stash_freers, task_layers, task_work, update_tasks, weight_readers)
+from schedules.passes import Placement
 from simulator.bounds import Bounds, lower_bounds
 from simulator.engine import schedule_window
-
-_STASH_FREERS = ("WG", "AG2", "B", "W")
+from simulator.hardware import task_cycles
 
 
 # --------------------------------------------------------------------------- memory
@@ -95,34 +95,25 @@ def _procs_by_task(schedule) -> dict[tuple[str, int], set[int]]:
 def static_memory(schedule) -> list[ProcessorMemory]:
     """Weights x versions, optimizer state and gradient buffers per processor (no stash)."""
     graph = schedule.graph
-    info = graph.graph.get("layers", {})
     versions = schedule.versions()
     where = _procs_by_task(schedule)
     mem = [ProcessorMemory() for _ in range(schedule.processors)]
-    has_u = any(n[0] == "U" for n in graph.nodes)
-
-    def layers(node, data):
-        return tuple(data.get("layers", (node[1],)))
+    has_u = any(n[0] == TaskKind.U for n in graph.nodes)
+    readers = weight_readers(graph)
 
     def procs(tasks) -> set[int]:
         return {p for t in tasks for p in where.get(t, ())}
 
-    for l, li in info.items():
+    for l, li in layer_infos(graph).items():
         pb = li.param_bytes
         if not pb:
             continue
-        for p in procs(n for n, d in graph.nodes(data=True) if n[0] == "F" and l in layers(n, d)):
+        for p in procs(f for f, ls in readers.items() if l in ls):
             mem[p].weights += versions.get(l, 1) * pb
-        # the tasks that compute layer l's weight gradient: what WG_l was merged into (built graphs
-        # record their ``parts``), else a WG/W task of the layer, else (hand-built views) B_l
-        grads = [n for n, d in graph.nodes(data=True) if ("WG", l) in d.get("parts", ())]
-        if not grads:
-            grads = [n for n, d in graph.nodes(data=True) if n[0] in ("WG", "W") and l in layers(n, d)]
-        if not grads:
-            grads = [n for n in graph.nodes if n[0] == "B" and n[1] == l]
+        grads = gradient_tasks(graph, l)
         for p in procs(grads):
             mem[p].gradients += pb
-        updates = [n for n, d in graph.nodes(data=True) if n[0] == "U" and l in layers(n, d)] if has_u else grads
+        updates = [n for n in graph if n[0] == TaskKind.U and l in task_layers(graph, n)] if has_u else grads
         for p in procs(updates):
             mem[p].optimizer += pb
     return mem
@@ -188,14 +179,15 @@ class Metrics:
 
 def step_bytes(schedule) -> int:
     """Bytes a training step reads and writes: m x sum of bytes_read + bytes_written of the template."""
-    total = sum(d["work"].bytes_read + d["work"].bytes_written for _, d in schedule.graph.nodes(data=True))
+    graph = schedule.graph
+    total = sum(task_work(graph, n).bytes_read + task_work(graph, n).bytes_written for n in graph)
     return schedule.microbatches_per_step * total
 
 
 def sequential_cycles(schedule, platform, processor: int = 0) -> int:
     """Cycles per step of one processor running every task of the step in order."""
-    cm = platform.processors[processor]
-    return schedule.microbatches_per_step * sum(int(cm.task_cycles(d["work"])) for _, d in schedule.graph.nodes(data=True))
+    cm, graph = platform.processors[processor], schedule.graph
+    return schedule.microbatches_per_step * sum(task_cycles(cm, graph, n) for n in graph)
 
 
 _sequential_cycles = sequential_cycles  # summarize() has a parameter of the same name
@@ -291,24 +283,18 @@ def _window_of(step_ends: list[float], makespan: float, schedule) -> tuple[tuple
 def _stash_events(trace, schedule) -> dict[int, dict[float, int]]:
     """Per processor: time -> net change of stashed activations at that instant."""
     graph = schedule.graph
-    info = graph.graph.get("layers", {})
-    freers: dict[int, set] = defaultdict(set)
-    for n, d in graph.nodes(data=True):
-        if n[0] in _STASH_FREERS:
-            for l in d.get("layers", (n[1],)):
-                freers[l].add(n)
-    fwd = {n: tuple(d.get("layers", (n[1],))) for n, d in graph.nodes(data=True) if n[0] == "F"}
+    info = layer_infos(graph)
+    freers = stash_freers(graph)
     rec = {(t.kind, t.layer, t.unit): t for t in trace.tasks}
+    forwards = weight_readers(graph)
     events: dict[int, dict[float, int]] = defaultdict(lambda: defaultdict(int))
     for (kind, layer, unit), t in rec.items():
-        if kind != "F":
-            continue
-        for l in fwd.get((kind, layer), ()):
+        for l in forwards.get((kind, layer), ()):
             nbytes = info[l].stash_bytes if l in info else 0
             if not nbytes:
                 continue
             events[t.proc][t.start] += nbytes
-            ends = [rec[(f[0], f[1], unit)].end for f in freers.get(l, ()) if (f[0], f[1], unit) in rec]
+            ends = [rec[(q[0], q[1], unit)].end for q in freers.get(l, ()) if (q[0], q[1], unit) in rec]
             if freers.get(l) and len(ends) == len(freers[l]):
                 events[t.proc][max(ends)] -= nbytes
     return events
@@ -389,22 +375,20 @@ def metrics_from_trace(trace, schedule) -> TraceMetrics:
                 rv = rec.get((v[0], v[1], i))
                 if rv is None or rv.proc == ru.proc:
                     continue
-                data = graph.edges[u, v]
-                key = (repr(data.get("tensor", (u, v))), rv.proc)
-                groups[key] = max(groups.get(key, 0), int(data.get("bytes", 0)))
+                key = (repr(edge_tensor(graph, u, v)), rv.proc)
+                groups[key] = max(groups.get(key, 0), edge_bytes(graph, u, v))
             for nbytes in groups.values():
                 moved += nbytes
-                by_kind["activation" if u[0] == "F" else "gradient"] += nbytes
-    info = graph.graph.get("layers", {})
+                by_kind["activation" if u[0] == TaskKind.F else "gradient"] += nbytes
     order = {id(t): n for n, t in enumerate(trace.tasks)}
     upd = update_tasks(graph)
+    forwards = weight_readers(graph)
     readers: dict[int, set[int]] = defaultdict(set)
     for (kind, layer, unit), t in rec.items():
-        if kind == "F":
-            for l in graph.nodes[(kind, layer)].get("layers", (layer,)):
-                readers[l].add(t.proc)
+        for l in forwards.get((kind, layer), ()):
+            readers[l].add(t.proc)
     for l, tasks in upd.items():
-        nbytes = info[l].param_bytes if l in info else 0
+        nbytes = param_bytes(graph, l)
         if not nbytes or l not in readers:
             continue
         for k in range(steps):

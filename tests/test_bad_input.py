@@ -415,7 +415,8 @@ def _api_cases():
     from models.network.spec import NetworkSpec, Node
     from models.network.files import network_from_dict, read_network_file, read_scalesim_csv
     from models.training.optim import SGD, Adam
-    from models.graph.build import training_graph, uniform_pipeline_graph
+    from models.graph.build import training_graph
+    from models.graph.synthetic import uniform_pipeline_graph
     from models.graph.work import TaskWork
     from models.network.zoo import get_network, load_network
     from schedules.methods.layerpipe2 import parse_groups

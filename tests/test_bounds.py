@@ -8,7 +8,8 @@ import networkx as nx
 import pytest
 
 from models.errors import LayerPipeError
-from models.graph.build import LayerInfo, uniform_pipeline_graph
+from models.graph.synthetic import uniform_pipeline_graph
+from models.graph.tasks import LayerInfo
 from models.graph.work import TaskWork
 from models.network.zoo import get_network
 from schedules.planning.orders import gpipe_orders, one_f_one_b_orders
@@ -189,7 +190,7 @@ def test_training_graphs_respect_every_bound(case):
     assert st.makespan >= steps * b.work and st.makespan >= steps * b.largest_task
     assert st.makespan >= steps * b.placement
     if b.critical_loop:
-        delay = sum(1 + s.stale_updates(k) for k in b.critical_loop)
+        delay = sum(1 + s.rule.staleness(k) for k in b.critical_loop)
         assert st.makespan >= (steps // delay) * delay * b.iteration
     # steady state: the measured window is a whole number of the schedule's periods for these
     if s.name in ("sequential", "pipedream", "gpipe", "1f1b", "zb-h1"):

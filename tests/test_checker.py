@@ -3,7 +3,7 @@
 import pytest
 
 from models.errors import ScheduleError
-from models.graph.build import uniform_pipeline_graph
+from models.graph.synthetic import uniform_pipeline_graph
 from models.network.zoo import get_network
 from schedules.planning.orders import gpipe_orders, one_f_one_b_orders
 from schedules.schedule import Schedule, parse_orders

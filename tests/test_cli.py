@@ -55,7 +55,7 @@ def test_train_takes_delays_from_the_schedule(capsys):
     assert main(["train", "mlp:64-128-128-64-10", "--schedule", "pipedream", "--processors", "3", "--epochs", "1",
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["delays"] == [sched.stale_updates(l) for l in range(1, 5)] and max(out["delays"]) > 0
+    assert out["delays"] == [sched.rule.staleness(l) for l in range(1, 5)] and max(out["delays"]) > 0
     assert main(["train", "mlp", "--schedule", "pipedream", "--delays", "1,0,0"]) == 2
 
 

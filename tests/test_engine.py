@@ -10,14 +10,15 @@ import networkx as nx
 import pytest
 
 from models.errors import DeadlockError
-from models.graph.build import LayerInfo, uniform_pipeline_graph
+from models.graph.synthetic import uniform_pipeline_graph
+from models.graph.tasks import LayerInfo
 from models.graph.work import TaskWork
 from models.network.zoo import get_network
 from schedules.passes import insert_transfers, validate
 from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule, parse_orders
-from schedules.methods.sequential import sequential, step_template
-from simulator.engine import run as engine
+from models.graph.build import training_graph
+from schedules.methods.sequential import sequential
 from simulator.checker import check_trace
 from simulator.costs import FREE_LINK, LinkModel, MacArray
 from simulator.engine import simulate
@@ -109,7 +110,7 @@ def test_heterogeneous_speeds():
 
 @pytest.mark.parametrize("net", ["mlp", "lenet5"])
 def test_one_processor_is_sum_of_task_cycles(net):
-    template = step_template(get_network(net), batch=4)
+    template = training_graph(get_network(net), batch=4)
     plat = Platform.homogeneous(1, MacArray(64))
     r, _ = run(sequential(template, units=5), plat)
     total = sum(plat.processors[0].task_cycles(d["work"]) for _, d in template.nodes(data=True))
@@ -227,10 +228,9 @@ def test_callback_and_process_drivers_agree(name):
     ex = insert_transfers(validate(build_schedule(name, get_network("lenet5"), 3, platform=plat, minibatches=8,
                                                   batch=2)))
     fast_trace, slow_trace = MemoryTrace(), MemoryTrace()
-    fast = engine._Run(ex, plat, fast_trace)
-    slow = engine._Run(ex, plat, slow_trace, processes=True)
-    assert fast.fast and not slow.fast
-    assert dataclasses.asdict(fast.run()) == dataclasses.asdict(slow.run())
+    fast = simulate(ex, plat, trace=fast_trace, driver="callbacks")
+    slow = simulate(ex, plat, trace=slow_trace, driver="processes")
+    assert dataclasses.asdict(fast.stats) == dataclasses.asdict(slow.stats)
     assert sorted(fast_trace.tasks) == sorted(slow_trace.tasks)
     check_trace(fast_trace, ex.schedule, plat)
 

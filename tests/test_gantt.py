@@ -5,7 +5,7 @@ import json
 import pytest
 
 from models.errors import LayerPipeError
-from models.graph.build import uniform_pipeline_graph
+from models.graph.synthetic import uniform_pipeline_graph
 from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule
 from simulator.costs import LinkModel, MacArray

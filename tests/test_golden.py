@@ -7,7 +7,7 @@ ZB-H1 splits W off and defers it, with at most p micro-batches in flight.
 
 import pytest
 
-from models.graph.build import uniform_pipeline_graph
+from models.graph.synthetic import uniform_pipeline_graph
 from schedules.planning.orders import gpipe_orders, one_f_one_b_orders
 from schedules.schedule import Schedule
 from simulator.costs import MacArray

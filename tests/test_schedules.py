@@ -5,7 +5,7 @@ import random
 import pytest
 
 from models.errors import DeadlockError, ScheduleError
-from models.graph.build import uniform_pipeline_graph
+from models.graph.synthetic import uniform_pipeline_graph
 from models.network.zoo import get_network
 from schedules.planning.heft import heft
 from schedules.methods.layerpipe2 import parse_groups
@@ -137,8 +137,8 @@ def test_replicas_update_once_per_round():
     s = build_schedule("pipedream", net, P, platform=plat, minibatches=24, batch=32)
     for a, b, r in s.info["stages"]:
         for l in range(a, b + 1):
-            assert s.update_group(l) == r
-            assert s.weight_round(l, 5 * r) == 5 - 1 - s.stale_updates(l)
+            assert s.rule.group(l) == r
+            assert s.rule.awaited_round(l, 5 * r) == 5 - 1 - s.rule.staleness(l)
     from simulator.checker import find_violations
     from simulator.trace import MemoryTrace
     trace = MemoryTrace()

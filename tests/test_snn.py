@@ -15,7 +15,7 @@ from models.network.layers import AvgPool2d, Flatten, Linear, MaxPool2d
 from models.network.files import network_from_dict, network_to_dict
 from models.network.spec import chain, weight_layers
 from models.training.snn import (
-    SNNConfig, SpikingNet, Surrogate, default_snn_train_config, delays_from_schedule, leaky, lif_backward,
+    SNNConfig, SpikingNet, Surrogate, default_snn_train_config, leaky, lif_backward,
     lif_forward, train_snn,
 )
 from models.network.spiking import LIF_BACKWARD_OPS, LIF_FORWARD_OPS, LIFConv2d, LIFLinear, is_spiking, time_steps
@@ -275,24 +275,24 @@ def test_snn_task_graph_batches_over_time_and_serialises_the_membrane():
     T, B = 4, 2
     net = snn_cnn(time_steps=T)
     g = training_graph(net, B)
-    f1, f2 = g.nodes["F", 1, 0]["work"], g.nodes["F", 2, 0]["work"]
+    f1, f2 = g.nodes["F", 1]["work"], g.nodes["F", 2]["work"]
     assert f1.gemms == ((B * T * 32 * 32, 32, 27),)
-    assert g.nodes["WG", 2, 0]["work"].gemms == ((64, 288, B * T * 16 * 16),)
-    assert g.nodes["AG1", 4, 0]["work"].gemms == ((B * T, 256, 10),)
+    assert g.nodes["WG", 2]["work"].gemms == ((64, 288, B * T * 16 * 16),)
+    assert g.nodes["AG1", 4]["work"].gemms == ((B * T, 256, 10),)
     assert f1.macs == B * T * 32 * 32 * 32 * 27 == f1.gemm_macs
     # forward membrane: T*(4+1 bias) ops per neuron; the fused 2x2 max pool runs at every step
     assert f1.elementwise == B * T * (32 * 32 * 32 * (LIF_FORWARD_OPS + 1) + 32 * 16 * 16 * 4)
     assert f1.sequential_steps == f2.sequential_steps == T
-    ag2 = g.nodes["AG2", 1, 0]["work"]
+    ag2 = g.nodes["AG2", 1]["work"]
     assert ag2.sequential_steps == T
     assert ag2.elementwise == B * T * (32 * 32 * 32 * LIF_BACKWARD_OPS + 32 * 16 * 16 * 4)
     # the output layer's F also holds the readout, the loss and the output membrane's BPTT
-    f4 = g.nodes["F", 4, 0]["work"]
+    f4 = g.nodes["F", 4]["work"]
     assert f4.elementwise == B * T * 10 * (LIF_FORWARD_OPS + 1) + 3 * B * 10 + B * T * 10 + B * T * 10 * LIF_BACKWARD_OPS
     for kind in ("WG", "AG1", "U"):
-        assert g.nodes[kind, 2, 0]["work"].sequential_steps == 1
+        assert g.nodes[kind, 2]["work"].sequential_steps == 1
     # AG2 reads the stored membrane (words), not the spikes
-    assert g.edges[("F", 1, 0), ("AG2", 1, 0)] == {"bytes": B * T * 32 * 32 * 32 * 2, "tensor": ("mem", 1)}
+    assert g.edges[("F", 1), ("AG2", 1)] == {"bytes": B * T * 32 * 32 * 32 * 2, "tensor": ("mem", 1)}
 
 
 def test_spike_tensors_cost_a_byte_or_a_bit():
@@ -300,11 +300,11 @@ def test_spike_tensors_cost_a_byte_or_a_bit():
     net = snn_mlp(sizes=(64, 48, 10), time_steps=T)
     by_byte = training_graph(net, B)
     by_bit = training_graph(net, B, spike_bits=True)
-    assert by_byte.edges[("F", 1, 0), ("F", 2, 0)]["bytes"] == B * T * 48  # binary spikes, 1 byte each
-    assert by_bit.edges[("F", 1, 0), ("F", 2, 0)]["bytes"] == -(-B * T * 48 // 8)
-    assert by_byte.edges[("F", 2, 0), ("WG", 2, 0)]["bytes"] == B * T * 48 + B * T * 10 * 2  # in (spikes) + delta
+    assert by_byte.edges[("F", 1), ("F", 2)]["bytes"] == B * T * 48  # binary spikes, 1 byte each
+    assert by_bit.edges[("F", 1), ("F", 2)]["bytes"] == -(-B * T * 48 // 8)
+    assert by_byte.edges[("F", 2), ("WG", 2)]["bytes"] == B * T * 48 + B * T * 10 * 2  # in (spikes) + delta
     # gradients and membranes stay words
-    assert by_bit.edges[("AG1", 2, 0), ("AG2", 1, 0)]["bytes"] == B * T * 48 * 2
+    assert by_bit.edges[("AG1", 2), ("AG2", 1)]["bytes"] == B * T * 48 * 2
     info = by_bit.graph["layers"][1]
     assert info.input_bytes == -(-B * T * 64 // 8)  # the rate-coded input is spikes too
     assert info.output_bytes == -(-B * T * 48 // 8)
@@ -313,8 +313,8 @@ def test_spike_tensors_cost_a_byte_or_a_bit():
     def pooled(pool):
         return chain("p", (1, 4, 4), [LIFConv2d(2, padding=1, time_steps=T), pool, Flatten(), LIFLinear(3, time_steps=T)])
 
-    assert training_graph(pooled(MaxPool2d(2)), 1).edges[("F", 1, 0), ("F", 2, 0)]["bytes"] == T * 8
-    assert training_graph(pooled(AvgPool2d(2)), 1).edges[("F", 1, 0), ("F", 2, 0)]["bytes"] == T * 8 * 2
+    assert training_graph(pooled(MaxPool2d(2)), 1).edges[("F", 1), ("F", 2)]["bytes"] == T * 8
+    assert training_graph(pooled(AvgPool2d(2)), 1).edges[("F", 1), ("F", 2)]["bytes"] == T * 8 * 2
 
 
 def test_ann_graphs_ignore_spike_bits_and_views_work():
@@ -331,7 +331,7 @@ def test_ann_graphs_ignore_spike_bits_and_views_work():
 def test_systolic_cost_of_snn_tasks_counts_sequential_membrane_steps():
     T = 8
     g = training_graph(snn_mlp(time_steps=T), 4)
-    work = g.nodes["F", 1, 0]["work"]
+    work = g.nodes["F", 1]["work"]
     array = SystolicArray(8, 8, "ws")
     gemm = array.gemm_cycles(*work.gemms[0])
     assert array.task_cycles(work) == gemm + T * -(-work.elementwise // (T * 8))
@@ -392,7 +392,7 @@ def test_delays_from_a_schedule():
     net = snn_mlp(time_steps=4)
     schedule = build_schedule("pipedream", net, 3, platform=Platform.homogeneous(3, SystolicArray(16, 16)),
                               minibatches=4, batch=8)
-    delays = delays_from_schedule(schedule)
+    delays = tuple(schedule.layer_staleness())
     assert delays == (2, 1, 0) == tuple(stage_delays([0, 1, 2]))
     result = train_snn(net, _subset(load_digits_split(), 64),
                        default_snn_train_config(epochs=1, compensation="stash", delays=delays))

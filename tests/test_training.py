@@ -16,7 +16,7 @@ from models.training.nn import Net, softmax_cross_entropy
 from models.training.optim import Adam, OptimizerConfig, SGD
 from models.training.trainer import (
     COMPENSATIONS, DelayedTrainer, TrainConfig, UpdateEMA, check_delays, ema_beta, predict_weights,
-    schedule_delays, stage_delays, train, weight_copies,
+    stage_delays, train, weight_copies,
 )
 from models.network.zoo import mlp
 from simulator.cli import main
@@ -243,12 +243,6 @@ def test_delays_helpers():
         with pytest.raises(TrainingError):
             check_delays(bad, 3)
 
-    class Fake:
-        def stale_updates(self, layer):
-            return {1: 3, 2: 2, 3: 1}.get(layer, 0)
-
-    assert schedule_delays(Fake(), 4) == list(LAYERPIPE_4P)
-
 
 def test_layerpipe_schedule_gives_these_delays():
     """The hard-coded LAYERPIPE_4P is what the schedules package derives for MLP4 on 4 processors."""
@@ -260,7 +254,7 @@ def test_layerpipe_schedule_gives_these_delays():
         pytest.skip(f"schedules not available: {exc}")
     net = mlp(MLP4)
     schedule = build_schedule("layerpipe", net, 4, platform=Platform.homogeneous(4, MacArray(256)), minibatches=8)
-    assert schedule_delays(schedule, 4) == list(LAYERPIPE_4P)
+    assert schedule.layer_staleness() == list(LAYERPIPE_4P)
 
 
 def test_bad_configurations_raise_training_errors(digits):

@@ -1,7 +1,7 @@
-"""Task graphs of one training step (DESIGN section 3).
+"""The task graph of one training step (docs/design.md, "Task model").
 
-:func:`training_graph` turns a network and a batch size into a networkx ``DiGraph``
-whose nodes are keyed by readable tuples ``(kind, layer, minibatch)``:
+:func:`training_graph` turns a network and a batch size into a networkx ``DiGraph``, the
+template of one step, whose nodes are :class:`models.graph.tasks.Task` ``(kind, layer)``:
 
 ======  ==========================================  ===============================
 kind    computes                                    needs
@@ -16,11 +16,8 @@ U       weight update of layer l                    WG_l
 The loss and its gradient are element-wise work of the last layer's F (so delta_L is
 available when F_L ends, and the last layer has no AG2). In a DAG a layer's AG2 also
 back-propagates through its fused residual ``add`` and so sends gradients straight to
-the shortcut's producer. Every node carries ``work`` (:class:`models.graph.work.TaskWork`),
-``kind``, ``layer``, ``minibatch`` and ``layers`` (the weight layers merged into it).
-Every edge carries ``bytes`` and ``tensor``, an identifier of the data it moves: two
-edges with the same tensor from the same producer move the same data, so a processor
-receives it once (see ``schedules.passes``).
+the shortcut's producer. Nodes and edges carry what :mod:`models.graph.tasks` describes
+(work, layers, parts; bytes and tensor), read through its accessors.
 
 GEMM orientation (A = M x K, B = K x N), batch B, conv output OH x OW, K_w = Cin*Kh*Kw:
 
@@ -32,10 +29,9 @@ WG     (N_out, N_in, B)             (Cout, K_w, B*OH*OW)       delta^T . im2col(
 AG1    (B, N_in, N_out)             (B*OH*OW, K_w, Cout)       delta . W, then col2im
 =====  ===========================  =========================  ==================
 
-Views come from the same fine graph by :func:`contract`: ``"pipedream"`` merges
+Views come from the same fine graph (:mod:`models.graph.views`): ``"pipedream"`` merges
 AG1_l + AG2_{l-1} + WG_l into B_l, ``"zerobubble"`` merges AG1_l + AG2_{l-1} into B_l and
-renames WG_l to W_l. AG2 of a layer with several consumers joins the consumer with the
-smallest index (the last to finish its backward), which keeps the view acyclic.
+renames WG_l to W_l.
 
 Spiking layers (SpikePipe, :mod:`models.network.spiking`) run T time steps. Their three GEMMs
 batch over ``B*T`` rows (the layer's ``gemm_shapes``), every activation and gradient tensor
@@ -52,45 +48,24 @@ layers gets exactly the graph it had before.
 >>> from models.network import chain
 >>> from models.network.layers import Linear
 >>> g = training_graph(chain("m", (4,), [Linear(3, activation="relu"), Linear(2)]), batch=8)
+>>> from models.graph.tasks import task_work
 >>> sorted(g.nodes)[:4]
-[('AG1', 2, 0), ('AG2', 1, 0), ('F', 1, 0), ('F', 2, 0)]
->>> g.nodes["F", 1, 0]["work"].macs
+[('AG1', 2), ('AG2', 1), ('F', 1), ('F', 2)]
+>>> task_work(g, ("F", 1)).macs
 96
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-
 import networkx as nx
 
 from models.errors import LayerPipeError, NetworkError
+from models.graph.tasks import LayerInfo, Task, TaskKind, add_edge, add_task
+from models.graph.views import VIEWS, view_graph
+from models.graph.work import TaskWork
 from models.network.layers import Conv2d, Linear, numel
 from models.network.spec import INPUT, NetworkSpec, weight_layers
 from models.network.spiking import SPIKE_PRESERVING_KINDS, is_spiking, time_steps
-from models.graph.work import TaskWork
-
-#: task kinds of the fine-grained model and of the views
-KINDS = ("F", "WG", "AG1", "AG2", "U", "B", "W")
-VIEWS = ("layerpipe", "pipedream", "zerobubble")
-
-TaskKey = tuple[str, int, int]
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """What the memory and communication models need to know of weight layer ``index``."""
-
-    index: int
-    name: str
-    kind: str
-    params: int
-    param_bytes: int
-    input_bytes: int  # a_{l-1} for the whole batch
-    output_bytes: int  # the tensor that leaves the layer, whole batch
-    stash_bytes: int  # activations kept from F_l until the backward of the minibatch ends
-    producers: tuple[int, ...]
 
 
 def _gemms(layer, in_shape, out_shape, batch: int) -> dict[str, tuple[int, int, int]]:
@@ -109,31 +84,19 @@ def _gemms(layer, in_shape, out_shape, batch: int) -> dict[str, tuple[int, int, 
     return gemm(in_shape, out_shape, batch)
 
 
-def _add_data_edge(graph: nx.DiGraph, u, v, nbytes: int, tensor) -> None:
-    """Add an edge moving ``tensor``; a second tensor on the same pair adds its bytes."""
-    data = graph.get_edge_data(u, v)
-    if data is None:
-        graph.add_edge(u, v, bytes=nbytes, tensor=tensor)
-    elif data["tensor"] != tensor:
-        data["bytes"] += nbytes
-        data["tensor"] = (data["tensor"], tensor)
-
-
-def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, minibatches: int = 1,
-                   updates: bool = True, view: str = "layerpipe", spike_bits: bool = False,
-                   ag_split: str | float = "design") -> nx.DiGraph:
-    """The task graph of ``minibatches`` independent training steps of ``net``.
+def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, updates: bool = True,
+                   view: str = "layerpipe", spike_bits: bool = False, ag_split: str | float = "design") -> nx.DiGraph:
+    """The task graph of one training step of ``net`` (the template every unit of a schedule
+    instantiates; steps are linked only by a schedule's delays).
 
     Parameters
     ----------
     batch : samples per minibatch (every work figure scales with it).
     word_bytes : bytes per tensor element (2 for fp16/bf16).
-    minibatches : copies of the step, keyed by their minibatch index; no edge links two
-        minibatches (cross-minibatch dependencies are a schedule's delays).
     updates : include the U_l weight-update tasks.
     view : ``"layerpipe"`` (fine tasks), ``"pipedream"`` or ``"zerobubble"``.
     ag_split : how the activation gradient is split between layer l and its producer p
-        (LayerPipe's inter-layer split). ``"design"`` (default, DESIGN section 3): AG1_l is the
+        (LayerPipe's inter-layer split). ``"design"`` (default, docs/design.md): AG1_l is the
         whole product W_l^T delta_l on layer l, AG2_p the element-wise rest on p. A number rho
         in [0, 1], or ``"balanced"``, is the second reading: a fraction rho_l of AG1_l's
         product (rows of delta_l) runs in AG2_p, which then receives those rows of delta_l and
@@ -146,8 +109,6 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
         raise NetworkError(f"batch size must be a positive integer, got {batch!r}")
     if not isinstance(word_bytes, int) or word_bytes <= 0:
         raise NetworkError(f"word size must be a positive number of bytes, got {word_bytes!r}")
-    if not isinstance(minibatches, int) or minibatches <= 0:
-        raise NetworkError(f"minibatches must be a positive integer, got {minibatches!r}")
     if view not in VIEWS:
         raise LayerPipeError(f"unknown task-graph view {view!r} (known: {', '.join(VIEWS)})")
 
@@ -227,20 +188,20 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
             bytes_read=z_bytes + in_bytes, bytes_written=wl.params * wb))
         # delta_l comes from the loss (last layer) or from this layer's AG2
         delta_src = ("F", l) if l == last else ("AG2", l)
-        _add_data_edge(template, ("F", l), ("WG", l), in_bytes, ("in", l))
-        _add_data_edge(template, delta_src, ("WG", l), z_bytes, ("d", l))
+        add_edge(template, ("F", l), ("WG", l), in_bytes, ("in", l))
+        add_edge(template, delta_src, ("WG", l), z_bytes, ("d", l))
         if weight_input_owner[l] not in (0, l):
             template.add_node(("AG1", l), work=TaskWork(
                 macs=B * wl.macs, gemms=(gemms["AG1"],),
                 bytes_read=z_bytes + wl.params * wb, bytes_written=tensor_bytes(in_elems, T)))
-            _add_data_edge(template, delta_src, ("AG1", l), z_bytes, ("d", l))
+            add_edge(template, delta_src, ("AG1", l), z_bytes, ("d", l))
         if updates:
             template.add_node(("U", l), work=TaskWork(
                 elementwise=wl.params, bytes_read=2 * wl.params * wb, bytes_written=wl.params * wb))
-            _add_data_edge(template, ("WG", l), ("U", l), wl.params * wb, ("dW", l))
+            add_edge(template, ("WG", l), ("U", l), wl.params * wb, ("dW", l))
         for p, elems in wl.producers.items():
             if p != 0:
-                _add_data_edge(template, ("F", p), ("F", l), read_bytes(l, p, elems), ("a", p))
+                add_edge(template, ("F", p), ("F", l), read_bytes(l, p, elems), ("a", p))
 
     for wl in layers:
         p = wl.index
@@ -265,28 +226,23 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, min
                 bytes_written=B * z_elems * wb)
             stored = (B * wl.output_elements * wb, ("a", p))
         template.add_node(("AG2", p), work=work)
-        _add_data_edge(template, ("F", p), ("AG2", p), *stored)
+        add_edge(template, ("F", p), ("AG2", p), *stored)
         for c, (via_weight, via_fused) in sorted(consumers[p].items()):
             if via_weight:
-                _add_data_edge(template, ("AG1", c), ("AG2", p), tensor_bytes(via_weight, T), ("g", c, p))
+                add_edge(template, ("AG1", c), ("AG2", p), tensor_bytes(via_weight, T), ("g", c, p))
             if via_fused:  # the gradient of a residual shortcut leaves through c's AG2 (or its loss)
                 src = ("F", c) if c == last else ("AG2", c)
-                _add_data_edge(template, src, ("AG2", p), tensor_bytes(via_fused, T), ("gs", c, p))
+                add_edge(template, src, ("AG2", p), tensor_bytes(via_fused, T), ("gs", c, p))
 
     if ag_split != "design":
         split_activation_gradients(template, weight_input_owner, info, wb, ag_split)
-    if view != "layerpipe":
-        template = _view(template, consumers, view)
-
-    graph = nx.DiGraph(network=net.name, batch=B, word_bytes=wb, view=view, layers=info,
-                       num_layers=last)
-    for mb in range(minibatches):
-        for (kind, l), data in template.nodes(data=True):
-            graph.add_node((kind, l, mb), kind=kind, layer=l, minibatch=mb, layers=data.get("layers", (l,)),
-                           parts=data.get("parts", ((kind, l),)), work=data["work"])
-        for (u, v, data) in template.edges(data=True):
-            graph.add_edge((*u, mb), (*v, mb), **data)
-    return graph
+    fine = nx.DiGraph(network=net.name, batch=B, word_bytes=wb, view=view, layers=info, num_layers=last)
+    for (kind, l), data in template.nodes(data=True):
+        add_task(fine, Task(TaskKind(kind), l), data["work"])
+    for u, v, data in template.edges(data=True):
+        fine.add_edge(Task(TaskKind(u[0]), u[1]), Task(TaskKind(v[0]), v[1]), **data)
+    first_consumer = {p: min(cons) for p, cons in consumers.items() if cons}
+    return view_graph(fine, first_consumer, view)
 
 
 def split_activation_gradients(template: nx.DiGraph, producer: dict[int, int], info: dict[int, LayerInfo],
@@ -302,8 +258,9 @@ def split_activation_gradients(template: nx.DiGraph, producer: dict[int, int], i
 
     >>> from models.network import chain
     >>> from models.network.layers import Linear
+    >>> from models.graph.tasks import task_work
     >>> g = training_graph(chain("m", (4,), [Linear(8), Linear(8)]), 2, ag_split=0.5)
-    >>> g.nodes["AG1", 2, 0]["work"].macs, g.nodes["AG2", 1, 0]["work"].macs
+    >>> task_work(g, ("AG1", 2)).macs, task_work(g, ("AG2", 1)).macs
     (64, 64)
     """
     if isinstance(rho, str) and rho != "balanced":
@@ -340,134 +297,9 @@ def split_activation_gradients(template: nx.DiGraph, producer: dict[int, int], i
             macs=moved * N * K, gemms=((moved, N, K),),
             bytes_read=delta_bytes * moved // M + info[l].param_bytes, bytes_written=work.bytes_written * moved // M)
         src = next(q for q in template.predecessors(ag1))  # delta_l's task (AG2_l, or F_L for the last)
-        _add_data_edge(template, src, ag2, delta_bytes * moved // M + info[l].param_bytes, ("dpart", l))
+        add_edge(template, src, ag2, delta_bytes * moved // M + info[l].param_bytes, ("dpart", l))
         used[l] = moved / M
     return used
 
 
-def _view(template: nx.DiGraph, consumers: dict[int, dict[int, list[int]]], view: str) -> nx.DiGraph:
-    back_owner = {}
-    for p, cons in consumers.items():
-        if cons:
-            back_owner[p] = min(cons)  # AG2_p joins the first consumer's backward
-    mapping: dict[Hashable, Hashable] = {}
-    for kind, l in template.nodes:
-        if kind == "AG1":
-            mapping[kind, l] = ("B", l)
-        elif kind == "AG2":
-            mapping[kind, l] = ("B", back_owner[l])
-        elif kind == "WG":
-            mapping[kind, l] = ("B", l) if view == "pipedream" else ("W", l)
-    return contract(template, lambda n: mapping.get(n, n))
-
-
-def contract(graph: nx.DiGraph, merge: Callable[[Hashable], Hashable]) -> nx.DiGraph:
-    """Merge the nodes that ``merge`` maps to the same key into one task.
-
-    Work is summed, ``layers`` are united, ``parts`` lists the fine tasks ``(kind, layer)``
-    a merged task is made of, edges inside a merged task vanish and parallel
-    edges between two merged tasks become one edge whose bytes are the sum of the
-    distinct tensors it moves (a tensor counted once). Raises ``LayerPipeError`` if the
-    merge creates a cycle (the grouping would deadlock).
-
-    >>> g = nx.DiGraph()
-    >>> g.add_edge("a", "b", bytes=4, tensor="x"); g.add_edge("a", "c", bytes=4, tensor="x")
-    >>> for n in g: g.nodes[n]["work"] = TaskWork(macs=1)
-    >>> h = contract(g, lambda n: "bc" if n in "bc" else n)
-    >>> h.edges["a", "bc"]["bytes"], h.nodes["bc"]["work"].macs
-    (4, 2)
-    """
-    def layers_of(node, data) -> tuple:
-        if "layers" in data:
-            return tuple(data["layers"])
-        return (node[1],) if isinstance(node, tuple) and len(node) > 1 else ()
-
-    def parts_of(node, data) -> tuple:
-        if "parts" in data:
-            return tuple(data["parts"])
-        return (tuple(node[:2]),) if isinstance(node, tuple) and len(node) > 1 else (node,)
-
-    out = nx.DiGraph(**graph.graph)
-    for node, data in graph.nodes(data=True):
-        key = merge(node)
-        if key in out:
-            merged = out.nodes[key]
-            merged["work"] = merged["work"] + data["work"]
-            merged["layers"] = tuple(sorted(set(merged["layers"]) | set(layers_of(node, data))))
-            merged["parts"] = tuple(sorted(set(merged["parts"]) | set(parts_of(node, data)), key=repr))
-        else:
-            attrs = {k: v for k, v in data.items() if k not in ("work", "layers", "kind", "parts")}
-            if isinstance(key, tuple) and key and isinstance(key[0], str):
-                attrs["kind"] = key[0]
-                if len(key) > 1:
-                    attrs["layer"] = key[1]
-            out.add_node(key, **attrs, work=data["work"], layers=layers_of(node, data), parts=parts_of(node, data))
-    tensors: dict[tuple, dict] = {}
-    for u, v, data in graph.edges(data=True):
-        a, b = merge(u), merge(v)
-        if a == b:
-            continue
-        moved = tensors.setdefault((a, b), {})
-        moved[data.get("tensor", (u, v))] = data.get("bytes", 0)
-    for (a, b), moved in tensors.items():
-        tensor = next(iter(moved)) if len(moved) == 1 else tuple(sorted(moved, key=repr))
-        out.add_edge(a, b, bytes=sum(moved.values()), tensor=tensor)
-    if not nx.is_directed_acyclic_graph(out):
-        cycle = " -> ".join(str(u) for u, _ in nx.find_cycle(out))
-        raise LayerPipeError(f"merging tasks creates a dependency cycle: {cycle}")
-    return out
-
-
-def uniform_pipeline_graph(stages: int, f: int, b: int, w: int, *, act_bytes: int = 0,
-                           param_bytes: int = 0, split_backward: bool = True) -> nx.DiGraph:
-    """Synthetic template of ``stages`` pipeline stages with fixed task durations.
-
-    Stage ``s`` (1-based) has F (``f`` cycles), B (input gradient, ``b``) and W (weight
-    gradient, ``w``) tasks; with ``split_backward=False`` B takes ``b + w`` and there is no
-    W. Forward sends ``act_bytes`` to the next stage, B sends as many back. This is the
-    setting of the zero-bubble paper's closed forms (DESIGN section 9).
-
-    >>> g = uniform_pipeline_graph(2, f=1, b=2, w=3)
-    >>> sorted(g.nodes)
-    [('B', 1), ('B', 2), ('F', 1), ('F', 2), ('W', 1), ('W', 2)]
-    """
-    for name, v in (("stages", stages), ("f", f), ("b", b), ("w", w)):
-        if not isinstance(v, int) or v < (1 if name == "stages" else 0):
-            raise LayerPipeError(f"{name} must be a {'positive' if name == 'stages' else 'non-negative'} integer, got {v!r}")
-    g = nx.DiGraph(network=f"uniform{stages}", batch=1, word_bytes=1, view="zerobubble", num_layers=stages)
-    g.graph["layers"] = {s: LayerInfo(s, f"stage{s}", "synthetic", 0, param_bytes, act_bytes, act_bytes,
-                                      2 * act_bytes, (s - 1,) if s > 1 else ())
-                         for s in range(1, stages + 1)}
-    for s in range(1, stages + 1):
-        g.add_node(("F", s), kind="F", layer=s, layers=(s,), work=TaskWork(fixed_cycles=f))
-        g.add_node(("B", s), kind="B", layer=s, layers=(s,), work=TaskWork(fixed_cycles=b if split_backward else b + w))
-        g.add_edge(("F", s), ("B", s), bytes=act_bytes, tensor=("in", s))
-        if split_backward:
-            g.add_node(("W", s), kind="W", layer=s, layers=(s,), work=TaskWork(fixed_cycles=w))
-            g.add_edge(("B", s), ("W", s), bytes=act_bytes, tensor=("d", s))
-        if s > 1:
-            g.add_edge(("F", s - 1), ("F", s), bytes=act_bytes, tensor=("a", s - 1))
-            g.add_edge(("B", s), ("B", s - 1), bytes=act_bytes, tensor=("g", s, s - 1))
-    return g
-
-
-def total_work(graph: nx.DiGraph) -> TaskWork:
-    """The summed work of every task (identical across views of the same step)."""
-    total = TaskWork()
-    for _, data in graph.nodes(data=True):
-        total = total + data["work"]
-    return total
-
-
-def minibatch_slice(graph: nx.DiGraph, minibatch: int = 0) -> nx.DiGraph:
-    """The tasks of one minibatch, keyed ``(kind, layer)`` as schedules use them."""
-    nodes = [n for n in graph if n[2] == minibatch]
-    if not nodes:
-        raise LayerPipeError(f"the task graph has no minibatch {minibatch}")
-    sub = graph.subgraph(nodes)
-    return nx.relabel_nodes(nx.DiGraph(sub), {n: n[:2] for n in nodes})
-
-
-__all__ = ["KINDS", "VIEWS", "TaskKey", "LayerInfo", "training_graph", "split_activation_gradients", "contract",
-           "uniform_pipeline_graph",
-           "total_work", "minibatch_slice"]
+__all__ = ["training_graph", "split_activation_gradients"]

@@ -443,15 +443,6 @@ def default_snn_train_config(**overrides) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def delays_from_schedule(schedule) -> tuple[int, ...]:
-    """Per-weight-layer delays in updates (``S(l)``) of a :class:`schedules.schedule.Schedule`.
-
-    A schedule stores delays in slots (2*S(l)); the trainer counts weight updates.
-    """
-    layers = sorted(schedule.graph.graph.get("layers", {}))
-    return tuple(schedule.stale_updates(l) for l in layers)
-
-
 def _one_blas_thread():
     """BLAS on one thread for the duration of a run: the matrices are small, and a multi-threaded
     BLAS on a busy 2-core machine spins waiting for its threads (measured here: a 4096x32 by
@@ -529,5 +520,5 @@ def train_snn(spec: NetworkSpec, data: Dataset, config: TrainConfig | None = Non
 
 __all__ = [
     "READOUTS", "SPIKE_FUNCTIONS", "heaviside", "Surrogate", "lif_forward", "lif_backward", "leaky", "SpikeTape",
-    "SpikingNet", "SNNConfig", "default_snn_train_config", "delays_from_schedule", "train_snn",
+    "SpikingNet", "SNNConfig", "default_snn_train_config", "train_snn",
 ]

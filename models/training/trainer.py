@@ -135,19 +135,6 @@ def weight_copies(compensation: str, delays: Sequence[int]) -> list[int]:
     return [1 for _ in delays]
 
 
-def schedule_delays(schedule: Any, num_layers: int) -> list[int]:
-    """Per-weight-layer delays in updates from a Schedule (``schedule.stale_updates(l)``, l = 1..L).
-
-    Duck-typed so that the training core does not import the schedules package.
-
-    >>> class Fake:
-    ...     def stale_updates(self, l): return {1: 3, 2: 2, 3: 1}.get(l, 0)
-    >>> schedule_delays(Fake(), 4)
-    [3, 2, 1, 0]
-    """
-    return [int(schedule.stale_updates(l)) for l in range(1, num_layers + 1)]
-
-
 def _check_mode(compensation: str) -> None:
     if compensation not in COMPENSATIONS:
         raise TrainingError(f"unknown compensation {compensation!r} (known: {', '.join(COMPENSATIONS)})")
@@ -432,6 +419,6 @@ def make_result(network: str, dataset: str, config: "TrainConfig", net, trainer:
 
 
 __all__ = [
-    "COMPENSATIONS", "check_delays", "stage_delays", "schedule_delays", "weight_copies", "ema_beta", "UpdateEMA", "predict_weights",
+    "COMPENSATIONS", "check_delays", "stage_delays", "weight_copies", "ema_beta", "UpdateEMA", "predict_weights",
     "TrainConfig", "DelayedTrainer", "TrainResult", "train", "make_result",
 ]

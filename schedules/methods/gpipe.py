@@ -14,8 +14,9 @@ from models.network.spec import NetworkSpec
 from schedules.methods.pipedream import plan_for
 from schedules.planning.orders import gpipe_orders
 from schedules.schedule import Schedule
-from schedules.methods.sequential import step_template
-from schedules.planning.stages import Hardware, stage_template
+from models.graph.build import training_graph
+from simulator.hardware import Hardware
+from schedules.planning.stages import stage_template
 
 
 def default_microbatches(batch: int, stages: int) -> int:
@@ -27,7 +28,7 @@ def micro_template(net: NetworkSpec, batch: int, microbatches: int, view: str, w
                    spike_bits: bool = False):
     if microbatches < 1 or batch % microbatches:
         raise ScheduleError(f"batch {batch} cannot be split into {microbatches} equal micro-batches")
-    return step_template(net, batch // microbatches, view=view, updates=False, word_bytes=word_bytes,
+    return training_graph(net, batch // microbatches, view=view, updates=False, word_bytes=word_bytes,
                          spike_bits=spike_bits)
 
 

@@ -40,27 +40,27 @@ from collections import defaultdict
 
 import networkx as nx
 
+from models.graph.build import training_graph
+from models.graph.tasks import Task, TaskKind, edge_bytes, layer_infos, num_layers, update_tasks
 from models.network.spec import NetworkSpec
-
+from schedules.delays import DelayRule
 from schedules.planning.listsched import estimated_period, list_orders
-from schedules.passes import update_tasks
-from schedules.planning.partition import StagePlan
-from schedules.planning.partition import plan_stages
+from schedules.planning.partition import StagePlan, plan_stages
+from simulator.hardware import Hardware
+from schedules.planning.stages import boundary_bytes, layer_costs, processor_ranges
 from schedules.schedule import Schedule
-from schedules.methods.sequential import step_template
-from schedules.planning.stages import Hardware, boundary_bytes, layer_costs, processor_ranges
 
-Task = tuple[str, int]
 #: tasks that may leave their layer's processor (they read no weights and write none):
 #: WG anywhere; AG2_p only to the processor of p's first consumer, where PipeDream runs it
-MOVABLE = ("WG", "AG2")
+MOVABLE = (TaskKind.WG, TaskKind.AG2)
 
 
 def _targets(template: nx.DiGraph, placement: dict[Task, int], task: Task, processors: int) -> list[int]:
-    if task[0] == "WG":
+    if task[0] == TaskKind.WG:
         return [q for q in range(processors) if q != placement[task]]
-    consumers = sorted(c for c in template.successors(("F", task[1])) if c[0] == "F")
-    home = {placement[("F", task[1])], *(placement[c] for c in consumers[:1])}
+    forward = Task(TaskKind.F, task[1])
+    consumers = sorted(c for c in template.successors(forward) if c[0] == TaskKind.F)
+    home = {placement[forward], *(placement[c] for c in consumers[:1])}
     return sorted(home - {placement[task]})
 
 
@@ -78,21 +78,21 @@ def estimated_loads(template: nx.DiGraph, placement: dict[Task, int], hw: Hardwa
     for n, p in placement.items():
         proc[p] += hw.cycles(template, n, p)
     link: dict[tuple[int, int], int] = defaultdict(int)
-    for u, v, d in template.edges(data=True):
+    for u, v in template.edges:
         a, b = placement[u], placement[v]
         if a != b:
-            link[(a, b)] += hw.transfer(d.get("bytes", 0))
+            link[(a, b)] += hw.transfer(edge_bytes(template, u, v))
     return proc, link
 
 
-def recurrence_bound(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, stale: dict[int, int]) -> float:
+def recurrence_bound(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, rule: DelayRule) -> float:
     """max over layers of (longest path from F_l to l's update, with transfers) / (1 + S(l))."""
     order = list(nx.topological_sort(template))
     cost = {n: hw.cycles(template, n, placement[n]) for n in order}
     updates = update_tasks(template)
     bound = 0.0
     for l, ups in updates.items():
-        start = ("F", l)
+        start = Task(TaskKind.F, l)
         if start not in template:
             continue
         finish = {start: cost[start]}
@@ -100,17 +100,16 @@ def recurrence_bound(template: nx.DiGraph, placement: dict[Task, int], hw: Hardw
             if n not in finish:
                 continue
             for v in template.successors(n):
-                d = template.edges[n, v]
-                arrive = finish[n] + (hw.transfer(d.get("bytes", 0)) if placement[n] != placement[v] else 0)
+                arrive = finish[n] + (hw.transfer(edge_bytes(template, n, v)) if placement[n] != placement[v] else 0)
                 if arrive + cost[v] > finish.get(v, -1):
                     finish[v] = arrive + cost[v]
         path = max((finish[u] for u in ups if u in finish), default=0)
-        bound = max(bound, path / (1 + stale.get(l, 0)))
+        bound = max(bound, path / (1 + rule.staleness(l)))
     return bound
 
 
 def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, processors: int,
-            stale: dict[int, int], tries: int = 4) -> dict[Task, int]:
+            rule: DelayRule, tries: int = 4) -> dict[Task, int]:
     """Move weight-gradient tasks while the simulated period decreases (module docstring).
 
     Candidate moves are ranked by the analytic period estimate; the ``tries`` best are
@@ -118,15 +117,15 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
     steady-state period by more than 0.5% is kept.
     """
     placement = dict(placement)
-    units = 4 * processors + 8
+    units = planning_units(processors)
 
     def analytic(pl) -> float:
         proc, link = estimated_loads(template, pl, hw, processors)
-        return max([*proc, *link.values(), recurrence_bound(template, pl, hw, stale)])
+        return max([*proc, *link.values(), recurrence_bound(template, pl, hw, rule)])
 
     def simulated(pl) -> float:
         return estimated_period(template, pl, units, cost=lambda t, p: hw.cycles(template, t, p),
-                                comm=hw.transfer, stale=stale, hops=hw.hops)
+                                comm=hw.transfer, rule=rule, hops=hw.hops)
 
     current = simulated(placement)
     while True:
@@ -150,12 +149,12 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
 
 def _pipedream_costs(template: nx.DiGraph, hw: Hardware) -> list[int]:
     """Per-layer cycles as PipeDream groups them: AG2_{l-1} counted with layer l (its first consumer)."""
-    L = template.graph["num_layers"]
-    costs = [0] * L
+    costs = [0] * num_layers(template)
     for node in template.nodes:
         owner = node[1]
-        if node[0] == "AG2":
-            owner = min((c[1] for c in template.successors(("F", node[1])) if c[0] == "F"), default=owner)
+        if node[0] == TaskKind.AG2:
+            consumers = template.successors(Task(TaskKind.F, node[1]))
+            owner = min((c[1] for c in consumers if c[0] == TaskKind.F), default=owner)
         costs[owner - 1] += hw.cycles(template, node, 0)
     return costs
 
@@ -182,11 +181,11 @@ def layerpipe_placement(template: nx.DiGraph, processors: int, hw: Hardware, sta
     replicated plan's placement is a function of (task, unit), and offloading is skipped for
     it (a replicated stage is balanced by construction).
     """
-    L = template.graph["num_layers"]
+    L = num_layers(template)
     if replicate is None:
         replicate = processors > L
     boundary = [hw.transfer(b) for b in boundary_bytes(template)]
-    params = [template.graph["layers"][l].param_bytes for l in range(1, L + 1)]
+    params = [layer_infos(template)[l].param_bytes for l in range(1, L + 1)]
     bw = getattr(hw.link, "bytes_per_cycle", math.inf)
     plans = []
     for costs in (layer_costs(template, hw), _pipedream_costs(template, hw)):
@@ -196,32 +195,42 @@ def layerpipe_placement(template: nx.DiGraph, processors: int, hw: Hardware, sta
                 plans.append(plan)
 
     def estimate(plan: StagePlan) -> float:
-        stale = stale_of(plan)
-        rounds = {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)}
-        placement = (_replicated_placement(plan) if rounds else initial_placement(template, plan))
-        depth = max((rounds.get(l, 1) * (s + 1) for l, s in stale.items()), default=1)
-        return estimated_period(template, placement, max(4 * processors + 8, 4 * depth),
-                                cost=lambda t, p: hw.cycles(template, t, p), comm=hw.transfer, stale=stale,
-                                hops=hw.hops, rounds=rounds)
+        rule = plan_rule(plan, stale_of(plan))
+        placement = _replicated_placement(plan) if rule.groups else initial_placement(template, plan)
+        units = max(planning_units(processors), 4 * rule.depth_units())
+        return estimated_period(template, placement, units, cost=lambda t, p: hw.cycles(template, t, p),
+                                comm=hw.transfer, rule=rule, hops=hw.hops)
 
     plan = plans[0] if len(plans) == 1 else min(plans, key=lambda pl: (estimate(pl), plans.index(pl)))
-    stale = stale_of(plan)
-    if any(r > 1 for _, _, r in plan.stages):
-        return plan, _replicated_placement(plan), stale
+    rule = plan_rule(plan, stale_of(plan))
+    if rule.groups:
+        return plan, _replicated_placement(plan), rule
     placement = initial_placement(template, plan)
     if offload:
-        placement = balance(template, placement, hw, processors, stale)
-    return plan, placement, stale
+        placement = balance(template, placement, hw, processors, rule)
+    return plan, placement, rule
+
+
+def planning_units(processors: int) -> int:
+    """Units the planner's list-scheduling estimates simulate: enough for a steady state of a
+    pipeline over ``processors`` stages (the limits guard prices this too)."""
+    return 4 * processors + 8
+
+
+def plan_rule(plan: StagePlan, stale: dict[int, int]) -> DelayRule:
+    """The delay rule of a plan: S(l) from ``stale``, and replicated stages updating once per
+    round of their replicas."""
+    return DelayRule(stale, {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)})
 
 
 def build(name: str, template: nx.DiGraph, plan: StagePlan, placement, hw: Hardware, units: int,
-          stale: dict[int, int], **info) -> Schedule:
-    rounds = {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)}
+          rule: DelayRule, **info) -> Schedule:
     orders = list_orders(template, placement, units, cost=lambda t, p: hw.cycles(template, t, p), comm=hw.transfer,
-                         stale=stale, hops=hw.hops, rounds=rounds)
+                         rule=rule, hops=hw.hops)
     moved = [] if callable(placement) else sorted(
-        f"{k}{l}->P{p}" for (k, l), p in placement.items() if k in MOVABLE and p != placement[("F", l)])
-    return Schedule(name, template, orders, delays={l: 2 * s for l, s in stale.items()}, update_rounds=rounds,
+        f"{k}{l}->P{p}" for (k, l), p in placement.items() if k in MOVABLE and p != placement[Task(TaskKind.F, l)])
+    return Schedule(name, template, orders, delays={l: 2 * s for l, s in rule.stale.items()},
+                    update_rounds=dict(rule.groups),
                     info={"stages": [(a, b, r) for a, b, r in plan.stages], "offloaded": moved, **info})
 
 
@@ -230,15 +239,17 @@ def layerpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, un
               ag_split: str | float = "design") -> Schedule:
     """LayerPipe on ``processors``; ``ag_split`` chooses the reading of the inter-layer split
     (``models.graph.build.training_graph``: "design", "balanced" or a fraction)."""
-    template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
+    template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
                              ag_split=ag_split)
-    L = template.graph["num_layers"]
+    L = num_layers(template)
+
     def stale_of(plan) -> dict[int, int]:
         # one stage (one processor) has nothing to pipeline, so nothing needs to be stale
         return {l: (L - l if len(plan.stages) > 1 else 0) for l in range(1, L + 1)}
 
-    plan, placement, stale = layerpipe_placement(template, processors, hw, stale_of, offload, replicate)
-    return build("layerpipe", template, plan, placement, hw, units, stale)
+    plan, placement, rule = layerpipe_placement(template, processors, hw, stale_of, offload, replicate)
+    return build("layerpipe", template, plan, placement, hw, units, rule)
 
 
-__all__ = ["layerpipe", "layerpipe_placement", "balance", "estimated_loads", "recurrence_bound", "build", "MOVABLE"]
+__all__ = ["layerpipe", "layerpipe_placement", "balance", "estimated_loads", "recurrence_bound", "build", "MOVABLE",
+           "planning_units", "plan_rule"]

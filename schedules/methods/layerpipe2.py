@@ -15,12 +15,14 @@ reports stashing instead, for comparison.
 from __future__ import annotations
 
 from models.errors import ScheduleError
+from models.graph.tasks import num_layers
 from models.network.spec import NetworkSpec
 
 from schedules.methods.layerpipe import build, layerpipe_placement
 from schedules.planning.partition import plan_stages
-from schedules.methods.sequential import step_template
-from schedules.planning.stages import Hardware, layer_costs
+from models.graph.build import training_graph
+from simulator.hardware import Hardware
+from schedules.planning.stages import layer_costs
 
 
 def parse_groups(text: str, layers: int) -> list[tuple[int, int]]:
@@ -55,9 +57,9 @@ def layerpipe2(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, u
                ag_split: str | float = "design"):
     if memory not in ("ema", "stash"):
         raise ScheduleError(f"memory model must be 'ema' or 'stash', got {memory!r}")
-    template = step_template(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
+    template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
                              ag_split=ag_split)
-    L = template.graph["num_layers"]
+    L = num_layers(template)
     if groups is None:
         ranges_of = lambda plan: [(a, b) for a, b, _ in plan.stages]  # noqa: E731 - the processor stages
     elif isinstance(groups, int) or str(groups).isdigit():
@@ -76,11 +78,11 @@ def layerpipe2(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, u
         n = len(found)
         return {l: n - 1 - g for g, (a, b) in enumerate(found) for l in range(a, b + 1)}
 
-    plan, placement, stale = layerpipe_placement(template, processors, hw, stale_of, offload, replicate)
+    plan, placement, rule = layerpipe_placement(template, processors, hw, stale_of, offload, replicate)
     ranges = list(found)
-    sched = build(name, template, plan, placement, hw, units, stale, groups=ranges, memory=memory)
+    sched = build(name, template, plan, placement, hw, units, rule, groups=ranges, memory=memory)
     if memory == "ema":
-        sched.weight_versions = {l: 2 if s > 0 else 1 for l, s in stale.items()}
+        sched.weight_versions = {l: 2 if s > 0 else 1 for l, s in rule.stale.items()}
     return sched
 
 

@@ -26,14 +26,16 @@ import math
 from models.network.spec import NetworkSpec
 
 from schedules.planning.partition import StagePlan, plan_stages
+from models.graph.tasks import TaskKind, layer_infos, num_layers
 from schedules.schedule import Action, Schedule
-from schedules.methods.sequential import step_template
-from schedules.planning.stages import Hardware, boundary_bytes, layer_costs, processor_ranges, stage_delays, stage_template
+from models.graph.build import training_graph
+from simulator.hardware import Hardware
+from schedules.planning.stages import boundary_bytes, layer_costs, processor_ranges, stage_delays, stage_template
 
 
 def plan_for(template, processors: int, hw: Hardware, replicate: bool) -> StagePlan:
-    L = template.graph["num_layers"]
-    layers = template.graph["layers"]
+    L = num_layers(template)
+    layers = layer_infos(template)
     bw = getattr(hw.link, "bytes_per_cycle", math.inf)
     return plan_stages(layer_costs(template, hw), processors,
                        boundary=[hw.transfer(b) for b in boundary_bytes(template)],
@@ -61,16 +63,16 @@ def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int
 
             def backward() -> None:
                 nonlocal b
-                seq.append(Action("B", s + 1, mine[b]))
+                seq.append(Action(TaskKind.B, s + 1, mine[b]))
                 if has_update:
-                    seq.append(Action("U", s + 1, mine[b]))
+                    seq.append(Action(TaskKind.U, s + 1, mine[b]))
                 b += 1
 
             for _ in range(warm):
-                seq.append(Action("F", s + 1, mine[f]))
+                seq.append(Action(TaskKind.F, s + 1, mine[f]))
                 f += 1
             while f < len(mine):
-                seq.append(Action("F", s + 1, mine[f]))
+                seq.append(Action(TaskKind.F, s + 1, mine[f]))
                 f += 1
                 backward()
             while b < len(mine):
@@ -81,9 +83,9 @@ def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int
 
 def pipedream(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
               replicate: bool | None = None, spike_bits: bool = False) -> Schedule:
-    fine = step_template(net, batch, view="pipedream", word_bytes=word_bytes, spike_bits=spike_bits)
+    fine = training_graph(net, batch, view="pipedream", word_bytes=word_bytes, spike_bits=spike_bits)
     if replicate is None:
-        replicate = processors > fine.graph["num_layers"]
+        replicate = processors > num_layers(fine)
     plan = plan_for(fine, processors, hw, replicate)
     template = stage_template(fine, plan)
     orders = async_1f1b_orders(plan, units, has_update=True)

@@ -4,8 +4,9 @@ The order within a minibatch is the forward pass layer by layer, then the backwa
 from the last layer to the first (a topological order of the fine task graph), with no
 staleness: speedup vs sequential is 1 on one processor by construction.
 
+>>> from models.graph.build import training_graph
 >>> from models.network.zoo import get_network
->>> s = sequential(step_template(get_network("mlp"), batch=4), units=2)
+>>> s = sequential(training_graph(get_network("mlp"), batch=4), units=2)
 >>> [str(a) for a in s.orders[0][:4]]
 ['F1.0', 'F2.0', 'F3.0', 'AG1_3.0']
 """
@@ -14,25 +15,16 @@ from __future__ import annotations
 
 import networkx as nx
 
-from models.network.spec import NetworkSpec
-from models.graph.build import minibatch_slice, training_graph
-
+from models.graph.tasks import Task, TaskKind
 from schedules.schedule import Action, Schedule
 
-_BACKWARD_RANK = {"AG1": 0, "B": 0, "WG": 1, "W": 1, "U": 2, "AG2": 3}
+_BACKWARD_RANK = {TaskKind.AG1: 0, TaskKind.B: 0, TaskKind.WG: 1, TaskKind.W: 1, TaskKind.U: 2, TaskKind.AG2: 3}
 
 
-def step_template(net: NetworkSpec, batch: int, *, view: str = "layerpipe", updates: bool = True,
-                  word_bytes: int = 2, spike_bits: bool = False, ag_split: str | float = "design") -> nx.DiGraph:
-    """The task template of one training step, keyed ``(kind, layer)``."""
-    return minibatch_slice(training_graph(net, batch, word_bytes=word_bytes, view=view, updates=updates,
-                                          spike_bits=spike_bits, ag_split=ag_split))
-
-
-def task_order(template: nx.DiGraph) -> list[tuple[str, int]]:
+def task_order(template: nx.DiGraph) -> list[Task]:
     """Forward by increasing layer, then backward by decreasing layer (AG1, WG, U, then AG2)."""
     def key(n):
-        return (0, n[1], 0) if n[0] == "F" else (1, -n[1], _BACKWARD_RANK.get(n[0], 9))
+        return (0, n[1], 0) if n[0] == TaskKind.F else (1, -n[1], _BACKWARD_RANK.get(n[0], 9))
     return list(nx.lexicographical_topological_sort(template, key=key))
 
 
@@ -42,4 +34,4 @@ def sequential(template: nx.DiGraph, units: int) -> Schedule:
     return Schedule("sequential", template, {0: actions}, info={"stages": 1})
 
 
-__all__ = ["sequential", "step_template", "task_order"]
+__all__ = ["sequential", "task_order"]

@@ -21,7 +21,7 @@ from models.network.spec import NetworkSpec
 
 from schedules.methods.layerpipe2 import layerpipe2
 from schedules.schedule import Schedule
-from schedules.planning.stages import Hardware
+from simulator.hardware import Hardware
 
 
 def spikepipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,

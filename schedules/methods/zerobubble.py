@@ -11,7 +11,7 @@ from models.network.spec import NetworkSpec
 from schedules.methods.gpipe import synchronous
 from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule
-from schedules.planning.stages import Hardware
+from simulator.hardware import Hardware
 
 
 def zb_h1(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,

@@ -9,10 +9,10 @@ to the end of the step). The order in which tasks start becomes the schedule's o
 so the result is deadlock-free by construction: it is a feasible execution order of the
 same dependencies and delays the engine enforces.
 
->>> from models.graph.build import uniform_pipeline_graph
+>>> from models.graph.synthetic import uniform_pipeline_graph
 >>> g = uniform_pipeline_graph(2, 1, 1, 1)
 >>> place = {n: n[1] - 1 for n in g}
->>> o = list_orders(g, place, 2, cost=lambda t, p: 1, comm=lambda b: 0, stale={})
+>>> o = list_orders(g, place, 2, cost=lambda t, p: 1, comm=lambda b: 0, rule=DelayRule())
 >>> [str(a) for a in o[1]]  # no staleness: F2.1 waits for W2.0's update
 ['F2.0', 'B2.0', 'W2.0', 'F2.1', 'B2.1', 'W2.1']
 """
@@ -26,63 +26,55 @@ from collections.abc import Callable, Mapping
 import networkx as nx
 
 from models.errors import ScheduleError
-
+from models.graph.tasks import Task, edge_bytes, edge_tensor, param_bytes, task_layers, update_tasks, weight_readers
+from schedules.delays import DelayRule
 from schedules.planning.heft import upward_rank
-from schedules.passes import forward_layers, update_tasks
 from schedules.schedule import Action
-
-Task = tuple[str, int]
 #: where tasks run: task -> processor, or (task, unit) -> processor
 Placement = Mapping[Task, int] | Callable[[Task, int], int]
 
 
 def list_orders(graph: nx.DiGraph, placement: Placement, units: int, *,
-                cost: Callable[[Task, int], float], comm: Callable[[int], float],
-                stale: Mapping[int, int], microbatches_per_step: int = 1,
-                hops: Callable[[int, int], tuple] | None = None,
-                rounds: Mapping[int, int] | None = None) -> dict[int, list[Action]]:
+                cost: Callable[[Task, int], float], comm: Callable[[int], float], rule: DelayRule,
+                hops: Callable[[int, int], tuple] | None = None) -> dict[int, list[Action]]:
     """Orders for ``units`` units of ``graph`` with task t of unit u on ``placement``.
 
     ``placement`` maps a task to its processor, or is a function ``(task, unit) -> processor``
-    (replicated stages take units round robin). ``stale[l]`` is S(l), the updates layer l's
-    gradients lag; layer l is updated once per ``rounds[l]`` units (default
-    ``microbatches_per_step``): the delay rule of ``schedules.schedule``.
+    (replicated stages take units round robin). A forward waits for the updates ``rule``
+    (:class:`schedules.delays.DelayRule`) says it must.
     """
-    return _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_step, hops, rounds)[0]
+    return _list_schedule(graph, placement, units, cost, comm, rule, hops)[0]
 
 
 def estimated_period(graph: nx.DiGraph, placement: Placement, units: int, *,
-                     cost: Callable[[Task, int], float], comm: Callable[[int], float],
-                     stale: Mapping[int, int], hops: Callable[[int, int], tuple] | None = None,
-                     rounds: Mapping[int, int] | None = None) -> float:
+                     cost: Callable[[Task, int], float], comm: Callable[[int], float], rule: DelayRule,
+                     hops: Callable[[int, int], tuple] | None = None) -> float:
     """Steady-state cycles per unit of the list schedule, from its own simulated times:
     the mean interval between unit completions over the middle half of ``units`` units
     (transfers booked on the links as in :func:`list_orders`)."""
-    done = _list_schedule(graph, placement, units, cost, comm, stale, 1, hops, rounds)[1]
+    done = _list_schedule(graph, placement, units, cost, comm, rule, hops)[1]
     first, last = units // 4, units - 1 - units // 4
     if last <= first:
         return max(done) / units
     return (done[last] - done[first]) / (last - first)
 
 
-def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_step, hops=None, rounds=None):
+def _list_schedule(graph, placement, units, cost, comm, rule: DelayRule, hops=None):
     if units < 1:
         raise ScheduleError(f"number of units must be positive, got {units}")
     where = placement if callable(placement) else (lambda t, u: placement[t])
     P = 1 + max(where(n, u) for n in graph for u in range(units))
-    m = microbatches_per_step
-    rounds = rounds or {}
     # priorities come from unit 0's placement (replicas of a stage are alike)
     mean = {n: cost(n, where(n, 0)) for n in graph}
-    comm_cost = {(u, v): (0 if where(u, 0) == where(v, 0) else comm(d.get("bytes", 0)))
-                 for u, v, d in graph.edges(data=True)}
+    comm_cost = {(u, v): (0 if where(u, 0) == where(v, 0) else comm(edge_bytes(graph, u, v)))
+                 for u, v in graph.edges}
     nx.set_edge_attributes(graph, comm_cost, "_comm")
     rank = upward_rank(graph, mean, comm="_comm")
     for _, _, d in graph.edges(data=True):
         d.pop("_comm", None)
     position = {n: i for i, n in enumerate(sorted(graph.nodes))}
     preds = {n: tuple(graph.predecessors(n)) for n in graph}
-    fwd = forward_layers(graph)
+    fwd = weight_readers(graph)
     upd = update_tasks(graph)
     npreds = {n: len(preds[n]) for n in graph}
     # each instance waits for its predecessors plus, for forwards, the needed update tasks
@@ -93,10 +85,9 @@ def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_
     def weight_deps(task: Task, unit: int) -> list[tuple[Task, int]]:
         deps = []
         for l in fwd.get(task, ()):
-            g = rounds.get(l, m)
-            step = unit // g - 1 - stale.get(l, 0)
+            step = rule.awaited_round(l, unit)
             if step >= 0:
-                deps += [(t, u) for t in upd.get(l, ()) for u in range(step * g, min((step + 1) * g, units))]
+                deps += [(t, u) for t in upd.get(l, ()) for u in rule.round_units(l, step, units)]
         return deps
 
     queues: list[list] = [[] for _ in range(P)]
@@ -118,9 +109,7 @@ def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_
     done = 0
     total = units * graph.number_of_nodes()
 
-    layer_info = graph.graph.get("layers", {})
-    weight_bytes = {n: sum(layer_info[l].param_bytes for l in graph.nodes[n].get("layers", ()) if l in layer_info)
-                    for n in graph}
+    weight_bytes = {n: sum(param_bytes(graph, l) for l in task_layers(graph, n)) for n in graph}
 
     link_free: dict[tuple[int, int], float] = defaultdict(float)
     route = hops or (lambda a, b: ((a, b),))
@@ -145,10 +134,9 @@ def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_
             if dst == src:
                 arrivals.append(((s, unit), t_done))
                 continue
-            data = graph.edges[n, s]
-            key = (data.get("tensor", (n, s)), dst)
+            key = (edge_tensor(graph, n, s), dst)
             if key not in sent:
-                sent[key] = send(src, dst, data.get("bytes", 0), t_done)
+                sent[key] = send(src, dst, edge_bytes(graph, n, s), t_done)
             arrivals.append(((s, unit), sent[key]))
         # a forward elsewhere needs the freshly updated weights sent over (once per processor)
         for w in waiters.pop(inst, []):
@@ -193,7 +181,7 @@ def _list_schedule(graph, placement, units, cost, comm, stale, microbatches_per_
             continue
         n, unit = chosen[3], chosen[0]
         end = now + cost(n, p)
-        orders[p].append(Action(n[0], n[1], unit))
+        orders[p].append(Action(n.kind, n.layer, unit))
         free[p] = end
         running[p] = True
         finish[(n, unit)] = end

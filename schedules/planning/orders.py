@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from models.errors import ScheduleError
 
+from models.graph.tasks import TaskKind
 from schedules.schedule import Action
 
 
@@ -39,11 +40,11 @@ def gpipe_orders(stages: int, microbatches: int, steps: int = 1, split_w: bool =
         seq: list[Action] = []
         for k in range(steps):
             base = k * microbatches
-            seq += [Action("F", s, base + i) for i in range(microbatches)]
+            seq += [Action(TaskKind.F, s, base + i) for i in range(microbatches)]
             for i in reversed(range(microbatches)):
-                seq.append(Action("B", s, base + i))
+                seq.append(Action(TaskKind.B, s, base + i))
                 if split_w:
-                    seq.append(Action("W", s, base + i))
+                    seq.append(Action(TaskKind.W, s, base + i))
         orders[p] = seq
     return orders
 
@@ -64,26 +65,26 @@ def one_f_one_b_orders(stages: int, microbatches: int, steps: int = 1, split_w: 
             f_next = b_next = 0
             deferred: list[int] = []
             for _ in range(warm):
-                seq.append(Action("F", s, base + f_next))
+                seq.append(Action(TaskKind.F, s, base + f_next))
                 f_next += 1
 
             def backward() -> None:
                 nonlocal b_next
-                seq.append(Action("B", s, base + b_next))
+                seq.append(Action(TaskKind.B, s, base + b_next))
                 if split_w:
                     if defer_w and len(deferred) < p and b_next < microbatches - 1:
                         deferred.append(b_next)
                     else:
-                        seq.append(Action("W", s, base + b_next))
+                        seq.append(Action(TaskKind.W, s, base + b_next))
                 b_next += 1
 
             while f_next < microbatches:
-                seq.append(Action("F", s, base + f_next))
+                seq.append(Action(TaskKind.F, s, base + f_next))
                 f_next += 1
                 backward()
             while b_next < microbatches:
                 backward()
-            seq += [Action("W", s, base + i) for i in deferred]
+            seq += [Action(TaskKind.W, s, base + i) for i in deferred]
         orders[p] = seq
     return orders
 

@@ -1,50 +1,22 @@
 """Helpers shared by the schedule builders: per-layer costs, boundaries, stage templates.
 
-Cycle estimates come only from the platform's cost models (``simulator.costs``): a
-schedule never invents durations, it asks the hardware model.
+Cycle estimates come only from the platform's cost models, through
+:class:`simulator.hardware.Hardware`: a schedule never invents durations, it asks the hardware.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-
 import networkx as nx
 
-from models.graph.build import contract
-
+from models.graph.tasks import Task, edge_bytes, num_layers
+from models.graph.views import contract
 from schedules.planning.partition import StagePlan
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """What a schedule builder may ask of the platform: task cycles, transfer cycles, routes."""
-
-    processors: tuple  # cost models
-    link: object  # LinkModel
-    route: Callable[[int, int], tuple[tuple[int, int], ...]] | None = None  # directed hops; None: direct
-
-    @classmethod
-    def of(cls, platform, processors: int | None = None) -> "Hardware":
-        procs = platform.processors if processors is None else platform.processors[:processors]
-        return cls(tuple(procs), platform.link, platform.route)
-
-    def hops(self, src: int, dst: int) -> tuple[tuple[int, int], ...]:
-        if src == dst:
-            return ()
-        return self.route(src, dst) if self.route is not None else ((src, dst),)
-
-    def cycles(self, graph: nx.DiGraph, task: Hashable, proc: int = 0) -> int:
-        return int(self.processors[proc].task_cycles(graph.nodes[task]["work"]))
-
-    def transfer(self, nbytes: int) -> int:
-        return int(self.link.transfer_cycles(int(nbytes)))
+from simulator.hardware import Hardware
 
 
 def layer_costs(graph: nx.DiGraph, hw: Hardware, proc: int = 0) -> list[int]:
     """Cycles of every task keyed by layer l (its ``layer`` attribute), for l = 1..L."""
-    L = graph.graph["num_layers"]
-    costs = [0] * L
+    costs = [0] * num_layers(graph)
     for node in graph.nodes:
         costs[node[1] - 1] += hw.cycles(graph, node, proc)
     return costs
@@ -52,13 +24,12 @@ def layer_costs(graph: nx.DiGraph, hw: Hardware, proc: int = 0) -> list[int]:
 
 def boundary_bytes(graph: nx.DiGraph) -> list[int]:
     """Bytes that cross the cut after layer k (k = 1..L-1), forward and backward, for one unit."""
-    L = graph.graph["num_layers"]
-    cut = [0] * max(0, L - 1)
-    for u, v, data in graph.edges(data=True):
+    cut = [0] * max(0, num_layers(graph) - 1)
+    for u, v in graph.edges:
         a, b = u[1], v[1]
         lo, hi = min(a, b), max(a, b)
         for k in range(lo, hi):
-            cut[k - 1] += data.get("bytes", 0)
+            cut[k - 1] += edge_bytes(graph, u, v)
     return cut
 
 
@@ -68,7 +39,7 @@ def stage_template(graph: nx.DiGraph, plan: StagePlan) -> nx.DiGraph:
     for s, (a, b, _) in enumerate(plan.stages, start=1):
         for l in range(a, b + 1):
             stage_of[l] = s
-    return contract(graph, lambda n: (n[0], stage_of[n[1]]))
+    return contract(graph, lambda n: Task(n[0], stage_of[n[1]]))
 
 
 def stage_delays(plan: StagePlan) -> dict[int, int]:
@@ -86,4 +57,4 @@ def processor_ranges(plan: StagePlan) -> list[tuple[int, ...]]:
     return out
 
 
-__all__ = ["Hardware", "layer_costs", "boundary_bytes", "stage_template", "stage_delays", "processor_ranges"]
+__all__ = ["layer_costs", "boundary_bytes", "stage_template", "stage_delays", "processor_ranges"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from models.graph.build import training_graph
+from models.graph.tasks import layer_infos, task_work
 from models.network.zoo import load_network
 from simulator.costs import parse_hardware
 from simulator.output import format_table, to_json
@@ -23,15 +24,14 @@ def describe_rows(network: str, batch: int, input_shape: str | None, hardware: s
     net = load_network(network, parse_input_shape(input_shape))
     cost = parse_hardware(hardware)
     g = training_graph(net, batch)
-    info = g.graph["layers"]
+    info = layer_infos(g)
     rows = []
     for l, layer in sorted(info.items()):
         node = net.node(layer.name)
         row = {"layer": l, "name": layer.name, "kind": layer.kind, "output": "x".join(map(str, net.shapes[node.name])),
                "params": layer.params}
         for kind in KINDS:
-            task = g.nodes.get((kind, l, 0))
-            work = task["work"] if task else None
+            work = task_work(g, (kind, l)) if (kind, l) in g else None
             if kind in ("F", "WG", "AG1"):
                 row[f"macs_{kind}"] = work.macs if work else 0
                 row[f"gemm_{kind}"] = "x".join(map(str, work.gemms[0])) if work and work.gemms else "-"

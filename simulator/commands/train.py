@@ -29,7 +29,7 @@ from models.training.snn import train_snn
 from models.network.spiking import is_spiking
 from models.training.optim import OPTIMIZERS, OptimizerConfig
 from models.errors import TrainingError
-from models.training.trainer import COMPENSATIONS, TrainConfig, TrainResult, schedule_delays, train
+from models.training.trainer import COMPENSATIONS, TrainConfig, TrainResult, train
 from simulator.output import format_table, to_json
 
 
@@ -93,7 +93,7 @@ def resolve_delays(args: argparse.Namespace, net: NetworkSpec) -> list[int] | No
     args.topology, args.overlap = "full", True
     schedule = build_schedule(args.schedule, net, args.processors, platform=platform_from_args(args),
                               minibatches=1, batch=args.batch_size)
-    return schedule_delays(schedule, len(weight_layers(net)))
+    return schedule.layer_staleness()
 
 
 def layer_rows(result: TrainResult) -> list[dict[str, Any]]:

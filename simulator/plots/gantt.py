@@ -8,7 +8,7 @@ memory (weights, optimizer state, gradient buffers and stashed activations) over
 Both return the :class:`matplotlib.figure.Figure` and, given a path, save it as PNG or
 SVG (or PDF) by the file's extension.
 
->>> from models.graph.build import uniform_pipeline_graph
+>>> from models.graph.synthetic import uniform_pipeline_graph
 >>> from schedules.planning.orders import one_f_one_b_orders
 >>> from schedules.schedule import Schedule
 >>> from simulator.platform import Platform

@@ -102,10 +102,11 @@ import numpy as np
 from models.errors import ScheduleError
 from models.training.lanczos import iteration_collectives, lanczos_order, shard_bounds
 from models.network.spec import NetworkSpec
+from models.graph.tasks import layer_infos, task_work
 from models.graph.work import TaskWork
 
 from schedules.schedule import Action, Schedule
-from schedules.methods.sequential import step_template
+from models.graph.build import training_graph
 
 DESIGNS = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "dho2")
 
@@ -320,14 +321,14 @@ class NetWork:
 
 @lru_cache(maxsize=256)
 def _network_work(net: NetworkSpec, batch: int, word_bytes: int) -> NetWork:
-    g = step_template(net, batch, updates=False, word_bytes=word_bytes)
-    layers = g.graph["layers"]
+    g = training_graph(net, batch, updates=False, word_bytes=word_bytes)
+    layers = layer_infos(g)
     fwd, bwd, hvp = [], [], []
     for l in sorted(layers):
-        f = g.nodes[("F", l)]["work"]
-        wg = g.nodes[("WG", l)]["work"]
-        ag1 = g.nodes[("AG1", l)]["work"] if ("AG1", l) in g else None
-        ag2 = g.nodes[("AG2", l)]["work"] if ("AG2", l) in g else None
+        f = task_work(g, ("F", l))
+        wg = task_work(g, ("WG", l))
+        ag1 = task_work(g, ("AG1", l)) if ("AG1", l) in g else None
+        ag2 = task_work(g, ("AG2", l)) if ("AG2", l) in g else None
         fwd.append(f)
         bwd += [wg] + ([ag1] if ag1 else []) + ([ag2] if ag2 else [])
         # R-operator: 9 GEMMs for an inner layer, 4 for the first (see models.training.hvp)
