@@ -55,7 +55,7 @@ def run(networks, processors, platforms) -> list[dict]:
             for P in processors:
                 t0 = time.time()
                 plat = Platform.homogeneous(P, cost, LINK)
-                for r in compare(net, SCHEDULES, P, plat, minibatches=MINIBATCHES, batch=BATCH):
+                for r in compare(net, SCHEDULES, plat, minibatches=MINIBATCHES, batch=BATCH):
                     rows.append({**r, "platform": plat_name, "platform_detail": r["platform"], "network": net_name})
                 print(f"{plat_name:9s} {net_name:9s} P={P:2d} {time.time() - t0:5.1f}s", flush=True)
     return rows

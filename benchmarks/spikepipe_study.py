@@ -50,7 +50,7 @@ def run(processors) -> list[dict]:
             t0 = time.time()
             plat = Platform.homogeneous(P, ARRAY, LINK)
             for bits in (False, True):
-                for r in compare(net, SCHEDULES, P, plat, minibatches=MINIBATCHES, batch=BATCH, spike_bits=bits):
+                for r in compare(net, SCHEDULES, plat, minibatches=MINIBATCHES, batch=BATCH, spike_bits=bits):
                     rows.append({**r, "network": name, "spike_bits": bits})
             print(f"{name:8s} P={P} {time.time() - t0:5.1f}s", flush=True)
     return rows

@@ -13,7 +13,7 @@ validator, the list scheduler, the engine and the bounds all ask it. Only the tr
 checker (``simulator.checker``) states the rule again, on purpose, to check the engine.
 
 >>> rule = DelayRule(stale={1: 2, 2: 0}, groups={2: 3})
->>> rule.awaited_round(1, 5), rule.awaited_round(2, 5), list(rule.round_units(2, 1, units=5))
+>>> rule.awaited_round(1, 5), rule.awaited_round(2, 2), list(rule.round_units(2, 1, units=5))
 (2, -1, [3, 4])
 >>> rule.loop_units(1), rule.loop_units(2), rule.depth_units()
 (3, 3, 3)

@@ -1,81 +1,213 @@
-"""Schedules by name: one entry point for the command line, sweeps and notebooks.
+"""Schedules by name: what each method is, what it accepts, and one door to build it.
+
+:data:`METHODS` is the one list of methods. Each :class:`Method` says how to build it (every
+builder has the signature ``build(network, hw, *, minibatches, batch, word_bytes, spike_bits,
+**options)``), which :data:`OPTIONS` it accepts, whether a step is a synchronous flush of
+micro-batches, and what the limits guard (``simulator.limits``) needs to estimate its cost.
+``compare``, sweeps, the limits guard and the command line read this table instead of
+keeping lists of their own.
 
 >>> from models.network.zoo import get_network
 >>> from simulator.platform import Platform
 >>> from simulator.costs import MacArray
->>> plat = Platform.homogeneous(2, MacArray(256))
->>> s = build_schedule("pipedream", get_network("mlp"), 2, platform=plat, minibatches=4, batch=8)
+>>> s = build_schedule("pipedream", get_network("mlp"), Platform.homogeneous(2, MacArray(256)), minibatches=4, batch=8)
 >>> s.processors, s.delays
 (2, {1: 2, 2: 0, 3: 0})
+>>> METHODS["layerpipe2"].accepts("groups"), METHODS["pipedream"].accepts("groups")
+(True, False)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from models.errors import ScheduleError
 from models.network.spec import NetworkSpec
-
-from schedules.methods.gpipe import gpipe
+from models.network.spiking import is_spiking
+from schedules.methods.gpipe import default_microbatches, gpipe
 from schedules.methods.layerpipe import layerpipe
 from schedules.methods.layerpipe2 import layerpipe2
 from schedules.methods.onefoneb import one_f_one_b
 from schedules.methods.pipedream import pipedream
-from schedules.schedule import Schedule
-from models.graph.build import training_graph
-from schedules.methods.sequential import sequential
+from schedules.methods.sequential import sequential_method
 from schedules.methods.spikepipe import spikepipe
-from simulator.hardware import Hardware
 from schedules.methods.zerobubble import zb_h1
-
-#: every schedule name, baselines first
-SCHEDULES = ("sequential", "pipedream", "gpipe", "1f1b", "zb-h1", "layerpipe", "layerpipe2", "spikepipe")
-#: schedules whose unit is a micro-batch and whose step is a flush of several of them
-SYNCHRONOUS = ("gpipe", "1f1b", "zb-h1")
+from schedules.schedule import Schedule
+from simulator.hardware import Hardware
 
 
-def build_schedule(name: str, network: NetworkSpec, processors: int, *, platform, minibatches: int = 16,
-                   batch: int = 32, word_bytes: int = 2, **options) -> Schedule:
-    """Build schedule ``name`` for ``minibatches`` optimizer steps of ``batch`` samples.
+# --------------------------------------------------------------------------- options
 
-    Options: ``microbatches`` (gpipe, 1f1b, zb-h1), ``replicate`` (pipedream, layerpipe, layerpipe2,
-    spikepipe), ``offload`` (layerpipe, layerpipe2, spikepipe), ``groups`` and ``memory`` (layerpipe2),
-    ``spike_bits`` (every schedule: count binary spike tensors as 1 bit per element, not 1 byte),
-    ``ag_split`` (layerpipe, layerpipe2, spikepipe: "design", "balanced" or a fraction in [0, 1]).
+
+def _positive_int(name: str) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ScheduleError(f"{name} must be a positive integer, got {value!r}")
+        return value
+    return parse
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ScheduleError(f"expected true or false, got {value!r}")
+
+
+def _ag_split(value: Any) -> str | float:
+    if value in ("design", "balanced"):
+        return value
+    try:
+        rho = float(value)
+    except (TypeError, ValueError):
+        rho = -1.0
+    if isinstance(value, bool) or not 0 <= rho <= 1:
+        raise ScheduleError(f"--ag-split must be design, balanced or a fraction in [0, 1], got {value!r}")
+    return rho
+
+
+def _memory(value: Any) -> str:
+    if value not in ("ema", "stash"):
+        raise ScheduleError(f"memory model must be 'ema' or 'stash', got {value!r}")
+    return value
+
+
+def _groups(value: Any) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ScheduleError(f"layer groups must be text such as 1-3,4-6 or a count, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """A schedule option: its keyword, what it means, and how a value is checked."""
+
+    name: str
+    help: str
+    parse: Callable[[Any], Any]
+    flag: bool = False  # a yes/no switch
+    default: Any = None  # the builders' default (for a switch: what it is when not given)
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+
+
+OPTIONS: dict[str, Option] = {o.name: o for o in (
+    Option("microbatches", "micro-batches per step (default: the smallest divisor of the batch >= P)",
+           _positive_int("--microbatches"), metavar="M"),
+    Option("replicate", "let the planner replicate stages (default: only when P exceeds the weight layers)",
+           _flag, flag=True, default=False),
+    Option("offload", "move weight-gradient tasks off their layer's processor when it shortens the period",
+           _flag, flag=True, default=True),
+    Option("groups", "layers sharing a delay, '1-3,4-6' or a count (default: the processor stages)",
+           _groups, metavar="GROUPS"),
+    Option("memory", "weight memory model: ema (rebuild past weights) or stash (default ema)",
+           _memory, choices=("ema", "stash")),
+    Option("ag_split", "the activation-gradient split: design (AG1 on layer l, element-wise AG2 on l-1; default), "
+           "balanced (a fraction of AG1's product moves to l-1 to equalise the two layers' work) or a fraction RHO",
+           _ag_split, metavar="design|balanced|RHO"),
+    Option("spike_bits", "spiking networks: count binary spike tensors as 1 bit per element (default 1 byte)",
+           _flag, flag=True, default=False),
+)}
+
+
+# --------------------------------------------------------------------------- methods
+
+
+@dataclass(frozen=True)
+class Method:
+    """One scheduling method (see the module docstring).
+
+    ``tasks_per_stage``: task instances per stage and unit when the method works on stage
+    templates (PipeDream F, B, U; GPipe F, B; 1F1B and ZB-H1 F, B, W); None when it schedules
+    the fine graph. ``planner``: the planning the builder does besides ordering ("pipedream":
+    the stage DP; "layerpipe": the DP, list-scheduled candidates and the offloading search).
     """
-    if name not in SCHEDULES:
-        raise ScheduleError(f"unknown schedule {name!r} (known: {', '.join(SCHEDULES)})")
-    if not isinstance(processors, int) or isinstance(processors, bool) or processors < 1:
-        raise ScheduleError(f"number of processors must be a positive integer, got {processors!r}")
-    if processors > platform.size:
-        raise ScheduleError(f"{processors} processors asked for, but the platform has {platform.size}")
-    if not isinstance(minibatches, int) or minibatches < 1:
-        raise ScheduleError(f"number of minibatches must be a positive integer, got {minibatches!r}")
-    hw = Hardware(tuple(platform.processors[:processors]), platform.link, platform.route)
-    known = {"microbatches", "replicate", "offload", "groups", "memory", "spike_bits", "ag_split"}
-    unknown = set(options) - known
+
+    name: str
+    build: Callable[..., Schedule]
+    options: frozenset[str]
+    summary: str
+    synchronous: bool = False
+    tasks_per_stage: int | None = None
+    planner: str | None = None
+    spiking_only: bool = False  # in the default list for spiking networks only
+    reference: bool = False  # the speedup reference, not a method to compare
+
+    def accepts(self, option: str) -> bool:
+        return option in self.options or option == "spike_bits"
+
+    def units_per_step(self, batch: int, processors: int, microbatches: int | None = None) -> int:
+        """Units (micro-batches) per optimizer step: m for the flush schedules, else 1."""
+        if not self.synchronous:
+            return 1
+        return microbatches if microbatches is not None else default_microbatches(batch, processors)
+
+
+_LAYERPIPE_OPTIONS = frozenset({"replicate", "offload", "ag_split"})
+_FLUSH = dict(synchronous=True, planner="pipedream", options=frozenset({"microbatches"}))
+
+#: every method, the reference and the baselines first
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("sequential", sequential_method, frozenset(), "one processor, every task in order (the reference)",
+           reference=True),
+    Method("pipedream", pipedream, frozenset({"replicate"}),
+           "PipeDream: planned stages, asynchronous 1F1B, weight stashing", tasks_per_stage=3, planner="pipedream"),
+    Method("gpipe", gpipe, summary="GPipe: micro-batches with a flush", tasks_per_stage=2, **_FLUSH),
+    Method("1f1b", one_f_one_b, summary="1F1B with a flush, backward split into B and W", tasks_per_stage=3, **_FLUSH),
+    Method("zb-h1", zb_h1, summary="zero-bubble ZB-H1: deferred weight gradients fill the cool-down",
+           tasks_per_stage=3, **_FLUSH),
+    Method("layerpipe", layerpipe, _LAYERPIPE_OPTIONS,
+           "LayerPipe: fine tasks, partition + weight-gradient offloading + list scheduling", planner="layerpipe"),
+    Method("layerpipe2", layerpipe2, _LAYERPIPE_OPTIONS | {"groups", "memory"},
+           "LayerPipe2: grouped delays, EMA weight reconstruction", planner="layerpipe"),
+    Method("spikepipe", spikepipe, _LAYERPIPE_OPTIONS,
+           "SpikePipe: LayerPipe's machinery on spiking networks, stage-grouped delays", planner="layerpipe",
+           spiking_only=True),
+)}
+SCHEDULES = tuple(METHODS)
+SYNCHRONOUS = tuple(name for name, m in METHODS.items() if m.synchronous)
+
+
+def method(name: str) -> Method:
+    """The :class:`Method` called ``name``; :class:`ScheduleError` naming the known ones otherwise."""
+    found = METHODS.get(name)
+    if found is None:
+        raise ScheduleError(f"unknown schedule {name!r} (known: {', '.join(METHODS)})")
+    return found
+
+
+def default_schedules(network: NetworkSpec | None = None) -> tuple[str, ...]:
+    """The methods a comparison runs by default: all but the reference, and the spiking-only
+    ones only for a spiking network (elsewhere they add nothing). With no network, every one."""
+    spiking = network is None or any(is_spiking(n.layer) for n in network.nodes)
+    return tuple(m.name for m in METHODS.values() if not m.reference and (spiking or not m.spiking_only))
+
+
+def schedule_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of ``options`` that method ``name`` accepts, checked (None values dropped)."""
+    m = method(name)
+    unknown = set(options) - set(OPTIONS)
     if unknown:
         raise ScheduleError(f"unknown schedule option(s): {', '.join(sorted(unknown))}")
-    opts = {k: v for k, v in options.items() if v is not None}
+    return {k: OPTIONS[k].parse(v) for k, v in options.items() if v is not None and m.accepts(k)}
+
+
+def build_schedule(name: str, network: NetworkSpec, platform, *, minibatches: int = 16, batch: int = 32,
+                   word_bytes: int = 2, **options) -> Schedule:
+    """Build method ``name`` for ``minibatches`` optimizer steps of ``batch`` samples on every
+    processor of ``platform``; ``options`` a method does not accept are ignored (see
+    :data:`OPTIONS`; an unknown option name is an error)."""
+    m = method(name)
+    if not isinstance(minibatches, int) or isinstance(minibatches, bool) or minibatches < 1:
+        raise ScheduleError(f"number of minibatches must be a positive integer, got {minibatches!r}")
+    opts = schedule_options(name, options)
     bits = bool(opts.pop("spike_bits", False))
-    common = dict(batch=batch, word_bytes=word_bytes, spike_bits=bits)
-    if name == "sequential":
-        return sequential(training_graph(network, batch, word_bytes=word_bytes, spike_bits=bits), minibatches)
-    if name == "pipedream":
-        return pipedream(network, processors, hw, units=minibatches, **common, **_only(opts, "replicate"))
-    if name in SYNCHRONOUS:
-        fn = {"gpipe": gpipe, "1f1b": one_f_one_b, "zb-h1": zb_h1}[name]
-        return fn(network, processors, hw, steps=minibatches, **common, **_only(opts, "microbatches"))
-    if name == "layerpipe":
-        return layerpipe(network, processors, hw, units=minibatches, **common,
-                         **_only(opts, "offload", "replicate", "ag_split"))
-    if name == "spikepipe":
-        return spikepipe(network, processors, hw, units=minibatches, **common,
-                         **_only(opts, "offload", "replicate", "ag_split"))
-    return layerpipe2(network, processors, hw, units=minibatches, **common,
-                      **_only(opts, "offload", "groups", "memory", "replicate", "ag_split"))
+    return m.build(network, Hardware.of(platform), minibatches=minibatches, batch=batch, word_bytes=word_bytes,
+                   spike_bits=bits, **opts)
 
 
-def _only(opts: dict, *names: str) -> dict:
-    return {k: v for k, v in opts.items() if k in names}
-
-
-__all__ = ["SCHEDULES", "SYNCHRONOUS", "build_schedule"]
+__all__ = ["Option", "OPTIONS", "Method", "METHODS", "SCHEDULES", "SYNCHRONOUS", "method", "default_schedules", "schedule_options",
+           "build_schedule"]

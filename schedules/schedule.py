@@ -15,8 +15,8 @@ Text form, one line per processor (``#`` starts a comment); tasks are
     P1: F2.0 B2.0 F2.1 B2.1 AG1_2.2
 
 >>> orders = parse_orders("P0: F1.0 F2.0 ; P1: AG1_2.0")
->>> [str(a) for a in orders[0]], orders[1][0].kind
-(['F1.0', 'F2.0'], 'AG1')
+>>> [str(a) for a in orders[0]], orders[1][0].kind == "AG1"
+(['F1.0', 'F2.0'], True)
 """
 
 from __future__ import annotations

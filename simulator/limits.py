@@ -17,12 +17,13 @@ for the functions here.
 **What is estimated** (constants calibrated with CPython 3.11 on one core of a
 2-core machine; they err on the large side):
 
-* *tasks* = units x tasks per unit. Units = minibatches x micro-batches per step (``m``
-  for gpipe / 1f1b / zb-h1: ``--microbatches``, else the builder's default, the smallest
-  divisor of the batch that is at least P - a prime batch of 10^9 means 10^9
-  micro-batches); tasks per unit = the fine task graph's tasks for sequential, layerpipe
-  and layerpipe2 (F, WG, AG1, AG2, U per weight layer), and per pipeline stage (at most
-  min(P, L) stages) 3 for pipedream (F, B, U) and zb-h1 / 1f1b (F, B, W), 2 for gpipe.
+* *tasks* = units x tasks per unit. Units = minibatches x micro-batches per step
+  (:meth:`schedules.registry.Method.units_per_step`: ``m`` for the flush schedules,
+  ``--microbatches`` or the builder's default, the smallest divisor of the batch that is
+  at least P - a prime batch of 10^9 means 10^9 micro-batches); tasks per unit = the
+  method's tasks per stage (``Method.tasks_per_stage``) times at most min(P, L) stages, or
+  the fine task graph's tasks (F, WG, AG1, AG2, U per weight layer) for the methods that
+  schedule it.
 * *memory* = tasks x :data:`BYTES_PER_TASK` (the schedule's orders, the validator's set
   of finished tasks, the engine's bookkeeping) + tasks x :data:`BYTES_PER_TRACED_TASK`
   when a trace is kept in memory (records, the checker's indexes, the Chrome export) +
@@ -32,11 +33,12 @@ for the functions here.
   (:data:`BYTES_PER_ROUTE` per pair plus :data:`BYTES_PER_HOP` per hop: P(P - 1) hops
   on ``full``, about P^3 / 4 on a ``ring``, P^2 (rows + cols) / 3 on a ``mesh``).
 * *time* = tasks x :data:`SECONDS_PER_TASK` (build, validate, simulate; twice that with a
-  trace) + the planners: PipeDream's dynamic program with replication (P > L or
-  ``--replicate``; LayerPipe too when P > L) ~ :data:`SECONDS_PER_DP_STEP` x L^2 P^2,
-  LayerPipe's offloading search (1 < P <= L, offload on) ~ :data:`SECONDS_PER_BALANCE_STEP`
-  x L^3 P for L weight layers, and LayerPipe's list-scheduled estimate of its two
-  replicated candidates (P > L) ~ 2 (4P + 8) x (tasks per unit x
+  trace) + the planners (``Method.planner``): the stage DP with replication (P > L or
+  ``--replicate``) ~ :data:`SECONDS_PER_DP_STEP` x L^2 P^2 (twice for LayerPipe's two
+  groupings), LayerPipe's offloading search (1 < P <= L, offload on) ~
+  :data:`SECONDS_PER_BALANCE_STEP` x L^3 P for L weight layers, and LayerPipe's
+  list-scheduled estimate of its two replicated candidates (P > L) ~ 2 x planning units
+  (:func:`schedules.methods.layerpipe.planning_units`) x (tasks per unit x
   :data:`SECONDS_PER_LIST_TASK` + L P x :data:`SECONDS_PER_BROADCAST`); replicated runs
   also broadcast the weights after each update, L P x :data:`SECONDS_PER_BROADCAST` per unit,
   and keep :data:`BYTES_PER_REPLICA_PAIR` per pair of processors.
@@ -65,6 +67,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from models.errors import LayerPipeError
+from simulator.platform import check_processor_count, mesh_shape
 
 #: bytes per simulated task instance without a trace (measured 350-470; orders + validation + engine)
 BYTES_PER_TASK = 600
@@ -91,9 +94,6 @@ SECONDS_PER_BROADCAST = 1.5e-6
 #: replicated plans book weight broadcasts between every pair of replicas (measured ~800 B per pair)
 BYTES_PER_REPLICA_PAIR = 800
 
-_SYNCHRONOUS = ("gpipe", "1f1b", "zb-h1")
-_PER_STAGE = {"pipedream": 3, "gpipe": 2, "1f1b": 3, "zb-h1": 3}
-
 
 class LimitError(LayerPipeError):
     """A run was refused before it started; ``estimate`` says why (see the module docstring)."""
@@ -119,8 +119,7 @@ class Estimate:
     """What a run is expected to cost, why, and what to reduce if it is too much.
 
     ``memory_reason`` / ``time_reason`` name what dominates each figure: ``"tasks"`` (the
-    task instances), ``"microbatches"`` (a micro-batch count too large to search for: the
-    task count is then a lower bound), ``"replicas"`` (weight exchanges between replicas),
+    task instances), ``"replicas"`` (weight exchanges between replicas),
     ``"routes"`` (the platform's route table) or ``"planner"`` (the schedule builder).
     """
 
@@ -166,24 +165,16 @@ def human_seconds(s: float) -> str:
 # --------------------------------------------------------------------------- estimates
 
 
-def _check_processors(processors) -> int:
-    if not isinstance(processors, int) or isinstance(processors, bool) or processors < 1:
-        raise LayerPipeError(f"number of processors must be a positive integer, got {processors!r}")
-    return processors
-
-
 def route_hops(processors: int, topology: str = "full") -> int:
     """Sum over ordered processor pairs of the hops between them (the route table's size).
 
     >>> route_hops(4, "full"), route_hops(4, "ring"), route_hops(6, "ring"), route_hops(4, "mesh")
     (12, 16, 54, 16)
     """
-    p = _check_processors(processors)
+    p = check_processor_count(processors)
     if topology == "ring" and p > 2:
         return p * (p * p // 4)  # from each node: distances 1..p-1 around the ring, min(k, p-k)
     if topology == "mesh":
-        from simulator.platform import mesh_shape
-
         r, c = mesh_shape(p)
         return r * r * c * (c * c - 1) // 3 + c * c * r * (r * r - 1) // 3
     return p * (p - 1)  # full (and any ring of 1 or 2)
@@ -193,7 +184,7 @@ def estimate_platform(processors: int, topology: str = "full", *, link_free: boo
                       flag: str = "--processors") -> Estimate:
     """Memory and time of building the platform's topology graph and (with a costly link) its routes;
     ``flag`` is the option that sets the processor count (``--devices`` for ``layerpipe dho2``)."""
-    p = _check_processors(processors)
+    p = check_processor_count(processors)
     pairs = p * (p - 1)
     memory = BYTES_PER_PAIR_GRAPH * pairs if topology == "full" else 0
     seconds = SECONDS_PER_PAIR_GRAPH * pairs if topology == "full" else 0.0
@@ -210,73 +201,53 @@ def estimate_platform(processors: int, topology: str = "full", *, link_free: boo
 def tasks_per_unit(network, schedule: str, processors: int) -> int:
     """Task instances of one unit (minibatch or micro-batch) of ``schedule`` (an upper bound for stages)."""
     from models.network.spec import weight_layers
+    from schedules.registry import method
 
-    L = len(weight_layers(network))
-    if schedule in _PER_STAGE:
-        return _PER_STAGE[schedule] * min(processors, L)
-    # the fine graph: F, WG, U for every layer; AG1 unless the layer reads the network input
-    # only; AG2 for every layer another layer reads (exactly what models.graph.build builds)
+    m = method(schedule)
+    if m.tasks_per_stage is not None:
+        return m.tasks_per_stage * min(processors, len(weight_layers(network)))
     from models.graph.build import training_graph
 
     return training_graph(network, 1).number_of_nodes()
 
 
-def _microbatches(batch: int, processors: int, cap: int) -> tuple[int, bool]:
-    """The builders' default micro-batch count (smallest divisor of ``batch`` >= P, else ``batch``),
-    searched only up to ``cap``: ``(cap + 1, True)`` means "more than cap"."""
-    for m in range(processors, min(batch, cap) + 1):
-        if batch % m == 0:
-            return m, False
-    if batch <= cap:
-        return batch, False
-    return cap + 1, True
-
-
 def estimate_run(network, schedule: str, processors: int, *, minibatches: int, batch: int,
                  microbatches: int | None = None, trace: bool = False, offload: bool = True,
-                 replicate: bool | None = None, limits: Limits = DEFAULT_LIMITS) -> Estimate:
+                 replicate: bool | None = None) -> Estimate:
     """What simulating ``minibatches`` steps of ``schedule`` for ``network`` on P processors costs.
 
     ``trace``: the run keeps every task and transfer in memory (``layerpipe trace``/``gantt``).
-    ``limits`` only bounds the micro-batch search (see :func:`_microbatches`).
     """
     from models.network.spec import weight_layers
+    from schedules.methods.layerpipe import planning_units
+    from schedules.registry import method
 
-    P = _check_processors(processors)
+    P = check_processor_count(processors)
+    spec = method(schedule)
     L = len(weight_layers(network))
     per_unit = tasks_per_unit(network, schedule, P)
-    m, at_least = 1, False
+    m = spec.units_per_step(int(batch), P, microbatches)
     reduce = "--minibatches or --processors"
-    if schedule in _SYNCHRONOUS:
-        if microbatches is not None:
-            m = int(microbatches)
-        else:
-            per_task = BYTES_PER_TASK + (BYTES_PER_TRACED_TASK if trace else 0)
-            cap = max(P, limits.memory_bytes // per_task // max(1, minibatches * per_unit) + 1)
-            m, at_least = _microbatches(int(batch), P, cap)
-            if m > 4 * P:
-                reduce = f"--minibatches, or pass --microbatches (the smallest divisor of batch {batch} from {P} is {m:,})"
+    if spec.synchronous and microbatches is None and m > 4 * P:
+        reduce = (f"--minibatches, or pass --microbatches M (a divisor of the batch): batch {batch} has no divisor "
+                  f"from {P} to {m - 1:,}, so every step would be {m:,} micro-batches")
     units = int(minibatches) * m
     tasks = units * per_unit
     memory = tasks * (BYTES_PER_TASK + (BYTES_PER_TRACED_TASK if trace else 0))
     seconds = tasks * SECONDS_PER_TASK * (2 if trace else 1)
     planner = pairs = 0.0
-    lp = schedule not in _PER_STAGE and schedule != "sequential"  # LayerPipe's planner (layerpipe, layerpipe2, ...)
+    lp = spec.planner == "layerpipe"
     replicated = P > L if replicate is None else bool(replicate)
-    replicated = replicated and P > 1 and (lp or schedule == "pipedream")
+    replicated = replicated and P > 1 and spec.accepts("replicate")
     if replicated:
         planner += (2 if lp else 1) * SECONDS_PER_DP_STEP * L * L * P * P
         seconds += units * L * P * SECONDS_PER_BROADCAST
         pairs = BYTES_PER_REPLICA_PAIR * P * P
         if lp:
-            planner += 2 * (4 * P + 8) * (per_unit * SECONDS_PER_LIST_TASK + L * P * SECONDS_PER_BROADCAST)
+            planner += 2 * planning_units(P) * (per_unit * SECONDS_PER_LIST_TASK + L * P * SECONDS_PER_BROADCAST)
     if lp and offload and 1 < P <= L:
         planner += SECONDS_PER_BALANCE_STEP * L ** 3 * P
     memory_reason = time_reason = "tasks"
-    if at_least:
-        memory_reason = time_reason = "microbatches"
-        reduce = (f"--minibatches, or pass --microbatches M (a divisor of the batch): batch {batch} has no "
-                  f"divisor from {P} to {m - 1:,}, so every step would be more micro-batches than that")
     reduce_memory = reduce_time = reduce
     if pairs > memory:
         memory_reason, reduce_memory = "replicas", "--processors"
@@ -306,8 +277,6 @@ def _message(e: Estimate, limits: Limits, quantity: str, override: str | None = 
     if reason in ("routes", "graph"):
         built = "its topology graph" if reason == "graph" else "its topology graph and routes"
         head = f"{e.what} would need {cost} to build {built} (limit {limit})"
-    elif reason == "microbatches":
-        head = f"{e.what} would simulate more than {e.tasks:,} tasks"
     elif reason == "replicas":
         head = f"{e.what} would need {cost} for the weight exchanges between its replicas (limit {limit})"
     elif reason == "planner":
@@ -350,23 +319,23 @@ def check_platform(processors: int, topology: str = "full", *, link_free: bool =
     check([estimate_platform(processors, topology, link_free=link_free, flag=flag)], limits, override=override)
 
 
-def check_compare(network, schedules: Sequence[str], processors: int, *, minibatches: int, batch: int,
-                  microbatches: int | None = None, offload: bool = True, replicate: bool | None = None,
-                  trace: bool = False, platform=None, limits: Limits | None = DEFAULT_LIMITS) -> list[Estimate]:
-    """Check what :func:`simulator.evaluate.compare` runs: the sequential reference (at most 4
-    minibatches, one processor), PipeDream and every schedule; returns the estimates."""
+def check_compare(network, schedules: Sequence[str], platform, *, minibatches: int, batch: int,
+                  options: dict | None = None, trace: bool = False,
+                  limits: Limits | None = DEFAULT_LIMITS) -> list[Estimate]:
+    """Check what :func:`simulator.evaluate.compare` runs on ``platform``: the sequential
+    reference (at most 4 minibatches, one processor), PipeDream and every schedule, with the
+    schedule ``options`` given; returns the estimates."""
     if limits is None:
         return []
+    options = options or {}
     names = list(dict.fromkeys(["pipedream", *schedules]))
-    estimates = [estimate_run(network, "sequential", 1, minibatches=min(minibatches, 4), batch=batch,
-                              limits=limits)]
+    estimates = [estimate_run(network, "sequential", 1, minibatches=min(minibatches, 4), batch=batch)]
     for name in names:
-        estimates.append(estimate_run(network, name, processors, minibatches=minibatches, batch=batch,
-                                      microbatches=microbatches, trace=trace, offload=offload,
-                                      replicate=replicate, limits=limits))
-    if platform is not None:  # its route table is built lazily, on the first transfer
-        topology = platform.topology if isinstance(platform.topology, str) else "full"
-        estimates.append(estimate_platform(platform.size, topology, link_free=platform.link.is_free))
+        estimates.append(estimate_run(network, name, platform.size, minibatches=minibatches, batch=batch,
+                                      microbatches=options.get("microbatches"), trace=trace,
+                                      offload=options.get("offload") is not False, replicate=options.get("replicate")))
+    topology = platform.topology if isinstance(platform.topology, str) else "full"  # routes are built lazily
+    estimates.append(estimate_platform(platform.size, topology, link_free=platform.link.is_free))
     check(estimates, limits)
     return estimates
 

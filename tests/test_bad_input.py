@@ -458,11 +458,11 @@ def _api_cases():
         ("NaN link bandwidth", lambda d: LinkModel(1, math.nan), HardwareError, "bytes_per_cycle"),
         ("zero processors", lambda d: Platform.homogeneous(0, MacArray(1)), HardwareError, "positive integer"),
         ("unknown topology", lambda d: topology_graph("star", 4), HardwareError, "unknown topology"),
-        ("unknown schedule", lambda d: build_schedule("nope", mlp, 2, platform=plat), ScheduleError, "unknown schedule"),
-        ("zero processors for a schedule", lambda d: build_schedule("pipedream", mlp, 0, platform=plat),
+        ("unknown schedule", lambda d: build_schedule("nope", mlp, plat), ScheduleError, "unknown schedule"),
+        ("zero minibatches for a schedule", lambda d: build_schedule("pipedream", mlp, plat, minibatches=0),
          ScheduleError, "positive integer"),
-        ("more processors than the platform", lambda d: build_schedule("layerpipe", mlp, 3, platform=plat),
-         ScheduleError, "platform has 2"),
+        ("a schedule option with a bad value", lambda d: build_schedule("gpipe", mlp, plat, microbatches=0),
+         ScheduleError, "--microbatches must be a positive integer"),
         ("bad layer groups", lambda d: parse_groups("1-2,4-5", 5), ScheduleError, "start at 3"),
         ("unreadable action", lambda d: parse_orders("P0: X1.0"), ScheduleError, "cannot read action"),
         ("processor listed twice", lambda d: parse_orders("P0: F1.0; P0: B1.0"), ScheduleError, "listed twice"),
@@ -487,7 +487,7 @@ def _api_cases():
          lambda d: check([estimate_run(mlp, "layerpipe", 2, minibatches=10**9, batch=32)]), LimitError,
          "reduce --minibatches"),
         ("compare refuses a run over the limits",
-         lambda d: check_compare(mlp, ["layerpipe"], 2, minibatches=64, batch=32, limits=Limits(memory_bytes=1000)),
+         lambda d: check_compare(mlp, ["layerpipe"], plat, minibatches=64, batch=32, limits=Limits(memory_bytes=1000)),
          LimitError, "limit 1000 B"),
     ]
 
@@ -545,7 +545,7 @@ def test_task_estimate_bounds_the_schedule(P):
     plat = Platform.homogeneous(P, MacArray(256))
     for net in (get_network("lenet5"), get_network("resnet18_cifar", (3, 8, 8))):
         for name in SCHEDULES:
-            sched = build_schedule(name, net, P, platform=plat, minibatches=3, batch=12)
+            sched = build_schedule(name, net, plat, minibatches=3, batch=12)
             est = estimate_run(net, name, P, minibatches=3, batch=12)
             tasks = sum(len(a) for a in sched.orders.values())
             assert est.units == sched.units, name
@@ -574,7 +574,7 @@ def test_memory_estimate_is_conservative(trace):
     est = estimate_run(net, "layerpipe", P, minibatches=n, batch=32, trace=trace)
     tracemalloc.start()
     try:
-        sched = build_schedule("layerpipe", net, P, platform=plat, minibatches=n, batch=32)
+        sched = build_schedule("layerpipe", net, plat, minibatches=n, batch=32)
         sink = MemoryTrace() if trace else None
         simulate(sched, plat, trace=sink)
         if trace:

@@ -174,7 +174,7 @@ def registry_results():
     for net, P in (("mlp", 3), ("lenet5", 4)):
         plat = Platform.homogeneous(P, MacArray(64), LinkModel(10, 32.0))
         for name in SCHEDULES:
-            s = build_schedule(name, get_network(net), P, platform=plat, minibatches=24, batch=4)
+            s = build_schedule(name, get_network(net), plat, minibatches=24, batch=4)
             out.append((f"{net}-{name}", s, plat))
     return out
 

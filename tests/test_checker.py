@@ -67,7 +67,7 @@ def training_cases():
 def test_training_graph_traces_are_clean(name, link, topo, overlap):
     from schedules.registry import build_schedule
     plat = Platform.homogeneous(4, SystolicArray(8, 8), link, topology=topo, overlap_comm=overlap)
-    s = build_schedule(name, get_network("lenet5"), 4, platform=plat, minibatches=6, batch=2)
+    s = build_schedule(name, get_network("lenet5"), plat, minibatches=6, batch=2)
     trace = traced(s, plat)
     assert find_violations(trace, s, plat) == []
     check_trace(trace, s, plat)

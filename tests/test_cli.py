@@ -50,7 +50,7 @@ def test_train_takes_delays_from_the_schedule(capsys):
     from simulator.platform import Platform
 
     net = get_network("mlp:64-128-128-64-10")
-    sched = build_schedule("pipedream", net, 3, platform=Platform.homogeneous(3, MacArray(256), LinkModel(100, 16.0)),
+    sched = build_schedule("pipedream", net, Platform.homogeneous(3, MacArray(256), LinkModel(100, 16.0)),
                            minibatches=1, batch=32)
     assert main(["train", "mlp:64-128-128-64-10", "--schedule", "pipedream", "--processors", "3", "--epochs", "1",
                  "--json"]) == 0

@@ -69,7 +69,7 @@ net = get_network("resnet18_cifar", (3, 8, 8))
 for p in (2, 5):
     plat = Platform.homogeneous(p, MacArray(64), LinkModel(50, 8.0), topology="ring")
     for name in SCHEDULES:
-        s = build_schedule(name, net, p, platform=plat, minibatches=4, batch=4)
+        s = build_schedule(name, net, plat, minibatches=4, batch=4)
         sys.stdout.write(s.to_text() + repr(sorted(s.info.items(), key=str)) + "\\n")
 """
 
@@ -102,8 +102,8 @@ def test_the_order_of_runs_does_not_change_any_run():
 
     net = get_network("lenet5")
     plat = Platform.homogeneous(3, MacArray(256), LinkModel(100, 16.0))
-    a = compare(net, ["layerpipe", "gpipe", "layerpipe2"], 3, plat, minibatches=8, batch=8)
-    b = compare(net, ["layerpipe2", "gpipe", "layerpipe"], 3, plat, minibatches=8, batch=8)
+    a = compare(net, ["layerpipe", "gpipe", "layerpipe2"], plat, minibatches=8, batch=8)
+    b = compare(net, ["layerpipe2", "gpipe", "layerpipe"], plat, minibatches=8, batch=8)
     by_name = lambda rows: {r["schedule"]: json.dumps(r, sort_keys=True, default=str) for r in rows}  # noqa: E731
     assert by_name(a) == by_name(b)
 

@@ -6,12 +6,13 @@ import math
 import pytest
 
 from models.errors import ScheduleError
+from models.graph.tasks import TaskKind
 from models.training.lanczos import iteration_collectives
 from models.network.zoo import mlp
+from simulator.costs.collectives import allgather_cycles, allreduce_cycles, broadcast_cycles, redistribute_cycles
 from simulator.studies.dho2 import (
-    DESIGNS, DesignConfig, KIND_MEANING, Memory, allgather_cycles, allreduce_cycles, batch_shares, broadcast_cycles,
-    design_cost, dho2_candidates, dho2_period_schedule, dho2_refresh_schedule, dho2_step_schedule, memory,
-    network_work, redistribute_cycles, step_schedule,
+    DESIGNS, DesignConfig, KIND_MEANING, Memory, batch_shares, design_cost, dho2_candidates, dho2_period_schedule,
+    dho2_refresh_schedule, dho2_step_schedule, memory, network_work, step_schedule,
 )
 from schedules.passes import validate
 from schedules.schedule import Schedule
@@ -103,9 +104,9 @@ def test_dho2_shards_the_lanczos_and_hides_it_behind_the_updates():
     assert c.info["period_cycles"] < period * step + ref
     # the HVPs are split over the curvature devices, every Lanczos collective is in the graph
     sched = c.schedules["refresh"]
-    hvps = [d for _, d in sched.graph.nodes(data=True) if d["kind"] == "B"]
+    hvps = [d for n, d in sched.graph.nodes(data=True) if n.kind == TaskKind.HVP]
     assert len(hvps) == 8 * P_c and {d["label"].split(" on ")[1] for d in hvps} == {"16 samples"}
-    colls = [d for _, d in sched.graph.nodes(data=True) if d["kind"] == "W" and "barrier" not in d["label"]]
+    colls = [d for n, d in sched.graph.nodes(data=True) if n.kind.is_communication and "barrier" not in d["label"]]
     # the weight broadcast (P_c + 1 participants), then the five collectives of every iteration
     assert len(colls) == (P_c + 1) + P_c * sum(len(iteration_collectives(j, N)) for j in range(8))
 

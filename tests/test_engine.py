@@ -205,7 +205,7 @@ def registry_cases():
     for name in SCHEDULES:
         for link in (FREE_LINK, LinkModel(20, 16.0)):
             plat = Platform.homogeneous(3, MacArray(64), link, topology="ring")
-            yield name, build_schedule(name, get_network("mlp"), 3, platform=plat, minibatches=6, batch=4), plat
+            yield name, build_schedule(name, get_network("mlp"), plat, minibatches=6, batch=4), plat
 
 
 @pytest.mark.parametrize("name,schedule,platform", list(registry_cases()),
@@ -225,7 +225,7 @@ def test_callback_and_process_drivers_agree(name):
     """With free transfers the engine drives processors by callbacks; forcing processes changes nothing."""
     from schedules.registry import build_schedule
     plat = Platform.homogeneous(3, MacArray(64))
-    ex = insert_transfers(validate(build_schedule(name, get_network("lenet5"), 3, platform=plat, minibatches=8,
+    ex = insert_transfers(validate(build_schedule(name, get_network("lenet5"), plat, minibatches=8,
                                                   batch=2)))
     fast_trace, slow_trace = MemoryTrace(), MemoryTrace()
     fast = simulate(ex, plat, trace=fast_trace, driver="callbacks")
@@ -307,8 +307,8 @@ def test_communication_overhead_and_json():
     from schedules.registry import build_schedule
     plat = Platform.homogeneous(3, MacArray(64), LinkModel(20, 16.0))
     net = get_network("mlp")
-    base = summarize(simulate(build_schedule("pipedream", net, 3, platform=plat, minibatches=8, batch=4), plat))
-    lp = build_schedule("layerpipe", net, 3, platform=plat, minibatches=8, batch=4)
+    base = summarize(simulate(build_schedule("pipedream", net, plat, minibatches=8, batch=4), plat))
+    lp = build_schedule("layerpipe", net, plat, minibatches=8, batch=4)
     m = summarize(simulate(lp, plat), baseline_cycles=base.cycles_per_minibatch, baseline_bytes=base.bytes_per_minibatch)
     assert m.step_bytes == step_bytes(lp) > 0
     assert m.communication_overhead == communication_overhead(m.bytes_per_minibatch, base.bytes_per_minibatch, m.step_bytes)
@@ -328,7 +328,7 @@ def test_metrics_from_trace_equal_streamed_figures(name, link, topo):
     from schedules.registry import build_schedule
     from simulator.metrics import memory_timeline, metrics_from_trace
     plat = Platform.homogeneous(4, MacArray(64), link, topology=topo)
-    s = build_schedule(name, get_network("lenet5"), 4, platform=plat, minibatches=8, batch=2)
+    s = build_schedule(name, get_network("lenet5"), plat, minibatches=8, batch=2)
     r, trace = run(s, plat)
     st, tm = r.stats, metrics_from_trace(trace, s)
     assert tm.makespan == st.makespan and tm.busy == st.busy

@@ -114,7 +114,7 @@ def test_compare_rows_plot_too():
 
     rows = []
     for p in (2, 3):
-        rows += compare(load_network("mlp"), ["pipedream", "layerpipe"], p, Platform.homogeneous(p, MacArray(256)),
+        rows += compare(load_network("mlp"), ["pipedream", "layerpipe"], Platform.homogeneous(p, MacArray(256)),
                         minibatches=16, batch=8)
     fig = speedup_figure(rows)
     assert fig.axes[0].get_title() == "mlp"

@@ -221,7 +221,7 @@ def processors():
 
 
 def build(name, net, P, plat, n, batch):
-    return build_schedule(name, net, P, platform=plat, minibatches=n, batch=batch)
+    return build_schedule(name, net, plat, minibatches=n, batch=batch)
 
 
 BATCHES = st.sampled_from([1, 2, 4, 6, 8, 12, 16])
@@ -292,7 +292,7 @@ def marginal_cycles_per_step(name, net, P, plat, batch, n, **options):
     from simulator.engine import schedule_period
 
     def run(k):
-        return simulate(build_schedule(name, net, P, platform=plat, minibatches=k, batch=batch, **options), plat)
+        return simulate(build_schedule(name, net, plat, minibatches=k, batch=batch, **options), plat)
 
     probe = run(n)
     period = schedule_period(probe.schedule, probe.executable.placement.period)[1]
@@ -380,7 +380,7 @@ def steady(name, net, P, plat, batch, **options):
     n = max(32, 4 * (len(weight_layers(net)) + 1))
     m = n
     while True:  # compare()'s rule: lengthen until the window converged (up to 16x)
-        r = simulate(build_schedule(name, net, P, platform=plat, minibatches=m, batch=batch, **options), plat)
+        r = simulate(build_schedule(name, net, plat, minibatches=m, batch=batch, **options), plat)
         if r.stats.converged or m >= 16 * n:
             return r.stats.cycles_per_step, r.stats.converged
         m *= 2
@@ -487,7 +487,7 @@ def test_counterexample_converged_window_below_the_work_bound():
              Node("n12", Linear(1), ("n11",)))
     net = NetworkSpec("residual", (2, 4, 4), nodes)
     plat = Platform.homogeneous(2, MacArray(4, vector_lanes=1), FREE_LINK, overlap_comm=False)
-    (row,) = compare(net, ["layerpipe"], 2, plat, minibatches=32, batch=6)[-1:]
+    (row,) = compare(net, ["layerpipe"], plat, minibatches=32, batch=6)[-1:]
     assert row["converged"] and row["efficiency"] <= 1.0, row["efficiency"]
 
 

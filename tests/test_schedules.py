@@ -52,7 +52,7 @@ def test_replication_follows_pipedream_formula():
 # -- delays and versions (DESIGN section 4) ----------------------------------------------
 @pytest.mark.parametrize("P", [2, 3, 4])
 def test_pipedream_delays_and_versions(P):
-    s = build_schedule("pipedream", get_network("lenet5"), P, platform=platform(P), minibatches=4, batch=8)
+    s = build_schedule("pipedream", get_network("lenet5"), platform(P), minibatches=4, batch=8)
     n = len(s.info["stages"])
     for stage, (a, b, _) in enumerate(s.info["stages"]):
         for l in range(a, b + 1):
@@ -62,16 +62,16 @@ def test_pipedream_delays_and_versions(P):
 
 def test_layerpipe2_grouped_delays_and_ema_memory():
     net = get_network("alexnet")
-    s = build_schedule("layerpipe2", net, 4, platform=platform(4), minibatches=4, batch=4, groups="1-3,4-5,6-8")
+    s = build_schedule("layerpipe2", net, platform(4), minibatches=4, batch=4, groups="1-3,4-5,6-8")
     assert s.delays == {1: 4, 2: 4, 3: 4, 4: 2, 5: 2, 6: 0, 7: 0, 8: 0}
     assert s.versions() == {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 1, 7: 1, 8: 1}  # EMA: current + average
-    stash = build_schedule("layerpipe2", net, 4, platform=platform(4), minibatches=4, batch=4, groups="1-3,4-5,6-8",
+    stash = build_schedule("layerpipe2", net, platform(4), minibatches=4, batch=4, groups="1-3,4-5,6-8",
                            memory="stash")
     assert stash.versions() == {1: 3, 2: 3, 3: 3, 4: 2, 5: 2, 6: 1, 7: 1, 8: 1}  # stash: S(l) + 1
 
 
 def test_layerpipe_per_layer_delays():
-    s = build_schedule("layerpipe", get_network("lenet5"), 3, platform=platform(3), minibatches=4, batch=4)
+    s = build_schedule("layerpipe", get_network("lenet5"), platform(3), minibatches=4, batch=4)
     assert s.delays == {1: 8, 2: 6, 3: 4, 4: 2, 5: 0}  # every layer is its own retimed stage
 
 
@@ -86,10 +86,10 @@ def test_bad_groups(text, error):
 def test_one_processor_equals_sequential(name):
     net = get_network("lenet5")
     plat = platform(1)
-    seq = simulate(build_schedule("sequential", net, 1, platform=plat, minibatches=3, batch=8), plat)
-    r = simulate(build_schedule(name, net, 1, platform=plat, minibatches=3, batch=8), plat)
+    seq = simulate(build_schedule("sequential", net, plat, minibatches=3, batch=8), plat)
+    r = simulate(build_schedule(name, net, plat, minibatches=3, batch=8), plat)
     # the same work on one processor, back to back: one step = every task's cycles
-    fine = build_schedule("sequential", net, 1, platform=plat, minibatches=1, batch=8).graph
+    fine = build_schedule("sequential", net, plat, minibatches=1, batch=8).graph
     total = sum(plat.processors[0].task_cycles(d["work"]) for _, d in fine.nodes(data=True))
     assert seq.stats.cycles_per_step == total
     if name in ("gpipe", "1f1b", "zb-h1"):  # micro-batches of a smaller batch: a different GEMM mix
@@ -113,7 +113,7 @@ def test_layerpipe_never_slower_than_pipedream(name):
     net = get_network(name)
     for P in (2, 4, 7):
         # compare() lengthens a run until a steady-state window fits after the pipeline fills
-        pd, lp = compare(net, ["pipedream", "layerpipe"], P, platform(P), minibatches=32, batch=32)
+        pd, lp = compare(net, ["pipedream", "layerpipe"], platform(P), minibatches=32, batch=32)
         assert lp["cycles_per_minibatch"] <= pd["cycles_per_minibatch"] * 1.001, (name, P)
 
 
@@ -122,8 +122,8 @@ def test_beyond_the_layer_count_both_replicate(name, P):
     """With more processors than weight layers both planners replicate stages (data parallelism)."""
     net = get_network(name)
     plat = platform(P)
-    pd, lp = compare(net, ["pipedream", "layerpipe"], P, plat, minibatches=48, batch=32)
-    straight, = compare(net, ["pipedream"], P, plat, minibatches=48, batch=32, replicate=False)
+    pd, lp = compare(net, ["pipedream", "layerpipe"], plat, minibatches=48, batch=32)
+    straight, = compare(net, ["pipedream"], plat, minibatches=48, batch=32, replicate=False)
     for row in (pd, lp):
         assert any(r > 1 for _, _, r in row["info"]["stages"])
     assert pd["cycles_per_minibatch"] < straight["cycles_per_minibatch"]
@@ -134,7 +134,7 @@ def test_replicas_update_once_per_round():
     """A stage replicated R ways applies one update per round of R minibatches (DESIGN section 4 by rounds)."""
     net, P = get_network("mlp"), 6
     plat = platform(P)
-    s = build_schedule("pipedream", net, P, platform=plat, minibatches=24, batch=32)
+    s = build_schedule("pipedream", net, plat, minibatches=24, batch=32)
     for a, b, r in s.info["stages"]:
         for l in range(a, b + 1):
             assert s.rule.group(l) == r
@@ -149,7 +149,7 @@ def test_replicas_update_once_per_round():
 @pytest.mark.parametrize("name", SCHEDULES)
 def test_text_form_round_trips(name):
     plat = platform(3)
-    s = build_schedule(name, get_network("mlp"), 3, platform=plat, minibatches=3, batch=6)
+    s = build_schedule(name, get_network("mlp"), plat, minibatches=3, batch=6)
     back = Schedule.from_text(s.to_text(), s.graph)
     assert back.orders == s.orders and back.delays == s.delays and back.update_rounds == s.update_rounds
     assert back.microbatches_per_step == s.microbatches_per_step
@@ -202,10 +202,10 @@ def test_heft_topcuoglu_example():
 def test_unknown_schedule_and_bad_sizes():
     plat = platform(2)
     with pytest.raises(ScheduleError, match="unknown schedule"):
-        build_schedule("nope", get_network("mlp"), 2, platform=plat)
-    with pytest.raises(ScheduleError, match="processors"):
-        build_schedule("pipedream", get_network("mlp"), 0, platform=plat)
-    with pytest.raises(ScheduleError, match="platform has 2"):
-        build_schedule("pipedream", get_network("mlp"), 3, platform=plat)
+        build_schedule("nope", get_network("mlp"), plat)
+    with pytest.raises(ScheduleError, match="minibatches must be a positive integer"):
+        build_schedule("pipedream", get_network("mlp"), plat, minibatches=0)
+    with pytest.raises(ScheduleError, match="unknown schedule option"):
+        build_schedule("pipedream", get_network("mlp"), plat, replicas=3)
     with pytest.raises(ScheduleError, match="micro-batches"):
-        build_schedule("gpipe", get_network("mlp"), 2, platform=plat, batch=6, microbatches=4)
+        build_schedule("gpipe", get_network("mlp"), plat, batch=6, microbatches=4)

@@ -16,7 +16,7 @@ import pytest
 
 from models.network.zoo import load_network
 from simulator.cli import main
-from simulator.commands.common import auto_minibatches
+from simulator.evaluate import auto_minibatches
 from simulator.costs import parse_hardware, parse_link
 from simulator.evaluate import compare
 from simulator.platform import Platform
@@ -148,7 +148,7 @@ def test_a_row_holds_every_metric_of_simulate_and_the_configuration():
     config = RunConfig("lenet5", "layerpipe", 3, "mac:256", "100,16", "full", 32)
     row = run_one(config)
     net = load_network("lenet5")
-    (expected,) = compare(net, ["layerpipe"], 3, Platform.homogeneous(3, parse_hardware("mac:256"), parse_link("100,16")),
+    (expected,) = compare(net, ["layerpipe"], Platform.homogeneous(3, parse_hardware("mac:256"), parse_link("100,16")),
                           minibatches=auto_minibatches(net), batch=32)
     assert row["error"] is None
     for key, value in expected.items():

@@ -49,8 +49,8 @@ layers gets exactly the graph it had before.
 >>> from models.network.layers import Linear
 >>> g = training_graph(chain("m", (4,), [Linear(3, activation="relu"), Linear(2)]), batch=8)
 >>> from models.graph.tasks import task_work
->>> sorted(g.nodes)[:4]
-[('AG1', 2), ('AG2', 1), ('F', 1), ('F', 2)]
+>>> [str(t) for t in sorted(g.nodes)]
+['AG1_2', 'AG2_1', 'F1', 'F2', 'U1', 'U2', 'WG1', 'WG2']
 >>> task_work(g, ("F", 1)).macs
 96
 """

@@ -19,8 +19,8 @@ def uniform_pipeline_graph(stages: int, f: int, b: int, w: int, *, act_bytes: in
     setting of the zero-bubble paper's closed forms (docs/design.md, "Golden checks").
 
     >>> g = uniform_pipeline_graph(2, f=1, b=2, w=3)
-    >>> sorted(g.nodes)
-    [('B', 1), ('B', 2), ('F', 1), ('F', 2), ('W', 1), ('W', 2)]
+    >>> [str(t) for t in sorted(g.nodes)]
+    ['B1', 'B2', 'F1', 'F2', 'W1', 'W2']
     """
     for name, v in (("stages", stages), ("f", f), ("b", b), ("w", w)):
         if not isinstance(v, int) or v < (1 if name == "stages" else 0):

@@ -79,6 +79,9 @@ class TaskKind(StrEnum):
     EIG = "EIG"
     COLL = "COLL"
 
+    def __repr__(self) -> str:
+        return f"TaskKind.{self.name}"
+
     @property
     def reads_weights(self) -> bool:
         """A forward reads its layers' weights: the delay rule decides which version."""

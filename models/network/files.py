@@ -389,7 +389,7 @@ def network_from_dict(data: Any, source: str | Path = "<dict>",
     >>> network_from_dict({"input": [2], "layers": [{"type": "conv"}]}, source="n.yaml")
     Traceback (most recent call last):
     ...
-    models.errors.NetworkFileError: n.yaml: field 'layers[0].type': unknown layer type 'conv' (known: conv2d, linear, maxpool, avgpool, globalavgpool, flatten, activation, batchnorm, add, placeholder)
+    models.errors.NetworkFileError: n.yaml: field 'layers[0].type': unknown layer type 'conv' (known: conv2d, linear, maxpool, avgpool, globalavgpool, flatten, activation, batchnorm, add, lif_linear, lif_conv2d, placeholder)
     """
     where = _Where(str(source), lines or {})
     if not isinstance(data, dict):

@@ -324,7 +324,24 @@ def load_network(name_or_path: str | Path, input_shape: Sequence[int] | None = N
     )
 
 
+def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
+    """The text form of a per-sample input shape: ``"3x32x32"`` -> (3, 32, 32); None -> None.
+
+    >>> parse_input_shape("3x32x32"), parse_input_shape("784"), parse_input_shape(None)
+    ((3, 32, 32), (784,), None)
+    """
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        raise NetworkError(f"--input must look like CxHxW or N (for example 3x32x32), got {text!r}") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise NetworkError(f"--input sizes must be positive, got {text!r}")
+    return shape
+
+
 __all__ = [
-    "ZOO", "NETWORK_FILE_SUFFIXES", "zoo", "network_names", "get_network", "load_network",
+    "ZOO", "NETWORK_FILE_SUFFIXES", "zoo", "network_names", "get_network", "load_network", "parse_input_shape",
     "lenet5", "alexnet", "vgg16", "resnet18", "resnet18_cifar", "mlp",
 ]

@@ -20,8 +20,24 @@ from schedules.planning.stages import stage_template
 
 
 def default_microbatches(batch: int, stages: int) -> int:
-    """The smallest divisor of ``batch`` that is at least the number of stages (else ``batch``)."""
-    return next((m for m in range(stages, batch + 1) if batch % m == 0), batch)
+    """The smallest divisor of ``batch`` that is at least the number of stages (else ``batch``):
+    at least one micro-batch per stage, all of the same size. Divisors come in pairs around
+    sqrt(batch), so this takes O(sqrt(batch)) steps even for a huge prime batch.
+
+    >>> default_microbatches(32, 3), default_microbatches(32, 8), default_microbatches(7, 2), default_microbatches(12, 20)
+    (4, 8, 7, 12)
+    """
+    if stages >= batch:
+        return batch
+    best = batch
+    d = 1
+    while d * d <= batch:
+        if batch % d == 0:
+            for m in (d, batch // d):
+                if stages <= m < best:
+                    best = m
+        d += 1
+    return best
 
 
 def micro_template(net: NetworkSpec, batch: int, microbatches: int, view: str, word_bytes: int,
@@ -32,13 +48,13 @@ def micro_template(net: NetworkSpec, batch: int, microbatches: int, view: str, w
                          spike_bits=spike_bits)
 
 
-def synchronous(name: str, net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,
+def synchronous(name: str, net: NetworkSpec, hw: Hardware, *, batch: int, steps: int,
                 microbatches: int | None, view: str, orders_fn, word_bytes: int = 2,
                 spike_bits: bool = False) -> Schedule:
     # the stage count is not known before planning; aim for at least one micro-batch per processor
-    m = microbatches or default_microbatches(batch, processors)
+    m = microbatches or default_microbatches(batch, hw.size)
     fine = micro_template(net, batch, m, view, word_bytes, spike_bits)
-    plan = plan_for(fine, processors, hw, replicate=False)
+    plan = plan_for(fine, hw, replicate=False)
     template = stage_template(fine, plan)
     # a stage may lack a kind of task (in the zero-bubble view a first stage of one layer has
     # no B: layer 1 has no input gradient and its AG2 runs with layer 2), so drop those actions
@@ -48,9 +64,9 @@ def synchronous(name: str, net: NetworkSpec, processors: int, hw: Hardware, *, b
                           "micro_batch_size": batch // m})
 
 
-def gpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,
-          microbatches: int | None = None, word_bytes: int = 2, spike_bits: bool = False) -> Schedule:
-    return synchronous("gpipe", net, processors, hw, batch=batch, steps=steps, microbatches=microbatches,
+def gpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
+          spike_bits: bool = False, microbatches: int | None = None) -> Schedule:
+    return synchronous("gpipe", net, hw, batch=batch, steps=minibatches, microbatches=microbatches,
                        view="pipedream", word_bytes=word_bytes, spike_bits=spike_bits,
                        orders_fn=lambda p, m, k: gpipe_orders(p, m, k, split_w=False))
 

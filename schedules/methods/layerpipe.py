@@ -170,7 +170,7 @@ def _replicated_placement(plan: StagePlan):
     return where
 
 
-def layerpipe_placement(template: nx.DiGraph, processors: int, hw: Hardware, stale_of, offload: bool = True,
+def layerpipe_placement(template: nx.DiGraph, hw: Hardware, stale_of, offload: bool = True,
                         replicate: bool | None = None):
     """Partition, then (optionally) offload; ``stale_of(plan)`` gives S(l) for the plan's stages.
 
@@ -181,7 +181,7 @@ def layerpipe_placement(template: nx.DiGraph, processors: int, hw: Hardware, sta
     replicated plan's placement is a function of (task, unit), and offloading is skipped for
     it (a replicated stage is balanced by construction).
     """
-    L = num_layers(template)
+    L, processors = num_layers(template), hw.size
     if replicate is None:
         replicate = processors > L
     boundary = [hw.transfer(b) for b in boundary_bytes(template)]
@@ -234,10 +234,10 @@ def build(name: str, template: nx.DiGraph, plan: StagePlan, placement, hw: Hardw
                     info={"stages": [(a, b, r) for a, b, r in plan.stages], "offloaded": moved, **info})
 
 
-def layerpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
-              offload: bool = True, replicate: bool | None = None, spike_bits: bool = False,
+def layerpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
+              spike_bits: bool = False, offload: bool = True, replicate: bool | None = None,
               ag_split: str | float = "design") -> Schedule:
-    """LayerPipe on ``processors``; ``ag_split`` chooses the reading of the inter-layer split
+    """LayerPipe on ``hw``'s processors; ``ag_split`` chooses the reading of the inter-layer split
     (``models.graph.build.training_graph``: "design", "balanced" or a fraction)."""
     template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
                              ag_split=ag_split)
@@ -247,8 +247,8 @@ def layerpipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, un
         # one stage (one processor) has nothing to pipeline, so nothing needs to be stale
         return {l: (L - l if len(plan.stages) > 1 else 0) for l in range(1, L + 1)}
 
-    plan, placement, rule = layerpipe_placement(template, processors, hw, stale_of, offload, replicate)
-    return build("layerpipe", template, plan, placement, hw, units, rule)
+    plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, replicate)
+    return build("layerpipe", template, plan, placement, hw, minibatches, rule)
 
 
 __all__ = ["layerpipe", "layerpipe_placement", "balance", "estimated_loads", "recurrence_bound", "build", "MOVABLE",

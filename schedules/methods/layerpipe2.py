@@ -51,10 +51,9 @@ def parse_groups(text: str, layers: int) -> list[tuple[int, int]]:
     return groups
 
 
-def layerpipe2(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
-               groups: str | int | None = None, offload: bool = True, memory: str = "ema",
-               replicate: bool | None = None, spike_bits: bool = False, name: str = "layerpipe2",
-               ag_split: str | float = "design"):
+def layerpipe2(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
+               spike_bits: bool = False, groups: str | int | None = None, offload: bool = True, memory: str = "ema",
+               replicate: bool | None = None, ag_split: str | float = "design", name: str = "layerpipe2"):
     if memory not in ("ema", "stash"):
         raise ScheduleError(f"memory model must be 'ema' or 'stash', got {memory!r}")
     template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
@@ -78,9 +77,9 @@ def layerpipe2(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, u
         n = len(found)
         return {l: n - 1 - g for g, (a, b) in enumerate(found) for l in range(a, b + 1)}
 
-    plan, placement, rule = layerpipe_placement(template, processors, hw, stale_of, offload, replicate)
+    plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, replicate)
     ranges = list(found)
-    sched = build(name, template, plan, placement, hw, units, rule, groups=ranges, memory=memory)
+    sched = build(name, template, plan, placement, hw, minibatches, rule, groups=ranges, memory=memory)
     if memory == "ema":
         sched.weight_versions = {l: 2 if s > 0 else 1 for l, s in rule.stale.items()}
     return sched

@@ -14,9 +14,9 @@ from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
 
-def one_f_one_b(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, steps: int,
-                microbatches: int | None = None, word_bytes: int = 2, spike_bits: bool = False) -> Schedule:
-    return synchronous("1f1b", net, processors, hw, batch=batch, steps=steps, microbatches=microbatches,
+def one_f_one_b(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
+                spike_bits: bool = False, microbatches: int | None = None) -> Schedule:
+    return synchronous("1f1b", net, hw, batch=batch, steps=minibatches, microbatches=microbatches,
                        view="zerobubble", word_bytes=word_bytes, spike_bits=spike_bits,
                        orders_fn=lambda p, m, k: one_f_one_b_orders(p, m, k))
 

@@ -33,11 +33,11 @@ from simulator.hardware import Hardware
 from schedules.planning.stages import boundary_bytes, layer_costs, processor_ranges, stage_delays, stage_template
 
 
-def plan_for(template, processors: int, hw: Hardware, replicate: bool) -> StagePlan:
+def plan_for(template, hw: Hardware, replicate: bool) -> StagePlan:
     L = num_layers(template)
     layers = layer_infos(template)
     bw = getattr(hw.link, "bytes_per_cycle", math.inf)
-    return plan_stages(layer_costs(template, hw), processors,
+    return plan_stages(layer_costs(template, hw), hw.size,
                        boundary=[hw.transfer(b) for b in boundary_bytes(template)],
                        param_bytes=[layers[l].param_bytes for l in range(1, L + 1)], bandwidth=bw,
                        replicate=replicate)
@@ -81,14 +81,14 @@ def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int
     return orders
 
 
-def pipedream(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
-              replicate: bool | None = None, spike_bits: bool = False) -> Schedule:
+def pipedream(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
+              spike_bits: bool = False, replicate: bool | None = None) -> Schedule:
     fine = training_graph(net, batch, view="pipedream", word_bytes=word_bytes, spike_bits=spike_bits)
     if replicate is None:
-        replicate = processors > num_layers(fine)
-    plan = plan_for(fine, processors, hw, replicate)
+        replicate = hw.size > num_layers(fine)
+    plan = plan_for(fine, hw, replicate)
     template = stage_template(fine, plan)
-    orders = async_1f1b_orders(plan, units, has_update=True)
+    orders = async_1f1b_orders(plan, minibatches, has_update=True)
     rounds = {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)}
     return Schedule("pipedream", template, orders, delays=stage_delays(plan), update_rounds=rounds,
                     info={"stages": [(a, b, r) for a, b, r in plan.stages], "planned_bottleneck": plan.bottleneck})

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import networkx as nx
 
+from models.graph.build import training_graph
 from models.graph.tasks import Task, TaskKind
+from models.network.spec import NetworkSpec
 from schedules.schedule import Action, Schedule
 
 _BACKWARD_RANK = {TaskKind.AG1: 0, TaskKind.B: 0, TaskKind.WG: 1, TaskKind.W: 1, TaskKind.U: 2, TaskKind.AG2: 3}
@@ -29,9 +31,16 @@ def task_order(template: nx.DiGraph) -> list[Task]:
 
 
 def sequential(template: nx.DiGraph, units: int) -> Schedule:
+    """Every task of ``units`` units of ``template`` on processor 0, in :func:`task_order`."""
     order = task_order(template)
     actions = [Action(k, l, i) for i in range(units) for k, l in order]
     return Schedule("sequential", template, {0: actions}, info={"stages": 1})
 
 
-__all__ = ["sequential", "task_order"]
+def sequential_method(net: NetworkSpec, hw, *, minibatches: int, batch: int, word_bytes: int = 2,
+                      spike_bits: bool = False) -> Schedule:
+    """The reference on the first processor of ``hw`` (the registry's builder)."""
+    return sequential(training_graph(net, batch, word_bytes=word_bytes, spike_bits=spike_bits), minibatches)
+
+
+__all__ = ["sequential", "sequential_method", "task_order"]

@@ -24,10 +24,10 @@ from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
 
-def spikepipe(net: NetworkSpec, processors: int, hw: Hardware, *, batch: int, units: int, word_bytes: int = 2,
-              offload: bool = True, replicate: bool | None = None, spike_bits: bool = False,
+def spikepipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
+              spike_bits: bool = False, offload: bool = True, replicate: bool | None = None,
               ag_split: str | float = "design") -> Schedule:
-    return layerpipe2(net, processors, hw, batch=batch, units=units, word_bytes=word_bytes, offload=offload,
+    return layerpipe2(net, hw, minibatches=minibatches, batch=batch, word_bytes=word_bytes, offload=offload,
                       replicate=replicate, spike_bits=spike_bits, memory="stash", name="spikepipe", ag_split=ag_split)
 
 

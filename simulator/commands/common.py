@@ -1,7 +1,9 @@
-"""Options shared by the subcommands that build and run one schedule (trace, gantt, simulate, ...).
+"""Options shared by the subcommands that build and run schedules (simulate, compare, trace, gantt, ...).
 
 :func:`add_run_arguments` adds the network and the common options to a parser;
-:func:`resolve` turns the parsed arguments into ``(network, platform, schedule)``:
+:func:`add_schedule_options` adds one flag per schedule option of the method registry
+(``schedules.registry.OPTIONS``); :func:`resolve` turns parsed arguments into
+``(network, platform, schedule)``:
 
 =====================  ================================================================
 option                 meaning (default)
@@ -21,47 +23,25 @@ NETWORK                zoo name, ``mlp:784-256-10``, or a .yaml/.json/.csv netwo
                        exhaust memory or take hours (it refuses such runs by default)
 =====================  ================================================================
 
-Every bad value ends as a :class:`models.errors.LayerPipeError` (one line, exit 2).
+The platform options make a :class:`simulator.platform.PlatformSpec`, the same object the
+library, sweeps and plots use. Every bad value ends as a
+:class:`models.errors.LayerPipeError` (one line, exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from models.errors import LayerPipeError, NetworkError
+from models.errors import LayerPipeError
 
 DEFAULTS = {"processors": 4, "hardware": "mac:256", "link": "100,16", "topology": "full", "minibatches": None,
             "batch": 32}
 
 
-def auto_minibatches(network) -> int:
-    """Enough optimizer steps for a steady state: the measured window starts once a schedule's
-    pipeline is full (up to L steps in flight for L weight layers) and must span several steps."""
-    from models.network.spec import weight_layers
-
-    return max(32, 4 * (len(weight_layers(network)) + 1))
-
-
 def schedule_names() -> tuple[str, ...]:
-    """Names the registry knows (empty when the registry cannot be imported)."""
-    try:
-        from schedules.registry import SCHEDULES
-    except ImportError:  # pragma: no cover - the registry is part of the package
-        return ()
-    return tuple(SCHEDULES)
+    from schedules.registry import SCHEDULES
 
-
-def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
-    """``"3x32x32"`` -> (3, 32, 32); ``"784"`` -> (784,); None -> None."""
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(d) for d in text.lower().split("x"))
-    except ValueError:
-        raise NetworkError(f"--input must look like CxHxW or N (for example 3x32x32), got {text!r}") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise NetworkError(f"--input sizes must be positive, got {text!r}")
-    return shape
+    return SCHEDULES
 
 
 def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,9 +68,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, network: bool = True, 
         parser.add_argument("network", help="zoo name (see `layerpipe networks`), mlp:N0-N1-..., or a "
                                             ".yaml/.json/.csv network file")
     if schedule:
-        names = schedule_names()
         parser.add_argument("--schedule", "-s", required=True, metavar="NAME",
-                            help="schedule to build" + (f": {', '.join(names)}" if names else ""))
+                            help="schedule to build: " + ", ".join(schedule_names()))
     add_platform_arguments(parser)
     parser.add_argument("--minibatches", "-n", type=int, default=DEFAULTS["minibatches"], metavar="N",
                         help="optimizer steps to simulate (default: max(32, 4 x (weight layers + 1)), enough "
@@ -106,37 +85,53 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, network: bool = True, 
                              "hours (1 h); see simulator/limits.py")
 
 
-def platform_from_args(args: argparse.Namespace):
-    """The :class:`simulator.platform.Platform` the options describe."""
-    from simulator.costs import parse_hardware, parse_link
-    from simulator.limits import check_platform
-    from simulator.platform import Platform
+def add_schedule_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per option of the method registry (micro-batches come with the run arguments)."""
+    from schedules.registry import METHODS, OPTIONS
 
-    cost, link = parse_hardware(args.hardware), parse_link(args.link)
-    if not getattr(args, "no_limits", False):  # before building: a huge topology is the problem itself
-        check_platform(args.processors, args.topology, link_free=link.is_free,
-                       override="--no-limits" if hasattr(args, "no_limits") else None)
-    return Platform.homogeneous(args.processors, cost, link, topology=args.topology,
-                                overlap_comm=getattr(args, "overlap", True))
+    for opt in OPTIONS.values():
+        if opt.name == "microbatches":
+            continue
+        dash = opt.name.replace("_", "-")
+        who = ", ".join(m.name for m in METHODS.values() if opt.name in m.options) or "every schedule"
+        text = f"{who}: {opt.help}"
+        if opt.flag and opt.default:
+            parser.add_argument(f"--no-{dash}", dest=opt.name, action="store_false", default=None,
+                                help=f"{who}: do not {opt.help}")
+        elif opt.flag:
+            parser.add_argument(f"--{dash}", dest=opt.name, action="store_true", default=None, help=text)
+        else:
+            parser.add_argument(f"--{dash}", dest=opt.name, default=None, metavar=opt.metavar, choices=opt.choices,
+                                help=text)
+
+
+def platform_spec_from_args(args: argparse.Namespace):
+    """The :class:`simulator.platform.PlatformSpec` the options describe."""
+    from simulator.platform import PlatformSpec
+
+    return PlatformSpec(args.processors, args.hardware, args.link, args.topology, getattr(args, "overlap", True))
+
+
+def platform_from_args(args: argparse.Namespace):
+    """The :class:`simulator.platform.Platform` the options describe (a huge one is refused
+    before it is built unless --no-limits)."""
+    spec = platform_spec_from_args(args)
+    if getattr(args, "no_limits", False):
+        return spec.build(limits=None)
+    return spec.build(override="--no-limits" if hasattr(args, "no_limits") else None)
 
 
 def network_from_args(args: argparse.Namespace):
-    from models.network.zoo import load_network
+    from models.network.zoo import load_network, parse_input_shape
 
     return load_network(args.network, parse_input_shape(getattr(args, "input", None)))
 
 
 def schedule_options(args: argparse.Namespace) -> dict:
-    """Builder options given on the command line (only those set), and ``no_limits=True`` after
-    --no-limits (an option of :func:`simulator.evaluate.compare`; :func:`resolve` keeps it from the builders)."""
-    options = {}
-    if getattr(args, "microbatches", None) is not None:
-        if args.microbatches < 1:
-            raise LayerPipeError(f"--microbatches must be a positive integer, got {args.microbatches}")
-        options["microbatches"] = args.microbatches
-    if getattr(args, "no_limits", False):
-        options["no_limits"] = True
-    return options
+    """The schedule options given on the command line (only those set)."""
+    from schedules.registry import OPTIONS
+
+    return {name: getattr(args, name) for name in OPTIONS if getattr(args, name, None) is not None}
 
 
 def check_sizes(args: argparse.Namespace) -> None:
@@ -146,6 +141,8 @@ def check_sizes(args: argparse.Namespace) -> None:
 
 
 def minibatches_from_args(args: argparse.Namespace, network) -> int:
+    from simulator.evaluate import auto_minibatches
+
     return args.minibatches if args.minibatches is not None else auto_minibatches(network)
 
 
@@ -156,23 +153,22 @@ def resolve(args: argparse.Namespace, schedule_name: str | None = None, *, trace
     that :mod:`simulator.limits` estimates too large is refused unless --no-limits; ``trace``
     says the caller keeps the run's trace in memory (``trace`` and ``gantt`` do).
     """
-    from schedules.registry import SCHEDULES, build_schedule
+    from schedules.registry import build_schedule, method
     from simulator.limits import check, estimate_run
 
     name = schedule_name or args.schedule
-    if name not in SCHEDULES:
-        raise LayerPipeError(f"unknown schedule {name!r} (known: {', '.join(SCHEDULES)})")
+    method(name)
     check_sizes(args)
     network = network_from_args(args)
     platform = platform_from_args(args)
     options, n = schedule_options(args), minibatches_from_args(args, network)
-    if not options.pop("no_limits", False):
-        check([estimate_run(network, name, args.processors, minibatches=n, batch=args.batch,
+    if not args.no_limits:
+        check([estimate_run(network, name, platform.size, minibatches=n, batch=args.batch,
                             microbatches=options.get("microbatches"), trace=trace)])
-    schedule = build_schedule(name, network, args.processors, platform=platform, minibatches=n, batch=args.batch,
-                              **options)
+    schedule = build_schedule(name, network, platform, minibatches=n, batch=args.batch, **options)
     return network, platform, schedule
 
 
-__all__ = ["DEFAULTS", "auto_minibatches", "check_sizes", "minibatches_from_args", "add_run_arguments", "add_platform_arguments", "resolve", "platform_from_args",
-           "network_from_args", "schedule_options", "parse_input_shape", "schedule_names"]
+__all__ = ["DEFAULTS", "check_sizes", "minibatches_from_args", "add_run_arguments", "add_platform_arguments",
+           "add_schedule_options", "resolve", "platform_spec_from_args", "platform_from_args", "network_from_args",
+           "schedule_options", "schedule_names"]

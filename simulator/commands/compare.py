@@ -9,36 +9,27 @@ from __future__ import annotations
 import argparse
 
 from models.errors import LayerPipeError
-from schedules.registry import SCHEDULES
+from schedules.registry import SCHEDULES, default_schedules
+from simulator.commands.common import (add_run_arguments, add_schedule_options, check_sizes, minibatches_from_args,
+                                       network_from_args, platform_from_args, schedule_options)
+from simulator.commands.simulate import print_rows
 from simulator.evaluate import compare
 from simulator.output import to_json
-
-from simulator.commands.common import (add_run_arguments, check_sizes, minibatches_from_args, network_from_args,
-                     platform_from_args, schedule_options)
-from simulator.commands.simulate import _extra, add_schedule_options, print_rows
-
-
-def default_schedules(net) -> str:
-    """Every schedule but sequential; spikepipe only for spiking networks (elsewhere it is
-    LayerPipe2's grouping with stashing and adds nothing)."""
-    from models.network.spiking import is_spiking
-
-    spiking = any(is_spiking(n.layer) for n in net.nodes)
-    return ",".join(s for s in SCHEDULES if s != "sequential" and (spiking or s != "spikepipe"))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.schedules is None:
-        args.schedules = default_schedules(network_from_args(args))
-    names = [s.strip() for s in args.schedules.split(",") if s.strip()]
+        names = list(default_schedules(network_from_args(args)))
+    else:
+        names = [s.strip() for s in args.schedules.split(",") if s.strip()]
     unknown = [s for s in names if s not in SCHEDULES]
     if unknown or not names:
         raise LayerPipeError(f"unknown schedule(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(SCHEDULES)})")
     check_sizes(args)
     net, plat = network_from_args(args), platform_from_args(args)
     n = minibatches_from_args(args, net)
-    rows = compare(net, names, args.processors, plat, minibatches=n, batch=args.batch,
-                   **schedule_options(args), **_extra(args))
+    rows = compare(net, names, plat, minibatches=n, batch=args.batch, no_limits=args.no_limits,
+                   **schedule_options(args))
     if args.json:
         print(to_json(rows))
         return 0

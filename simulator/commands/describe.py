@@ -11,11 +11,10 @@ import argparse
 
 from models.graph.build import training_graph
 from models.graph.tasks import layer_infos, task_work
-from models.network.zoo import load_network
+from models.network.zoo import load_network, parse_input_shape
 from simulator.costs import parse_hardware
 from simulator.output import format_table, to_json
 
-from simulator.commands.common import parse_input_shape
 
 KINDS = ("F", "WG", "AG1", "AG2", "U")
 

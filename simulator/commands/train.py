@@ -24,7 +24,7 @@ import sys
 from typing import Any
 
 from models.training.data import DATASETS, DIGITS_NETWORKS, Dataset, load_dataset
-from models.network.spec import NetworkSpec, weight_layers
+from models.network.spec import NetworkSpec
 from models.training.snn import train_snn
 from models.network.spiking import is_spiking
 from models.training.optim import OPTIMIZERS, OptimizerConfig
@@ -86,13 +86,12 @@ def resolve_delays(args: argparse.Namespace, net: NetworkSpec) -> list[int] | No
         raise TrainingError("give either --delays or --schedule, not both")
     from schedules.registry import build_schedule
 
-    from simulator.commands.common import platform_from_args
+    from simulator.platform import PlatformSpec
 
     if args.processors is None or args.processors < 1:
         raise TrainingError("--schedule needs --processors P (a positive integer)")
-    args.topology, args.overlap = "full", True
-    schedule = build_schedule(args.schedule, net, args.processors, platform=platform_from_args(args),
-                              minibatches=1, batch=args.batch_size)
+    platform = PlatformSpec(args.processors, args.hardware, args.link).build(override=None)
+    schedule = build_schedule(args.schedule, net, platform, minibatches=1, batch=args.batch_size)
     return schedule.layer_staleness()
 
 

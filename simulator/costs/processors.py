@@ -1,4 +1,4 @@
-"""Cycle cost models: how long a task runs on a processor and a transfer takes on a link.
+"""Processor cost models: how long a task runs on a processor.
 
 Every model here is closed-form: one evaluation is a handful of integer operations, never a
 per-cycle simulation, so the event engine can call it for every task of every schedule.
@@ -8,73 +8,27 @@ per-cycle simulation, so the event engine can call it for every task of every sc
 * :class:`SystolicArray` - an R x C systolic array whose GEMM cycles equal SCALE-Sim's
   compute cycles (plus one, see :meth:`SystolicArray.gemm_cycles`).
 * :class:`ScaledCost` - any cost model sped up or slowed down, for heterogeneous processors.
-* :class:`LinkModel` - latency plus bandwidth for one processor-to-processor link.
-* :func:`parse_hardware` / :func:`parse_link` - the command-line text forms of the above.
 
 Anything with ``task_cycles(work) -> int`` and ``describe() -> str`` is a :class:`CostModel`,
 so users can plug in their own.
 
 >>> from models.graph.work import TaskWork
->>> parse_hardware("systolic:4x4:ws").task_cycles(TaskWork(macs=512, gemms=((8, 8, 8),)))
+>>> SystolicArray(4, 4, "ws").task_cycles(TaskWork(macs=512, gemms=((8, 8, 8),)))
 72
->>> parse_link("100,16").transfer_cycles(64)
-104
 """
 
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Protocol, runtime_checkable
 
 from models.errors import HardwareError
 from models.graph.work import Gemm, TaskWork
+from simulator.costs.numbers import ceil_div, checked_int, decimal
 
 DATAFLOWS: tuple[str, ...] = ("os", "ws", "is")
-
-HARDWARE_FORMS = (
-    "mac:MACS_PER_CYCLE[:lanes=N][:overhead=N] or "
-    "systolic:ROWSxCOLS[:os|ws|is][:lanes=N][:overhead=N] (e.g. mac:256, systolic:32x32:ws)"
-)
-LINK_FORMS = "LATENCY,BYTES_PER_CYCLE (e.g. 100,16), 'none' or '0,inf' for free communication"
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _int(name: str, value: object, minimum: int) -> int:
-    """Return ``value`` as an int >= ``minimum`` or raise :class:`HardwareError` naming it.
-
-    ``operator.index`` accepts Python and NumPy integers but refuses floats such as 2.5,
-    which would otherwise slip through and make cycle counts non-integral. Booleans are
-    refused too: ``rows=True`` is always a mistake.
-    """
-    if isinstance(value, bool):
-        raise HardwareError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        as_int = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise HardwareError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if as_int < minimum:
-        raise HardwareError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return as_int
-
-
-def _ceil_div(a: int, b: int) -> int:
-    """Exact integer ceiling of a / b for a >= 0, b > 0 (floats would round large counts)."""
-    return -(-a // b)
-
-
-def _decimal(x: float) -> Fraction:
-    """The decimal number a float was written as (``0.3`` -> 3/10, not 0.29999...).
-
-    Dividing by the exact binary value of a float like 0.3 can land just above an integer
-    and make ``ceil`` add a spurious cycle; the shortest round-trip repr is what the user
-    typed, so it is the right rate to divide by.
-    """
-    return Fraction(repr(float(x)))
 
 
 def _elementwise_cycles(elementwise: int, steps: int, lanes: int) -> int:
@@ -91,7 +45,7 @@ def _elementwise_cycles(elementwise: int, steps: int, lanes: int) -> int:
     """
     if elementwise == 0:
         return 0
-    return steps * _ceil_div(elementwise, steps * lanes)
+    return steps * ceil_div(elementwise, steps * lanes)
 
 
 # --------------------------------------------------------------------------- protocol
@@ -144,9 +98,9 @@ class MacArray:
     task_overhead: int = 0
 
     def __post_init__(self) -> None:
-        macs = _int("macs_per_cycle", self.macs_per_cycle, 1)
-        lanes = macs if self.vector_lanes is None else _int("vector_lanes", self.vector_lanes, 1)
-        overhead = _int("task_overhead", self.task_overhead, 0)
+        macs = checked_int("macs_per_cycle", self.macs_per_cycle, 1)
+        lanes = macs if self.vector_lanes is None else checked_int("vector_lanes", self.vector_lanes, 1)
+        overhead = checked_int("task_overhead", self.task_overhead, 0)
         # Store the resolved values so that MacArray(256) == MacArray(256, 256).
         object.__setattr__(self, "macs_per_cycle", macs)
         object.__setattr__(self, "vector_lanes", lanes)
@@ -156,7 +110,7 @@ class MacArray:
         """Cycles for one task: MACs, then element-wise work, then fixed costs."""
         assert self.vector_lanes is not None  # resolved in __post_init__
         return (
-            _ceil_div(work.macs, self.macs_per_cycle)
+            ceil_div(work.macs, self.macs_per_cycle)
             + _elementwise_cycles(work.elementwise, work.sequential_steps, self.vector_lanes)
             + self.task_overhead
             + work.fixed_cycles
@@ -184,17 +138,17 @@ def conv_to_gemm(
     >>> conv_to_gemm(227, 227, 11, 11, 3, 96, 4)
     (3025, 96, 363)
     """
-    ih = _int("ifmap_h", ifmap_h, 1)
-    iw = _int("ifmap_w", ifmap_w, 1)
-    fh = _int("filt_h", filt_h, 1)
-    fw = _int("filt_w", filt_w, 1)
-    ch = _int("channels", channels, 1)
-    nf = _int("num_filt", num_filt, 1)
-    s = _int("stride", stride, 1)
+    ih = checked_int("ifmap_h", ifmap_h, 1)
+    iw = checked_int("ifmap_w", ifmap_w, 1)
+    fh = checked_int("filt_h", filt_h, 1)
+    fw = checked_int("filt_w", filt_w, 1)
+    ch = checked_int("channels", channels, 1)
+    nf = checked_int("num_filt", num_filt, 1)
+    s = checked_int("stride", stride, 1)
     if fh > ih or fw > iw:
         raise HardwareError(f"filter {fh}x{fw} is larger than the ifmap {ih}x{iw} (no padding is applied)")
-    oh = _ceil_div(ih - fh + s, s)
-    ow = _ceil_div(iw - fw + s, s)
+    oh = ceil_div(ih - fh + s, s)
+    ow = ceil_div(iw - fw + s, s)
     return oh * ow, nf, fh * fw * ch
 
 
@@ -256,13 +210,13 @@ class SystolicArray:
     task_overhead: int = 0
 
     def __post_init__(self) -> None:
-        rows = _int("rows", self.rows, 1)
-        cols = _int("cols", self.cols, 1)
+        rows = checked_int("rows", self.rows, 1)
+        cols = checked_int("cols", self.cols, 1)
         df = self.dataflow.lower() if isinstance(self.dataflow, str) else self.dataflow
         if df not in DATAFLOWS:
             raise HardwareError(f"unknown dataflow {self.dataflow!r}: expected one of os, ws, is")
-        lanes = cols if self.vector_lanes is None else _int("vector_lanes", self.vector_lanes, 1)
-        overhead = _int("task_overhead", self.task_overhead, 0)
+        lanes = cols if self.vector_lanes is None else checked_int("vector_lanes", self.vector_lanes, 1)
+        overhead = checked_int("task_overhead", self.task_overhead, 0)
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "cols", cols)
         object.__setattr__(self, "dataflow", df)
@@ -273,9 +227,9 @@ class SystolicArray:
 
     def _fold(self, m: int, n: int, k: int) -> tuple[int, int, int, int, int]:
         """Validate a GEMM and return (Sr, Sc, T, folds, per_fold_cycles); Sr * Sc * T = M * N * K."""
-        m = _int("GEMM M", m, 1)
-        n = _int("GEMM N", n, 1)
-        k = _int("GEMM K", k, 1)
+        m = checked_int("GEMM M", m, 1)
+        n = checked_int("GEMM N", n, 1)
+        k = checked_int("GEMM K", k, 1)
         r, c = self.rows, self.cols
         if self.dataflow == "os":
             sr, sc, t = m, n, k
@@ -286,7 +240,7 @@ class SystolicArray:
         else:  # "is"
             sr, sc, t = k, m, n
             per_fold = 2 * r + c + t - 2
-        folds = _ceil_div(sr, r) * _ceil_div(sc, c)
+        folds = ceil_div(sr, r) * ceil_div(sc, c)
         return sr, sc, t, folds, per_fold
 
     def gemm_cycles(self, M: int, N: int, K: int) -> int:
@@ -347,7 +301,7 @@ class SystolicArray:
         other_macs = max(0, work.macs - work.gemm_macs)
         return (
             gemm
-            + _ceil_div(other_macs, self.rows * self.cols)
+            + ceil_div(other_macs, self.rows * self.cols)
             + _elementwise_cycles(work.elementwise, work.sequential_steps, self.vector_lanes)
             + self.task_overhead
             + work.fixed_cycles
@@ -387,7 +341,7 @@ class ScaledCost:
         speed = self.speed
         if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
             raise HardwareError(f"processor speed must be a finite number > 0, got {speed!r}")
-        object.__setattr__(self, "_rate", _decimal(speed))
+        object.__setattr__(self, "_rate", decimal(speed))
 
     def task_cycles(self, work: TaskWork) -> int:
         """Base cycles divided by the speed, rounded up."""
@@ -413,190 +367,4 @@ def scale(model: CostModel, speed: float) -> CostModel:
 # --------------------------------------------------------------------------- links
 
 
-@dataclass(frozen=True)
-class LinkModel:
-    """A point-to-point link: ``transfer_cycles(n) = latency + ceil(n / bytes_per_cycle)``.
-
-    Zero bytes cost nothing (no message is sent). ``LinkModel(0, math.inf)`` is a free link.
-
-    >>> LinkModel(latency=100, bytes_per_cycle=16).transfer_cycles(1000)
-    163
-    >>> LinkModel(0, math.inf).transfer_cycles(10**9), LinkModel(5, 2.0).words_to_bytes(3)
-    (0, 6)
-    """
-
-    latency: int
-    bytes_per_cycle: float
-    word_bytes: int = 2
-    _rate: Fraction | None = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        latency = _int("link latency", self.latency, 0)
-        word = _int("word_bytes", self.word_bytes, 1)
-        bpc = self.bytes_per_cycle
-        if isinstance(bpc, bool) or not isinstance(bpc, (int, float)) or math.isnan(bpc) or bpc <= 0:
-            raise HardwareError(f"link bytes_per_cycle must be a number > 0 (or inf), got {bpc!r}")
-        object.__setattr__(self, "latency", latency)
-        object.__setattr__(self, "word_bytes", word)
-        object.__setattr__(self, "bytes_per_cycle", float(bpc))
-        # None marks infinite bandwidth: the payload then takes 0 cycles.
-        object.__setattr__(self, "_rate", None if math.isinf(bpc) else _decimal(bpc))
-
-    @property
-    def is_free(self) -> bool:
-        """True when every transfer takes 0 cycles."""
-        return self.latency == 0 and self._rate is None
-
-    def transfer_cycles(self, nbytes: int) -> int:
-        """Cycles to move ``nbytes`` bytes over this link (0 for 0 bytes)."""
-        n = _int("transfer size in bytes", nbytes, 0)
-        if n == 0:
-            return 0
-        if self._rate is None:
-            return self.latency
-        if self._rate.denominator == 1:  # the common case: integer integer division
-            return self.latency + _ceil_div(n, self._rate.numerator)
-        return self.latency + math.ceil(n / self._rate)
-
-    def words_to_bytes(self, n: int) -> int:
-        """Bytes of ``n`` words of ``word_bytes`` each."""
-        return _int("word count", n, 0) * self.word_bytes
-
-    def describe(self) -> str:
-        """E.g. ``"link latency 100, 16 B/cycle"``."""
-        if self.is_free:
-            return "free link"
-        return f"link latency {self.latency}, {self.bytes_per_cycle:g} B/cycle"
-
-
-FREE_LINK = LinkModel(latency=0, bytes_per_cycle=math.inf)
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def _parse_options(text: str, parts: list[str], allowed: tuple[str, ...]) -> dict[str, int]:
-    """Parse ``key=value`` tokens into ints, rejecting unknown/duplicate keys and bad values."""
-    options: dict[str, int] = {}
-    for part in parts:
-        key, eq, value = part.partition("=")
-        key = key.strip()
-        if not eq:
-            raise HardwareError(f"hardware {text!r}: unexpected field {part!r}; accepted forms: {HARDWARE_FORMS}")
-        if key not in allowed:
-            raise HardwareError(
-                f"hardware {text!r}: unknown option {key!r} (allowed: {', '.join(allowed)}); accepted forms: {HARDWARE_FORMS}"
-            )
-        if key in options:
-            raise HardwareError(f"hardware {text!r}: option {key!r} given twice; accepted forms: {HARDWARE_FORMS}")
-        value = value.strip()
-        if not value.isdigit():
-            raise HardwareError(
-                f"hardware {text!r}: option {key} must be a non-negative integer, got {value!r}; accepted forms: {HARDWARE_FORMS}"
-            )
-        options[key] = int(value)
-    return options
-
-
-def parse_hardware(text: str) -> CostModel:
-    """Build a cost model from its command-line form.
-
-    Forms: ``mac:MACS[:lanes=N][:overhead=N]`` and
-    ``systolic:ROWSxCOLS[:os|ws|is][:lanes=N][:overhead=N]`` (dataflow defaults to ws).
-    Case and surrounding spaces are ignored. Bad text raises :class:`HardwareError`.
-
-    >>> parse_hardware("mac:256:lanes=64:overhead=10")
-    MacArray(macs_per_cycle=256, vector_lanes=64, task_overhead=10)
-    >>> parse_hardware("systolic:32x32:os:overhead=5").describe()
-    'systolic 32x32 os, overhead 5'
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise HardwareError(f"empty hardware description; accepted forms: {HARDWARE_FORMS}")
-    parts = [p.strip() for p in text.strip().lower().split(":")]
-    kind = parts[0]
-    if kind == "mac":
-        if len(parts) < 2 or not parts[1].isdigit():
-            got = parts[1] if len(parts) > 1 else "nothing"
-            raise HardwareError(
-                f"hardware {text!r}: MACs per cycle must be a positive integer, got {got!r}; accepted forms: {HARDWARE_FORMS}"
-            )
-        options = _parse_options(text, parts[2:], ("lanes", "overhead"))
-        try:
-            return MacArray(int(parts[1]), vector_lanes=options.get("lanes"), task_overhead=options.get("overhead", 0))
-        except HardwareError as exc:
-            raise HardwareError(f"hardware {text!r}: {exc}; accepted forms: {HARDWARE_FORMS}") from None
-    if kind == "systolic":
-        dims = parts[1].split("x") if len(parts) > 1 else []
-        if len(dims) != 2 or not all(d.strip().isdigit() for d in dims):
-            got = parts[1] if len(parts) > 1 else "nothing"
-            raise HardwareError(
-                f"hardware {text!r}: systolic size must be ROWSxCOLS like 32x32, got {got!r}; accepted forms: {HARDWARE_FORMS}"
-            )
-        rest = parts[2:]
-        dataflow = "ws"
-        if rest and "=" not in rest[0]:
-            dataflow = rest.pop(0)
-            if dataflow not in DATAFLOWS:
-                raise HardwareError(
-                    f"hardware {text!r}: unknown dataflow {dataflow!r} (expected os, ws or is); accepted forms: {HARDWARE_FORMS}"
-                )
-        options = _parse_options(text, rest, ("lanes", "overhead"))
-        try:
-            return SystolicArray(
-                int(dims[0]),
-                int(dims[1]),
-                dataflow,
-                vector_lanes=options.get("lanes"),
-                task_overhead=options.get("overhead", 0),
-            )
-        except HardwareError as exc:
-            raise HardwareError(f"hardware {text!r}: {exc}; accepted forms: {HARDWARE_FORMS}") from None
-    raise HardwareError(f"hardware {text!r}: unknown processor kind {kind!r}; accepted forms: {HARDWARE_FORMS}")
-
-
-def parse_link(text: str) -> LinkModel:
-    """Build a link from ``LATENCY,BYTES_PER_CYCLE``; ``none`` or ``0,inf`` is a free link.
-
-    >>> parse_link("100,16")
-    LinkModel(latency=100, bytes_per_cycle=16.0, word_bytes=2)
-    >>> parse_link("none").transfer_cycles(10**6)
-    0
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise HardwareError(f"empty link description; accepted forms: {LINK_FORMS}")
-    cleaned = text.strip().lower()
-    if cleaned in ("none", "free"):
-        return FREE_LINK
-    fields = [f.strip() for f in cleaned.split(",")]
-    if len(fields) != 2:
-        raise HardwareError(f"link {text!r}: expected two comma-separated numbers; accepted forms: {LINK_FORMS}")
-    latency_text, bandwidth_text = fields
-    if not latency_text.isdigit():
-        raise HardwareError(
-            f"link {text!r}: latency must be a non-negative integer of cycles, got {latency_text!r}; accepted forms: {LINK_FORMS}"
-        )
-    try:
-        bandwidth = float(bandwidth_text)
-    except ValueError:
-        bandwidth = math.nan
-    if math.isnan(bandwidth) or bandwidth <= 0:
-        raise HardwareError(
-            f"link {text!r}: bytes per cycle must be a number > 0 or inf, got {bandwidth_text!r}; accepted forms: {LINK_FORMS}"
-        )
-    return LinkModel(latency=int(latency_text), bytes_per_cycle=bandwidth)
-
-
-__all__ = [
-    "DATAFLOWS",
-    "FREE_LINK",
-    "CostModel",
-    "GemmDetail",
-    "LinkModel",
-    "MacArray",
-    "ScaledCost",
-    "SystolicArray",
-    "conv_to_gemm",
-    "parse_hardware",
-    "parse_link",
-    "scale",
-]
+__all__ = ["DATAFLOWS", "CostModel", "GemmDetail", "MacArray", "ScaledCost", "SystolicArray", "conv_to_gemm", "scale"]

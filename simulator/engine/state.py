@@ -114,7 +114,7 @@ class EngineState:
         sched = ex.schedule
         self.ex, self.sched, self.platform, self.sink = ex, sched, platform, sink
         self.graph = graph = sched.graph
-        self.rule = rule = sched.rule
+        self.rule = sched.rule
         self.m = sched.microbatches_per_step
         P = self.P = sched.processors
         self.orders = [sched.orders[p] for p in range(P)]
@@ -195,7 +195,7 @@ class EngineState:
     def plan(self, kind: str, layer: int, r: int) -> Plan:
         """Build (once) the plan of ``(kind, layer)`` for units ``u % period == r``."""
         task = Task(kind, layer)
-        place, ex, rule = self.place, self.ex, self.rule
+        place, ex = self.place, self.ex
         p = place(task, r)
         pl = Plan()
         pl.kind, pl.layer = kind, layer
@@ -211,7 +211,7 @@ class EngineState:
                         needs.append((XFER, self.code(("x", q, tr.tensor, p)), 0))
                         break
         for l in self.fwd.get(task, ()):
-            needs.append((UPDATE, self.code(("u", l, p)), (rule.staleness(l), rule.group(l))))
+            needs.append((UPDATE, self.code(("u", l, p)), l))
         pl.needs = tuple(needs)
         pl.refs = sum(1 for v in self.succs[task] if place(v, r) == p)
         pl.sends = tuple((self.code(("x", task, tr.tensor, tr.dst)), tr, len(tr.consumers),
@@ -232,9 +232,9 @@ class EngineState:
         one missing (its key becomes ``waiting_on[p]`` and ``p`` its waiter), or -1 when all are in."""
         avail, needs = self.avail, pl.needs
         while j < len(needs):
-            mode, code, stale = needs[j]
+            mode, code, layer = needs[j]
             if mode == UPDATE:
-                step = unit // stale[1] - 1 - stale[0]  # DelayRule.awaited_round, inlined: once per task
+                step = self.rule.awaited_round(layer, unit)
                 if step < 0:
                     j += 1
                     continue

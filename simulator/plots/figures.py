@@ -413,34 +413,27 @@ def schedule_run(network, schedule: str, processors: int, *, hardware: str = "ma
     (:func:`simulator.metrics.summarize`: utilization, memory, lower bounds, efficiency).
     The run is as long as :func:`simulator.evaluate.compare` makes it, so the cycles per
     minibatch are the same as in ``layerpipe simulate`` and sweeps."""
-    import argparse
-
     from models.network.zoo import load_network
-    from schedules.registry import build_schedule
-
-    from simulator.commands.common import auto_minibatches, platform_from_args
-    from simulator.engine import simulate
+    from simulator.evaluate import auto_minibatches, run_until_converged
     from simulator.metrics import summarize
+    from simulator.platform import PlatformSpec
     from simulator.trace import MemoryTrace
 
     net = load_network(network) if isinstance(network, str) else network
-    platform = platform_from_args(argparse.Namespace(processors=processors, hardware=hardware, link=link,
-                                                     topology=topology, overlap=overlap))
+    platform = PlatformSpec(processors, hardware, link, topology, overlap).build()
     n = minibatches if minibatches is not None else auto_minibatches(net)
     if microbatches is not None:
         options["microbatches"] = microbatches
-    # the run length rule of simulator.evaluate.compare: lengthen the run (up to 16x) until its
-    # steady state has converged, so the figures here equal the rows of compare and sweeps
-    steps = n
-    while True:
-        sched = build_schedule(schedule, net, processors, platform=platform, minibatches=steps, batch=batch,
-                               **options)
-        trace = MemoryTrace()
-        result = simulate(sched, platform, trace=trace)
-        if getattr(result.stats, "converged", True) or steps >= 16 * n:
-            break
-        steps *= 2
-    return ScheduleRun(net, sched, platform, result, trace, summarize(result))
+    # the run length of simulator.evaluate.compare, so the figures here equal the rows of compare and sweeps
+    traces: list[MemoryTrace] = []
+
+    def new_trace() -> MemoryTrace:
+        traces.append(MemoryTrace())
+        return traces[-1]
+
+    sched, result = run_until_converged(schedule, net, platform, minibatches=n, batch=batch, trace=new_trace,
+                                        **options)
+    return ScheduleRun(net, sched, platform, result, traces[-1], summarize(result))
 
 
 __all__ = ["SCHEDULE_STYLE", "BASELINES", "PlotError", "ScheduleRun", "schedule_run", "schedule_style", "filter_rows",

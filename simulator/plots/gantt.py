@@ -40,10 +40,11 @@ from simulator.metrics import memory_timeline
 #: colours of task kinds (colour-blind friendly, after Okabe & Ito / seaborn "colorblind")
 KIND_COLORS = {
     "F": "#0173B2", "B": "#DE8F05", "W": "#029E73", "WG": "#029E73", "AG1": "#D55E00",
-    "AG2": "#CC78BC", "U": "#949494",
+    "AG2": "#CC78BC", "U": "#949494", "HVP": "#CA9161", "CURV": "#56B4E9", "EIG": "#FBAFE4", "COLL": "#ECE133",
 }
 KIND_NAMES = {"F": "forward", "B": "backward", "W": "weight grad", "WG": "weight grad", "AG1": "act. grad 1",
-              "AG2": "act. grad 2", "U": "update"}
+              "AG2": "act. grad 2", "U": "update", "HVP": "Hessian-vector product", "CURV": "curvature vectors",
+              "EIG": "eigen-solve", "COLL": "collective"}
 TRANSFER_COLORS = {"activation": "#8CC2E6", "gradient": "#F3C57A", "weights": "#7FCDB0"}
 FORMATS = (".png", ".svg", ".pdf")
 

@@ -23,33 +23,27 @@ dho2          DHO2: P_u update devices train data-parallel with FOSI's update *s
               steps old when they arrive. With P = 1 there is nothing to overlap: dho2 = fosi.
 ============  ==================================================================================
 
-Task graphs are built directly as networkx DiGraphs in the project's template form: nodes
-``(kind, id)`` with ``work`` (:class:`models.graph.work.TaskWork`) and ``layers=()`` (no weight-delay
-constraints: every step is synchronous), one unit, per-device orders, and run by
+Task graphs are built directly as networkx DiGraphs in the project's template form
+(:mod:`models.graph.tasks`): nodes ``Task(kind, id)`` with their work and ``layers=()`` (no
+weight-delay constraints: every step is synchronous), one unit, per-device orders, and run by
 :func:`simulator.engine.simulate` on a :class:`simulator.platform.Platform`. The ``id`` is a
-running number per kind; the node attribute ``label`` says what the task is. Kinds (the
-schedule text form accepts only F, B, W, U, WG, AG1, AG2):
+running number per kind; the node attribute ``label`` says what the task is. Kinds:
 
 =====  ===============================================================================================
 kind   meaning here
 =====  ===============================================================================================
 F      forward of the device's share of the minibatch
-B      backward of that share (AG1 + AG2 + WG of every layer), or one Hessian-vector product
-W      a collective (all-reduce, all-gather, reduce-scatter, broadcast): one task per participant,
+B      backward of that share (AG1 + AG2 + WG of every layer)
+HVP    one Hessian-vector product on the device's share of the curvature batch
+COLL   a collective (all-reduce, all-gather, reduce-scatter, broadcast): one task per participant,
        each waiting for every participant's previous task, lasting ``fixed_cycles`` from the link
-       model (below); the graph's own edges carry 0 bytes (they only synchronise)
-WG     curvature vector work: Lanczos Gram-Schmidt passes and normalisation on a shard; K-FAC
+       model (:mod:`simulator.costs.collectives`); the graph's own edges carry 0 bytes (they only
+       synchronise)
+CURV   curvature vector work: Lanczos Gram-Schmidt passes and normalisation on a shard; K-FAC
        factor statistics
-AG2    eigen-solve: the m x m tridiagonal eigen-decomposition and the Ritz vectors; K-FAC inversions
+EIG    eigen-solve: the m x m tridiagonal eigen-decomposition and the Ritz vectors; K-FAC inversions
 U      optimizer update (base optimizer, FOSI's projections, K-FAC's preconditioning)
 =====  ===============================================================================================
-
-Collectives are ring algorithms over the project's :class:`simulator.costs.LinkModel`, one chunk
-of ``bytes / P`` per round: all-reduce ``2 (P - 1)`` rounds, all-gather and reduce-scatter ``P - 1``,
-broadcast = scatter + all-gather. With ``transfer_cycles(b) = latency + ceil(b / bw)`` the
-all-reduce costs ``2 (P - 1) (latency + ceil(bytes / P / bw))`` = the textbook
-``2 (P-1)/P * bytes/bw + 2 (P-1) * latency`` up to rounding. Link contention between
-concurrent collectives is not modelled (each ring has its links to itself).
 
 Work of the curvature tasks (MACs; GEMM shapes (M, N, K) for systolic arrays):
 
@@ -102,21 +96,24 @@ import numpy as np
 from models.errors import ScheduleError
 from models.training.lanczos import iteration_collectives, lanczos_order, shard_bounds
 from models.network.spec import NetworkSpec
-from models.graph.tasks import layer_infos, task_work
+from models.graph.tasks import Task, TaskKind, add_task, layer_infos, task_work
 from models.graph.work import TaskWork
 
 from schedules.schedule import Action, Schedule
+from simulator.costs.collectives import (allgather_cycles, allreduce_cycles, broadcast_cycles, collective_cycles,
+                                         redistribute_cycles)
 from models.graph.build import training_graph
 
 DESIGNS = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "dho2")
 
 KIND_MEANING = {
-    "F": "forward of the device's share of the minibatch",
-    "B": "backward of the share, or one Hessian-vector product",
-    "W": "collective (all-reduce / all-gather / reduce-scatter / broadcast), fixed cycles from the link model",
-    "WG": "Lanczos Gram-Schmidt / normalisation on a shard; K-FAC factor statistics",
-    "AG2": "tridiagonal eigen-solve and Ritz vectors; K-FAC factor inversions",
-    "U": "optimizer update (base optimizer, FOSI projections, K-FAC preconditioning)",
+    TaskKind.F: "forward of the device's share of the minibatch",
+    TaskKind.B: "backward of the share",
+    TaskKind.HVP: "one Hessian-vector product on the device's share of the curvature batch",
+    TaskKind.COLL: "collective (all-reduce / all-gather / reduce-scatter / broadcast), fixed cycles from the link model",
+    TaskKind.CURV: "Lanczos Gram-Schmidt / normalisation on a shard; K-FAC factor statistics",
+    TaskKind.EIG: "tridiagonal eigen-solve and Ritz vectors; K-FAC factor inversions",
+    TaskKind.U: "optimizer update (base optimizer, FOSI projections, K-FAC preconditioning)",
 }
 
 #: element-wise operations per parameter of one base-optimizer update
@@ -232,60 +229,6 @@ class DesignCost:
         }
 
 
-# --------------------------------------------------------------------------- collectives
-
-
-def _chunk(nbytes: int, p: int) -> int:
-    return -(-nbytes // p)
-
-
-def allreduce_cycles(nbytes: int, p: int, link) -> int:
-    """Ring all-reduce: 2(P-1) rounds of one chunk of bytes/P.
-
-    >>> from simulator.costs import LinkModel
-    >>> allreduce_cycles(1600, 4, LinkModel(100, 16))   # 6 * (100 + 400/16)
-    750
-    """
-    if p <= 1 or nbytes <= 0:
-        return 0
-    return 2 * (p - 1) * link.transfer_cycles(_chunk(nbytes, p))
-
-
-def allgather_cycles(nbytes: int, p: int, link) -> int:
-    """Ring all-gather (or reduce-scatter) of ``nbytes`` in total: P-1 rounds of bytes/P."""
-    if p <= 1 or nbytes <= 0:
-        return 0
-    return (p - 1) * link.transfer_cycles(_chunk(nbytes, p))
-
-
-def broadcast_cycles(nbytes: int, p: int, link) -> int:
-    """Scatter + ring all-gather (van de Geijn): 2(P-1) rounds of bytes/P."""
-    return 2 * allgather_cycles(nbytes, p, link)
-
-
-def redistribute_cycles(nbytes: int, senders: int, receivers: int, link) -> int:
-    """Move a vector sharded over ``senders`` devices to ``receivers`` devices' shards.
-
-    Every device sends or receives at most ``bytes / min(senders, receivers)``, in
-    ``ceil(max / min)`` messages.
-    """
-    if nbytes <= 0:
-        return 0
-    lo, hi = min(senders, receivers), max(senders, receivers)
-    messages = -(-hi // lo)
-    return messages * link.latency + link.transfer_cycles(_chunk(nbytes, lo)) - link.latency
-
-
-def collective_cycles(op: str, nbytes: int, p: int, link) -> int:
-    if op == "allreduce":
-        return allreduce_cycles(nbytes, p, link)
-    if op in ("allgather", "reduce_scatter"):
-        return allgather_cycles(nbytes, p, link)
-    if op == "broadcast":
-        return broadcast_cycles(nbytes, p, link)
-    raise ScheduleError(f"unknown collective {op!r}")
-
-
 # --------------------------------------------------------------------------- work of the network
 
 
@@ -393,15 +336,15 @@ class _Builder:
 
     def __init__(self, devices: int, name: str):
         self.g = nx.DiGraph(network=name, batch=0, word_bytes=0, view="dho2", layers={}, num_layers=0)
-        self.orders: dict[int, list[tuple[str, int]]] = {p: [] for p in range(devices)}
-        self.last: dict[int, tuple[str, int] | None] = {p: None for p in range(devices)}
+        self.orders: dict[int, list[Task]] = {p: [] for p in range(devices)}
+        self.last: dict[int, Task | None] = {p: None for p in range(devices)}
         self.ids: dict[str, int] = {}
 
-    def task(self, kind: str, p: int, work: TaskWork, label: str, after: Iterable = ()) -> tuple[str, int]:
+    def task(self, kind: TaskKind, p: int, work: TaskWork, label: str, after: Iterable = ()) -> Task:
         i = self.ids.get(kind, 0) + 1
         self.ids[kind] = i
-        key = (kind, i)
-        self.g.add_node(key, kind=kind, layer=i, layers=(), work=work, label=label, device=p)
+        key = Task(kind, i)
+        add_task(self.g, key, work, layers=(), label=label, device=p)
         deps = {d for d in (*after, self.last[p]) if d is not None}
         for d in sorted(deps):
             self.g.add_edge(d, key, bytes=0, tensor=("sync", d))
@@ -410,9 +353,9 @@ class _Builder:
         return key
 
     def collective(self, devices: Sequence[int], cycles: int, label: str) -> None:
-        """One W task per participant lasting ``cycles``, all starting after every participant is ready.
+        """One COLL task per participant lasting ``cycles``, all starting after every participant is ready.
 
-        The barrier is a zero-cycle W task on the first participant that waits for every
+        The barrier is a zero-cycle COLL task on the first participant that waits for every
         participant's last task; each participant's collective task waits for it (2P edges
         instead of P^2).
         """
@@ -420,16 +363,16 @@ class _Builder:
             return
         if len(devices) > 1:
             prev = [self.last[p] for p in devices]
-            hub = self.task("W", devices[0], TaskWork(), f"{label} (barrier)", after=prev)
+            hub = self.task(TaskKind.COLL, devices[0], TaskWork(), f"{label} (barrier)", after=prev)
         else:
             hub = None
         for p in devices:
-            self.task("W", p, TaskWork(fixed_cycles=int(cycles)), label, after=(hub,) if hub else ())
+            self.task(TaskKind.COLL, p, TaskWork(fixed_cycles=int(cycles)), label, after=(hub,) if hub else ())
 
     def schedule(self, name: str, **info) -> Schedule:
         for p, keys in self.orders.items():
             if not keys:  # a device with nothing to do still needs an order: a zero-work marker
-                self.task("U", p, TaskWork(), "idle")
+                self.task(TaskKind.U, p, TaskWork(), "idle")
         orders = {p: [Action(k, i, 0) for k, i in keys] for p, keys in self.orders.items()}
         return Schedule(name, self.g, orders, info=info)
 
@@ -444,14 +387,14 @@ def _train_step(b: _Builder, net: NetworkSpec, devices: Sequence[int], batch: in
     for p, share in zip(devices, batch_shares(batch, len(devices))):
         if share:
             w = network_work(net, share, cfg.word_bytes)
-            b.task("F", p, w.forward, f"{label}: forward {share} samples")
-            b.task("B", p, w.backward, f"{label}: backward {share} samples")
+            b.task(TaskKind.F, p, w.forward, f"{label}: forward {share} samples")
+            b.task(TaskKind.B, p, w.backward, f"{label}: backward {share} samples")
     b.collective(devices, allreduce_cycles(n_bytes, len(devices), link), f"{label}: all-reduce gradient")
 
 
 def _base_update(b: _Builder, devices: Sequence[int], n: int, base: str, label: str) -> None:
     for p in devices:
-        b.task("U", p, TaskWork(elementwise=UPDATE_OPS[base] * n), f"{label}: {base} update")
+        b.task(TaskKind.U, p, TaskWork(elementwise=UPDATE_OPS[base] * n), f"{label}: {base} update")
 
 
 def _kfac_pieces(net: NetworkSpec, cfg: DesignConfig) -> tuple[list[int], TaskWork]:
@@ -466,7 +409,7 @@ def _kfac_refresh(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: De
     dims, _ = _kfac_pieces(net, cfg)
     for p, share in zip(devices, batch_shares(cfg.batch, len(devices))):
         if share:
-            b.task("WG", p, _sum(_gemm(d, d, share) for d in dims), f"K-FAC statistics of {share} samples")
+            b.task(TaskKind.CURV, p, _sum(_gemm(d, d, share) for d in dims), f"K-FAC statistics of {share} samples")
     words = sum(d * d for d in dims)
     b.collective(devices, allreduce_cycles(words * cfg.word_bytes, len(devices), link), "all-reduce K-FAC factors")
     # greedy: the largest inversion to the least loaded device (KAISA spreads factors this way)
@@ -478,7 +421,7 @@ def _kfac_refresh(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: De
         mine[p].append(d)
     for p in devices:
         if mine[p]:
-            b.task("AG2", p, _sum(_gemm(d, d, d) for d in mine[p]), f"invert K-FAC factors {mine[p]}")
+            b.task(TaskKind.EIG, p, _sum(_gemm(d, d, d) for d in mine[p]), f"invert K-FAC factors {mine[p]}")
     b.collective(devices, allgather_cycles(words * cfg.word_bytes, len(devices), link), "all-gather inverses")
 
 
@@ -495,7 +438,7 @@ def _lanczos_chain(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: D
         b.collective(devices, collective_cycles(c.op, c.words * cfg.word_bytes, P, link), f"Lanczos {j}: {c.why}")
         for p, share in zip(devices, shares):
             if share:
-                b.task("B", p, network_work(net, share, cfg.word_bytes).hvp, f"Lanczos {j}: HVP on {share} samples")
+                b.task(TaskKind.HVP, p, network_work(net, share, cfg.word_bytes).hvp, f"Lanczos {j}: HVP on {share} samples")
         if P > 1:
             c = next(coll)  # reduce-scatter H q_j
             b.collective(devices, collective_cycles(c.op, c.words * cfg.word_bytes, P, link), f"Lanczos {j}: {c.why}")
@@ -503,16 +446,16 @@ def _lanczos_chain(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: D
         for pass_ in range(2):
             for p, (lo, hi) in zip(devices, bounds):
                 ns = hi - lo
-                b.task("WG", p, _gemm(1, j + 1, ns) + _gemm(1, ns, j + 1), f"Lanczos {j}: Gram-Schmidt pass {pass_ + 1}")
+                b.task(TaskKind.CURV, p, _gemm(1, j + 1, ns) + _gemm(1, ns, j + 1), f"Lanczos {j}: Gram-Schmidt pass {pass_ + 1}")
             c = rest[pass_]
             b.collective(devices, collective_cycles(c.op, c.words * cfg.word_bytes, P, link), f"Lanczos {j}: {c.why}")
         for p, (lo, hi) in zip(devices, bounds):
             ns = hi - lo
-            b.task("WG", p, TaskWork(macs=ns, elementwise=ns), f"Lanczos {j}: norm and scale")
+            b.task(TaskKind.CURV, p, TaskWork(macs=ns, elementwise=ns), f"Lanczos {j}: norm and scale")
         c = rest[2]
         b.collective(devices, collective_cycles(c.op, c.words * cfg.word_bytes, P, link), f"Lanczos {j}: {c.why}")
     for p, (lo, hi) in zip(devices, bounds):
-        b.task("AG2", p, TaskWork(macs=m ** 3) + _gemm(cfg.rank, hi - lo, m), "eigen-solve and Ritz vectors")
+        b.task(TaskKind.EIG, p, TaskWork(macs=m ** 3) + _gemm(cfg.rank, hi - lo, m), "eigen-solve and Ritz vectors")
 
 
 # --------------------------------------------------------------------------- whole-step schedules
@@ -547,13 +490,13 @@ def step_schedule(design: str, net: NetworkSpec, devices: int, platform, cfg: De
             _kfac_refresh(b, net, devs, cfg, link)
         _, precond = _kfac_pieces(net, cfg)
         for p in devs:
-            b.task("U", p, precond + TaskWork(elementwise=UPDATE_OPS["heavyball"] * n), "K-FAC precondition + update")
+            b.task(TaskKind.U, p, precond + TaskWork(elementwise=UPDATE_OPS["heavyball"] * n), "K-FAC precondition + update")
     else:  # fosi, or dho2 on one device
         if refresh:
             _lanczos_chain(b, net, [0], cfg, link)
             b.collective(devs, broadcast_cycles(cfg.rank * n * cfg.word_bytes, devices, link), "broadcast V")
         for p in devs:
-            b.task("U", p, fosi_update_work(n, cfg.rank, cfg.fosi_base), "FOSI update")
+            b.task(TaskKind.U, p, fosi_update_work(n, cfg.rank, cfg.fosi_base), "FOSI update")
     return b.schedule(f"{design}-{'refresh' if refresh else 'step'}", design=design, devices=devices,
                       kinds=KIND_MEANING)
 
@@ -573,31 +516,31 @@ def _dho2_update_step(b: _Builder, net: NetworkSpec, group: Sequence[int], cfg: 
     for p, share in zip(group, batch_shares(cfg.batch, P)):
         if share:
             w = network_work(net, share, wb)
-            b.task("F", p, w.forward, f"{label}: forward {share} samples")
-            b.task("B", p, w.backward, f"{label}: backward {share} samples")
+            b.task(TaskKind.F, p, w.forward, f"{label}: forward {share} samples")
+            b.task(TaskKind.B, p, w.backward, f"{label}: backward {share} samples")
     b.collective(group, allgather_cycles(n * wb, P, link), f"{label}: reduce-scatter gradient")
     r = cfg.rank
     bounds = shard_bounds(n, P)
     ops = UPDATE_OPS[cfg.fosi_base]
     if cfg.fosi_base == "adam":
         for p, (lo, hi) in zip(group, bounds):
-            b.task("U", p, _repeat(_gemm(1, r, hi - lo), 2), f"{label}: partial V g, V m")
+            b.task(TaskKind.U, p, _repeat(_gemm(1, r, hi - lo), 2), f"{label}: partial V g, V m")
         b.collective(group, allreduce_cycles(2 * r * wb, P, link), f"{label}: all-reduce V g, V m")
         for p, (lo, hi) in zip(group, bounds):
             ns = hi - lo
-            b.task("U", p, _gemm(1, ns, r) + _gemm(1, r, ns) + TaskWork(elementwise=(ops + 3) * ns),
+            b.task(TaskKind.U, p, _gemm(1, ns, r) + _gemm(1, r, ns) + TaskWork(elementwise=(ops + 3) * ns),
                    f"{label}: g1, momentum, Adam step, partial V u2")
         b.collective(group, allreduce_cycles(r * wb, P, link), f"{label}: all-reduce V u2")
         for p, (lo, hi) in zip(group, bounds):
             ns = hi - lo
-            b.task("U", p, _repeat(_gemm(1, ns, r), 2) + TaskWork(elementwise=2 * ns), f"{label}: Newton step, apply")
+            b.task(TaskKind.U, p, _repeat(_gemm(1, ns, r), 2) + TaskWork(elementwise=2 * ns), f"{label}: Newton step, apply")
     else:
         for p, (lo, hi) in zip(group, bounds):
-            b.task("U", p, _repeat(_gemm(1, r, hi - lo), 3), f"{label}: partial V g, V m, V v")
+            b.task(TaskKind.U, p, _repeat(_gemm(1, r, hi - lo), 3), f"{label}: partial V g, V m, V v")
         b.collective(group, allreduce_cycles(3 * r * wb, P, link), f"{label}: all-reduce V g, V m, V v")
         for p, (lo, hi) in zip(group, bounds):
             ns = hi - lo
-            b.task("U", p, _repeat(_gemm(1, ns, r), 3) + TaskWork(elementwise=(ops + 5) * ns),
+            b.task(TaskKind.U, p, _repeat(_gemm(1, ns, r), 3) + TaskWork(elementwise=(ops + 5) * ns),
                    f"{label}: g1, momentum, base step, Newton step, apply")
     b.collective(group, allgather_cycles(n * wb, P, link), f"{label}: all-gather weights")
 
@@ -648,7 +591,7 @@ def dho2_period_schedule(net: NetworkSpec, devices: int, curvature_devices: int,
     join = min(max(staleness, 1), period)
     for step in range(1, period + 1):
         for p in upd:
-            b.task("U", p, TaskWork(fixed_cycles=int(step_cycles)), f"update step {step} (as dho2-step)")
+            b.task(TaskKind.U, p, TaskWork(fixed_cycles=int(step_cycles)), f"update step {step} (as dho2-step)")
         if step == join:
             b.collective(curv + upd, redistribute_cycles(cfg.rank * n * wb, P_c, P_u, link),
                          "redistribute V to the update devices")
