@@ -319,6 +319,16 @@ def check_platform(processors: int, topology: str = "full", *, link_free: bool =
     check([estimate_platform(processors, topology, link_free=link_free, flag=flag)], limits, override=override)
 
 
+def guarded_platform(spec, *, limits: Limits | None = DEFAULT_LIMITS, override: str | None = "--no-limits"):
+    """``spec.build()`` (a :class:`simulator.platform.PlatformSpec`), refused first when its topology
+    graph or route table alone would be too large; ``override`` is the option the refusal offers."""
+    from simulator.costs import parse_link
+
+    check_platform(spec.processors, spec.topology, link_free=parse_link(spec.link).is_free, limits=limits,
+                   override=override)
+    return spec.build()
+
+
 def check_compare(network, schedules: Sequence[str], platform, *, minibatches: int, batch: int,
                   options: dict | None = None, trace: bool = False,
                   limits: Limits | None = DEFAULT_LIMITS) -> list[Estimate]:
@@ -341,5 +351,6 @@ def check_compare(network, schedules: Sequence[str], platform, *, minibatches: i
 
 
 __all__ = ["LimitError", "Limits", "DEFAULT_LIMITS", "Estimate", "estimate_run", "estimate_platform", "route_hops",
+           "guarded_platform",
            "tasks_per_unit", "check", "check_platform", "check_compare", "human_bytes", "human_seconds",
            "BYTES_PER_TASK", "BYTES_PER_TRACED_TASK", "SECONDS_PER_TASK"]

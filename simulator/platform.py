@@ -191,18 +191,10 @@ class PlatformSpec:
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise HardwareError(f"memory capacity must be a positive number of bytes, got {cap!r}")
 
-    def build(self, *, limits="default", override: str | None = "--no-limits") -> "Platform":
-        """The platform; a topology too large to build is refused first by the limits guard
-        (``limits=None`` skips it, ``"default"`` uses :data:`simulator.limits.DEFAULT_LIMITS`;
-        ``override`` is the option the refusal offers, if any)."""
-        link = parse_link(self.link)
-        if limits is not None:
-            from simulator.limits import DEFAULT_LIMITS, check_platform
-
-            check_platform(self.processors, self.topology, link_free=link.is_free,
-                           limits=DEFAULT_LIMITS if limits == "default" else limits, override=override)
-        return Platform.homogeneous(self.processors, parse_hardware(self.hardware), link, topology=self.topology,
-                                    overlap_comm=self.overlap)
+    def build(self) -> "Platform":
+        """The platform (:func:`simulator.limits.guarded_platform` first refuses one too large to build)."""
+        return Platform.homogeneous(self.processors, parse_hardware(self.hardware), parse_link(self.link),
+                                    topology=self.topology, overlap_comm=self.overlap)
 
     def with_processors(self, processors: int) -> "PlatformSpec":
         return replace(self, processors=processors)

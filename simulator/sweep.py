@@ -412,11 +412,12 @@ def run_one(config: RunConfig) -> dict[str, Any]:
 
     from models.network.zoo import parse_input_shape
     from simulator.evaluate import auto_minibatches, compare
+    from simulator.limits import guarded_platform
 
     row: dict[str, Any] = {**asdict(config)}
     try:
         net = load_network(config.network, parse_input_shape(config.input))
-        platform = config.platform().build()
+        platform = guarded_platform(config.platform(), override=None)
         n = config.minibatches if config.minibatches is not None else auto_minibatches(net)
         options = {"microbatches": config.microbatches} if config.microbatches is not None else {}
         (result,) = compare(net, [config.schedule], platform, minibatches=n, batch=config.batch, **options)

@@ -115,10 +115,12 @@ def platform_spec_from_args(args: argparse.Namespace):
 def platform_from_args(args: argparse.Namespace):
     """The :class:`simulator.platform.Platform` the options describe (a huge one is refused
     before it is built unless --no-limits)."""
+    from simulator.limits import guarded_platform
+
     spec = platform_spec_from_args(args)
     if getattr(args, "no_limits", False):
-        return spec.build(limits=None)
-    return spec.build(override="--no-limits" if hasattr(args, "no_limits") else None)
+        return spec.build()
+    return guarded_platform(spec, override="--no-limits" if hasattr(args, "no_limits") else None)
 
 
 def network_from_args(args: argparse.Namespace):

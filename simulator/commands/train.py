@@ -86,11 +86,12 @@ def resolve_delays(args: argparse.Namespace, net: NetworkSpec) -> list[int] | No
         raise TrainingError("give either --delays or --schedule, not both")
     from schedules.registry import build_schedule
 
+    from simulator.limits import guarded_platform
     from simulator.platform import PlatformSpec
 
     if args.processors is None or args.processors < 1:
         raise TrainingError("--schedule needs --processors P (a positive integer)")
-    platform = PlatformSpec(args.processors, args.hardware, args.link).build(override=None)
+    platform = guarded_platform(PlatformSpec(args.processors, args.hardware, args.link), override=None)
     schedule = build_schedule(args.schedule, net, platform, minibatches=1, batch=args.batch_size)
     return schedule.layer_staleness()
 

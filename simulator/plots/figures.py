@@ -415,12 +415,13 @@ def schedule_run(network, schedule: str, processors: int, *, hardware: str = "ma
     minibatch are the same as in ``layerpipe simulate`` and sweeps."""
     from models.network.zoo import load_network
     from simulator.evaluate import auto_minibatches, run_until_converged
+    from simulator.limits import guarded_platform
     from simulator.metrics import summarize
     from simulator.platform import PlatformSpec
     from simulator.trace import MemoryTrace
 
     net = load_network(network) if isinstance(network, str) else network
-    platform = PlatformSpec(processors, hardware, link, topology, overlap).build()
+    platform = guarded_platform(PlatformSpec(processors, hardware, link, topology, overlap), override=None)
     n = minibatches if minibatches is not None else auto_minibatches(net)
     if microbatches is not None:
         options["microbatches"] = microbatches
