@@ -42,12 +42,12 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from models.training.data import digits_cnn, load_digits_split  # noqa: E402
 from models.network.spec import NetworkSpec  # noqa: E402
+from models.network.zoo import mlp  # noqa: E402
+from models.training.data import digits_cnn, load_digits_split  # noqa: E402
 from models.training.nn import Net  # noqa: E402
 from models.training.optim import OptimizerConfig  # noqa: E402
 from models.training.trainer import TrainConfig, train, weight_copies  # noqa: E402
-from models.network.zoo import mlp  # noqa: E402
 
 #: delays (updates) of a 4-processor LayerPipe schedule of a 4-weight-layer network, one layer per stage
 BASE_DELAYS = (3, 2, 1, 0)
@@ -196,7 +196,7 @@ def write_markdown(path: Path, rows: list[dict], stats: dict, elapsed: float, qu
         f"{seeds} seed(s) per point; cells are test accuracy in % (mean ± std over seeds).",
         "",
         f"Delays are k x S(l) weight updates with S = {BASE_DELAYS}: the stages after each layer's stage in a "
-        "4-processor LayerPipe schedule with one weight layer per stage (k = 1 is that schedule; DESIGN's "
+        "4-processor LayerPipe schedule with one weight layer per stage (k = 1 is that schedule; docs/design.md's "
         "Delay(l) = 2*S(l) slots). Modes: none = synchronous baseline (no delay); stash = PipeDream weight "
         "stashing; nostash = stale forward, backward through the current weights; ema = LayerPipe2, past "
         "weights rebuilt as W_t - d*m_t from an EMA of the updates with beta_l = (d_l-1)/(d_l+1); "

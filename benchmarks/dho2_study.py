@@ -41,10 +41,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from simulator.studies.dho2 import DesignConfig, dho2_candidates  # noqa: E402
 from simulator.commands.dho2 import (  # noqa: E402
-    PRESETS, DesignResult, StepsOracle, TrainSettings, evaluate, platform_for, study_network,
+    PRESETS,
+    DesignResult,
+    StepsOracle,
+    TrainSettings,
+    evaluate,
+    platform_for,
+    study_network,
 )
+from simulator.studies.dho2 import DesignConfig, dho2_candidates  # noqa: E402
 
 HARDWARE, LINK, TOPOLOGY = "mac:256", "100,16", "full"
 DESIGN_ORDER = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "dho2", "dho2-half")

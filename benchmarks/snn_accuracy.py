@@ -11,7 +11,7 @@ snntorch's Leaky neurons (beta 0.9, threshold 1, subtract reset, arctan surrogat
 
 Delays are those of a pipeline with ``--processors`` stages of contiguous weight layers
 (default: one weight layer per processor, SpikePipe's inter-layer pipeline at its deepest):
-d_l = S(l) weight updates, the number of stages after layer l's (DESIGN section 4). Every
+d_l = S(l) weight updates, the number of stages after layer l's (docs/design.md section 4). Every
 compensation mode of the training issue runs with them: stash (PipeDream), nostash, ema
 (LayerPipe2) and predict (SpecTrain); ``none`` is the synchronous baseline.
 
@@ -45,10 +45,10 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from models.training.data import load_digits_split  # noqa: E402
-from models.network.spec import weight_layers  # noqa: E402
-from models.training.snn import SNNConfig, default_snn_train_config, train_snn  # noqa: E402
 from models.network.snn_zoo import digits_snn, get_snn_network, snn_network_names  # noqa: E402
+from models.network.spec import weight_layers  # noqa: E402
+from models.training.data import load_digits_split  # noqa: E402
+from models.training.snn import SNNConfig, default_snn_train_config, train_snn  # noqa: E402
 from models.training.trainer import stage_delays  # noqa: E402
 
 MODES = ("none", "stash", "nostash", "ema", "predict")
@@ -143,7 +143,7 @@ def report(rows: list[dict], recipes: dict[str, Recipe], delays: dict[str, tuple
         "",
         "Delays: " + ("one weight layer per processor" if processors is None else f"{processors} processors, "
                       "contiguous stages of nearly equal layer counts")
-        + "; d_l = S(l), the stages after layer l's, in weight updates (DESIGN's Delay(l) = 2*S(l) slots). "
+        + "; d_l = S(l), the stages after layer l's, in weight updates (Delay(l) = 2*S(l) slots, docs/design.md section 4). "
         "Modes: none = synchronous baseline; stash = PipeDream weight stashing; nostash = stale forward, backward "
         "through the current weights; ema = LayerPipe2 reconstruction; predict = SpecTrain weight prediction.",
         "",

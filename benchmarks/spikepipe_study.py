@@ -26,8 +26,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
 from layerpipe_study import by, flat  # noqa: E402  (run as a script: benchmarks/ is on sys.path)
+
 from models.network.snn_zoo import get_snn_network, snn_network_names  # noqa: E402
 from simulator.costs import LinkModel, SystolicArray  # noqa: E402
 from simulator.evaluate import compare  # noqa: E402

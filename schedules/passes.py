@@ -26,7 +26,6 @@ from collections import defaultdict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-
 from models.errors import DeadlockError, ScheduleError
 from models.graph.tasks import Task, edge_bytes, edge_tensor, layer_infos, param_bytes, update_tasks, weight_readers
 from schedules.schedule import Action, Schedule

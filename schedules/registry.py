@@ -37,7 +37,6 @@ from schedules.methods.zerobubble import zb_h1
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
-
 # --------------------------------------------------------------------------- options
 
 

@@ -1,4 +1,4 @@
-"""Lower bounds on the cycles of one optimizer step (DESIGN section 6), computed exactly.
+"""Lower bounds on the cycles of one optimizer step (docs/design.md section 6), computed exactly.
 
 For a schedule's task template on a platform, with P = the processors the schedule uses,
 m = ``microbatches_per_step`` (units per step) and c(t) = the cycles of task t on the

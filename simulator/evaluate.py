@@ -16,9 +16,9 @@ so the figures of ``compare``, ``simulate``, sweeps and plots are the same.
 >>> from models.network.zoo import get_network
 >>> from simulator.platform import Platform
 >>> from simulator.costs import MacArray
->>> rows = compare(get_network("mlp"), ["layerpipe"], Platform.homogeneous(1, MacArray(256)), minibatches=2, batch=4)
->>> rows[0]["speedup_vs_sequential"]
-1.0
+>>> rows = compare(get_network("mlp"), ["pipedream"], Platform.homogeneous(1, MacArray(256)), minibatches=2, batch=4)
+>>> rows[0]["speedup_vs_sequential"], rows[0]["speedup_vs_pipedream"]
+(1.0, 1.0)
 """
 
 from __future__ import annotations

@@ -21,12 +21,26 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from models.graph.tasks import task_work
+from models.graph.tasks import task_parts
 
 
 def task_cycles(model, graph: nx.DiGraph, task: Hashable) -> int:
-    """Cycles of ``task`` of ``graph`` on a processor with cost model ``model``."""
-    return int(model.task_cycles(task_work(graph, task)))
+    """Cycles of ``task`` of ``graph`` on a processor with cost model ``model``.
+
+    A merged task (PipeDream's backward B_l = AG1_l + AG2_{l-1} + WG_l, a pipeline stage's
+    forward over its layers) costs the sum of its parts: merging changes where and when the
+    pieces run, not what they are, and each piece is its own kernel with its own rounding
+    and overhead. So every view of a step costs the same on one processor.
+
+    >>> from models.graph.build import training_graph
+    >>> from models.network.zoo import get_network
+    >>> from simulator.costs import MacArray
+    >>> net, cost = get_network("mlp"), MacArray(256)
+    >>> fine, pd = training_graph(net, 4), training_graph(net, 4, view="pipedream")
+    >>> sum(task_cycles(cost, fine, t) for t in fine) == sum(task_cycles(cost, pd, t) for t in pd)
+    True
+    """
+    return sum(int(model.task_cycles(work)) for _, work in task_parts(graph, task))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Every metric of DESIGN section 6, from a simulation result (and again from a trace).
+"""Every metric of docs/design.md section 6, from a simulation result (and again from a trace).
 
 Definitions (a "minibatch" is one optimizer step: ``microbatches_per_step`` units):
 
@@ -29,7 +29,7 @@ Definitions (a "minibatch" is one optimizer step: ``microbatches_per_step`` unit
   max(bounds) / cycles_per_minibatch.
 * ``speedup_vs_sequential`` - the cycles per minibatch of one processor (processor 0 of
   the platform) running every task of the step in order, i.e. m x the sum of the
-  template's task cycles there (DESIGN section 9), / cycles_per_minibatch;
+  template's task cycles there (docs/design.md section 9), / cycles_per_minibatch;
   ``speedup_vs_baseline`` - baseline_cycles / cycles_per_minibatch when a baseline's
   cycles per minibatch is given.
 
@@ -56,13 +56,23 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
-from models.graph.tasks import (TaskKind, edge_bytes, edge_tensor, gradient_tasks, layer_infos, param_bytes,
-                                stash_freers, task_layers, task_work, update_tasks, weight_readers)
+from models.graph.tasks import (
+    TaskKind,
+    edge_bytes,
+    edge_tensor,
+    gradient_tasks,
+    layer_infos,
+    param_bytes,
+    stash_freers,
+    task_layers,
+    task_work,
+    update_tasks,
+    weight_readers,
+)
 from schedules.passes import Placement
 from simulator.bounds import Bounds, lower_bounds
 from simulator.engine import schedule_window
 from simulator.hardware import task_cycles
-
 
 # --------------------------------------------------------------------------- memory
 
@@ -124,7 +134,7 @@ def static_memory(schedule) -> list[ProcessorMemory]:
 
 @dataclass
 class Metrics:
-    """All figures of DESIGN section 6 for one simulated schedule (see the module docstring)."""
+    """All figures of docs/design.md section 6 for one simulated schedule (see the module docstring)."""
 
     schedule: str
     platform: str

@@ -29,7 +29,6 @@ from functools import cached_property
 import networkx as nx
 
 from models.errors import HardwareError
-
 from simulator.costs import FREE_LINK, CostModel, LinkModel, ScaledCost, parse_hardware, parse_link
 
 TOPOLOGIES = ("full", "ring", "mesh")

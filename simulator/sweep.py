@@ -79,9 +79,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.errors import LayerPipeError
+
+if TYPE_CHECKING:
+    from simulator.platform import PlatformSpec
 
 # --------------------------------------------------------------------------- errors
 
@@ -309,12 +312,10 @@ class Experiment:
 
     def validate(self) -> None:
         """Check every axis value once (before any run starts); raises :class:`SweepError`."""
-        from models.network.zoo import load_network
+        from models.network.zoo import load_network, parse_input_shape
         from schedules.registry import SCHEDULES
         from simulator.costs import parse_hardware, parse_link
         from simulator.platform import TOPOLOGIES
-
-        from models.network.zoo import parse_input_shape
 
         unknown = [s for s in self.schedules if s not in SCHEDULES]
         if unknown:
@@ -408,9 +409,7 @@ def run_one(config: RunConfig) -> dict[str, Any]:
 
     Runs in worker processes and on Dask workers, so it imports what it needs itself.
     """
-    from models.network.zoo import load_network
-
-    from models.network.zoo import parse_input_shape
+    from models.network.zoo import load_network, parse_input_shape
     from simulator.evaluate import auto_minibatches, compare
     from simulator.limits import guarded_platform
 

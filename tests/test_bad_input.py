@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from models.errors import (
-    DeadlockError, HardwareError, LayerPipeError, NetworkError, NetworkFileError, ScheduleError, TrainingError,
+    DeadlockError,
+    HardwareError,
+    LayerPipeError,
+    NetworkError,
+    NetworkFileError,
+    ScheduleError,
+    TrainingError,
     UnknownNetworkError,
 )
 from simulator.cli import main
@@ -411,14 +417,16 @@ def test_no_limits_lets_a_refused_run_through(argv, constant, tmp_path, monkeypa
 def _api_cases():
     import math
 
-    from models.network.layers import Conv2d, Linear
-    from models.network.spec import NetworkSpec, Node
-    from models.network.files import network_from_dict, read_network_file, read_scalesim_csv
-    from models.training.optim import SGD, Adam
+    import numpy as np
+
     from models.graph.build import training_graph
     from models.graph.synthetic import uniform_pipeline_graph
     from models.graph.work import TaskWork
+    from models.network.files import network_from_dict, read_network_file, read_scalesim_csv
+    from models.network.layers import Conv2d, Linear
+    from models.network.spec import NetworkSpec, Node
     from models.network.zoo import get_network, load_network
+    from models.training.optim import SGD, Adam
     from schedules.methods.layerpipe2 import parse_groups
     from schedules.passes import validate
     from schedules.registry import build_schedule
@@ -428,7 +436,6 @@ def _api_cases():
     from simulator.limits import LimitError, Limits, check, check_compare, estimate_run
     from simulator.platform import Platform, topology_graph
     from simulator.sweep import SweepError, experiment_from_mapping
-    import numpy as np
 
     plat = Platform.homogeneous(2, MacArray(16))
     two = uniform_pipeline_graph(2, 1, 1, 1)

@@ -43,7 +43,7 @@ def test_unknown_subcommand_exits_2(capsys):
 
 
 def test_train_takes_delays_from_the_schedule(capsys):
-    """`train --schedule` uses S(l) of the Schedule the engine runs (DESIGN section 2)."""
+    """`train --schedule` uses S(l) of the Schedule the engine runs (docs/design.md section 2)."""
     from models.network.zoo import get_network
     from schedules.registry import build_schedule
     from simulator.costs import LinkModel, MacArray

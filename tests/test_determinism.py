@@ -109,9 +109,9 @@ def test_the_order_of_runs_does_not_change_any_run():
 
 
 def test_training_is_reproducible_from_its_seed():
+    from models.network.zoo import get_network
     from models.training.data import load_digits_split
     from models.training.trainer import TrainConfig, train
-    from models.network.zoo import get_network
 
     data = load_digits_split()
     net = get_network("mlp:64-32-10", (1, 8, 8))

@@ -7,19 +7,30 @@ import pytest
 
 from models.errors import ScheduleError
 from models.graph.tasks import TaskKind
-from models.training.lanczos import iteration_collectives
 from models.network.zoo import mlp
-from simulator.costs.collectives import allgather_cycles, allreduce_cycles, broadcast_cycles, redistribute_cycles
-from simulator.studies.dho2 import (
-    DESIGNS, DesignConfig, KIND_MEANING, Memory, batch_shares, design_cost, dho2_candidates, dho2_period_schedule,
-    dho2_refresh_schedule, dho2_step_schedule, memory, network_work, step_schedule,
-)
+from models.training.lanczos import iteration_collectives
 from schedules.passes import validate
 from schedules.schedule import Schedule
 from simulator.cli import main
 from simulator.costs import FREE_LINK, LinkModel, MacArray
+from simulator.costs.collectives import allgather_cycles, allreduce_cycles, broadcast_cycles, redistribute_cycles
 from simulator.engine import simulate
 from simulator.platform import Platform
+from simulator.studies.dho2 import (
+    DESIGNS,
+    KIND_MEANING,
+    DesignConfig,
+    Memory,
+    batch_shares,
+    design_cost,
+    dho2_candidates,
+    dho2_period_schedule,
+    dho2_refresh_schedule,
+    dho2_step_schedule,
+    memory,
+    network_work,
+    step_schedule,
+)
 
 LINK = LinkModel(100, 16)
 MAC = MacArray(256)

@@ -1,4 +1,4 @@
-"""The engine against hand-worked timings (DESIGN section 9) and its own invariants.
+"""The engine against hand-worked timings (docs/design.md section 9) and its own invariants.
 
 Every simulation here runs with a trace that the independent checker verifies.
 """
@@ -10,15 +10,15 @@ import networkx as nx
 import pytest
 
 from models.errors import DeadlockError
+from models.graph.build import training_graph
 from models.graph.synthetic import uniform_pipeline_graph
 from models.graph.tasks import LayerInfo
 from models.graph.work import TaskWork
 from models.network.zoo import get_network
+from schedules.methods.sequential import sequential
 from schedules.passes import insert_transfers, validate
 from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule, parse_orders
-from models.graph.build import training_graph
-from schedules.methods.sequential import sequential
 from simulator.checker import check_trace
 from simulator.costs import FREE_LINK, LinkModel, MacArray
 from simulator.engine import simulate
@@ -302,9 +302,9 @@ def test_memory_per_processor_pipedream():
 
 
 def test_communication_overhead_and_json():
+    from schedules.registry import build_schedule
     from simulator.metrics import communication_overhead, step_bytes, summarize
     from simulator.output import to_json
-    from schedules.registry import build_schedule
     plat = Platform.homogeneous(3, MacArray(64), LinkModel(20, 16.0))
     net = get_network("mlp")
     base = summarize(simulate(build_schedule("pipedream", net, plat, minibatches=8, batch=4), plat))

@@ -3,17 +3,25 @@
 import numpy as np
 import pytest
 
-from models.training.data import load_digits_split
 from models.errors import TrainingError
+from models.network.zoo import mlp
+from models.training.data import load_digits_split
 from models.training.fosi import (
-    DeltaOptimizer, FirstOrder, Fosi, FosiConfig, FosiUpdate, RunConfig, Target, fosi_factory, run_to_target,
+    DeltaOptimizer,
+    FirstOrder,
+    Fosi,
+    FosiConfig,
+    FosiUpdate,
+    RunConfig,
+    Target,
+    fosi_factory,
+    run_to_target,
 )
 from models.training.hvp import Objective
 from models.training.kfac import Kfac, KfacConfig
 from models.training.lanczos import Eigenpairs, extreme_eigenpairs
 from models.training.nn import Net
 from models.training.optim import OptimizerConfig
-from models.network.zoo import mlp
 
 
 class Quadratic:

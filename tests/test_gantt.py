@@ -10,8 +10,8 @@ from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule
 from simulator.costs import LinkModel, MacArray
 from simulator.engine import simulate
-from simulator.plots.gantt import KIND_COLORS, plot_gantt, plot_memory
 from simulator.platform import Platform
+from simulator.plots.gantt import KIND_COLORS, plot_gantt, plot_memory
 from simulator.trace import MemoryTrace, read_jsonl
 
 PNG = b"\x89PNG\r\n\x1a\n"

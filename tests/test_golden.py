@@ -1,4 +1,4 @@
-"""Golden makespans of DESIGN section 9: closed forms any correct engine must reproduce.
+"""Golden makespans of docs/design.md section 9: closed forms any correct engine must reproduce.
 
 Uniform per-stage costs F, B, W, p stages, m micro-batches, no communication cost
 (Qi et al., ICLR 2024, section 2): 1F1B and GPipe run backward as one task of B + W;

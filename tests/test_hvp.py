@@ -3,15 +3,23 @@
 import numpy as np
 import pytest
 
-from models.training.data import digits_cnn
 from models.errors import TrainingError
-from models.training.hvp import (
-    FD_STEP, Objective, activation_derivatives, dense_chain, dense_pass, hessian, hvp_exact, hvp_fd, logistic_hessian,
-)
 from models.network.layers import Linear
 from models.network.spec import chain
-from models.training.nn import Net
 from models.network.zoo import mlp
+from models.training.data import digits_cnn
+from models.training.hvp import (
+    FD_STEP,
+    Objective,
+    activation_derivatives,
+    dense_chain,
+    dense_pass,
+    hessian,
+    hvp_exact,
+    hvp_fd,
+    logistic_hessian,
+)
+from models.training.nn import Net
 
 
 def _problem(net, samples=12, seed=0, l2=0.0):

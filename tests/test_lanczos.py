@@ -4,12 +4,18 @@ import numpy as np
 import pytest
 
 from models.errors import TrainingError
+from models.network.zoo import mlp
 from models.training.hvp import Objective, hessian, logistic_hessian
 from models.training.lanczos import (
-    Eigenpairs, extreme_eigenpairs, iteration_collectives, lanczos, lanczos_order, ritz_pairs, shard_bounds,
+    Eigenpairs,
+    extreme_eigenpairs,
+    iteration_collectives,
+    lanczos,
+    lanczos_order,
+    ritz_pairs,
+    shard_bounds,
 )
 from models.training.nn import Net
-from models.network.zoo import mlp
 
 
 def _mlp_hessian(seed=0):

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from models.errors import NetworkError, NetworkFileError
-from models.network.layers import Add, GlobalAvgPool, Linear, MaxPool2d
 from models.network.files import Placeholder, network_from_dict, network_to_dict, read_network_file
+from models.network.layers import Add, GlobalAvgPool, Linear, MaxPool2d
 from models.network.spec import weight_layers
 from models.network.zoo import get_network, network_names
 

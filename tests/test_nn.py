@@ -5,12 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.training.data import digits_cnn
 from models.errors import TrainingError
 from models.network.layers import (
-    Activation, Add, AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d,
+    Activation,
+    Add,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool,
+    Linear,
+    MaxPool2d,
 )
 from models.network.spec import INPUT, NetworkSpec, Node, chain, weight_layers
+from models.training.data import digits_cnn
 from models.training.nn import Net, col2im, im2col, make_op, softmax_cross_entropy
 
 EPS = 1e-6

@@ -10,8 +10,15 @@ from matplotlib.patches import Rectangle
 
 from models.errors import LayerPipeError
 from simulator.cli import main
-from simulator.plots import (SCHEDULE_STYLE, PlotError, filter_rows, memory_figure, schedule_run, speedup_figure,
-                             utilization_figure)
+from simulator.plots import (
+    SCHEDULE_STYLE,
+    PlotError,
+    filter_rows,
+    memory_figure,
+    schedule_run,
+    speedup_figure,
+    utilization_figure,
+)
 from simulator.sweep import experiment_from_mapping, run_sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"

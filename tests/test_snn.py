@@ -1,4 +1,4 @@
-"""Spiking networks: the LIF neuron (DESIGN section 7), surrogate gradients, BPTT, SNN specs,
+"""Spiking networks: the LIF neuron (docs/design.md section 7), surrogate gradients, BPTT, SNN specs,
 task graphs and delayed-gradient training on rate-coded digits."""
 
 from __future__ import annotations
@@ -8,25 +8,35 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models.training.data import Dataset, load_digits_split, rate_code
 from models.errors import NetworkError, TrainingError, UnknownNetworkError
-from models.network.files import FILE_LAYER_KINDS
+from models.graph.build import training_graph
+from models.graph.work import TaskWork
+from models.network.files import FILE_LAYER_KINDS, network_from_dict, network_to_dict
 from models.network.layers import AvgPool2d, Flatten, Linear, MaxPool2d
-from models.network.files import network_from_dict, network_to_dict
-from models.network.spec import chain, weight_layers
-from models.training.snn import (
-    SNNConfig, SpikingNet, Surrogate, default_snn_train_config, leaky, lif_backward,
-    lif_forward, train_snn,
-)
-from models.network.spiking import LIF_BACKWARD_OPS, LIF_FORWARD_OPS, LIFConv2d, LIFLinear, is_spiking, time_steps
 from models.network.snn_zoo import (
-    SNN_ZOO, digits_snn, get_snn_network, snn_cnn, snn_mlp, snn_network_names,
+    SNN_ZOO,
+    digits_snn,
+    get_snn_network,
+    snn_cnn,
+    snn_mlp,
+    snn_network_names,
     snn_vgg,
 )
-from models.graph.build import training_graph
-from models.training.trainer import stage_delays
-from models.graph.work import TaskWork
+from models.network.spec import chain, weight_layers
+from models.network.spiking import LIF_BACKWARD_OPS, LIF_FORWARD_OPS, LIFConv2d, LIFLinear, is_spiking, time_steps
 from models.network.zoo import get_network, mlp
+from models.training.data import Dataset, load_digits_split, rate_code
+from models.training.snn import (
+    SNNConfig,
+    SpikingNet,
+    Surrogate,
+    default_snn_train_config,
+    leaky,
+    lif_backward,
+    lif_forward,
+    train_snn,
+)
+from models.training.trainer import stage_delays
 from simulator.costs import SystolicArray
 
 EPS = 1e-6
@@ -37,7 +47,7 @@ INPUTS = np.array([1.2, 0.0, 0.9, 0.9, 0.0])
 
 
 def test_design_worked_example_subtract_reset():
-    # DESIGN section 7: beta 0.5, theta 1, inputs 1.2, 0, 0.9, 0.9, 0
+    # docs/design.md section 7: beta 0.5, theta 1, inputs 1.2, 0, 0.9, 0.9, 0
     spk, mem = leaky(INPUTS, beta=0.5, threshold=1.0, reset="subtract")
     assert spk.tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
     np.testing.assert_allclose(mem, [1.2, -0.4, 0.7, 1.25, -0.375], rtol=0, atol=1e-12)

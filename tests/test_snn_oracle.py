@@ -16,8 +16,8 @@ from snntorch import surrogate as snn_surrogate  # noqa: E402
 
 from models.network.layers import Flatten, MaxPool2d  # noqa: E402
 from models.network.spec import chain  # noqa: E402
-from models.training.snn import SpikingNet, leaky  # noqa: E402
 from models.network.spiking import LIFConv2d, LIFLinear  # noqa: E402
+from models.training.snn import SpikingNet, leaky  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 

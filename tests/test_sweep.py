@@ -16,13 +16,24 @@ import pytest
 
 from models.network.zoo import load_network
 from simulator.cli import main
-from simulator.evaluate import auto_minibatches
 from simulator.costs import parse_hardware, parse_link
-from simulator.evaluate import compare
+from simulator.evaluate import auto_minibatches, compare
 from simulator.platform import Platform
-from simulator.sweep import (CONFIG_COLUMNS, RENAMED, Experiment, RunConfig, SweepError, columns,
-                             experiment_from_mapping, metric_columns, parse_processors, read_experiment, read_rows,
-                             run_one, run_sweep)
+from simulator.sweep import (
+    CONFIG_COLUMNS,
+    RENAMED,
+    Experiment,
+    RunConfig,
+    SweepError,
+    columns,
+    experiment_from_mapping,
+    metric_columns,
+    parse_processors,
+    read_experiment,
+    read_rows,
+    run_one,
+    run_sweep,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"networks": ["mlp", "lenet5"], "schedules": ["pipedream", "layerpipe", "gpipe"], "processors": [2, 3]}

@@ -1,14 +1,14 @@
-"""Task graphs of one training step (DESIGN section 3), checked against hand-worked counts."""
+"""Task graphs of one training step (docs/design.md section 3), checked against hand-worked counts."""
 
 import networkx as nx
 import pytest
 
 from models.errors import LayerPipeError, NetworkError
-from models.network.layers import Conv2d, Flatten, Linear, MaxPool2d
-from models.network.spec import chain
 from models.graph.build import training_graph
 from models.graph.tasks import total_work
 from models.graph.views import VIEWS, contract
+from models.network.layers import Conv2d, Flatten, Linear, MaxPool2d
+from models.network.spec import chain
 from models.network.zoo import get_network
 
 

@@ -8,17 +8,25 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from models.training.data import digits_cnn, load_digits_split, rate_code
 from models.errors import TrainingError
 from models.network.layers import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d
 from models.network.spec import chain
-from models.training.nn import Net, softmax_cross_entropy
-from models.training.optim import Adam, OptimizerConfig, SGD
-from models.training.trainer import (
-    COMPENSATIONS, DelayedTrainer, TrainConfig, UpdateEMA, check_delays, ema_beta, predict_weights,
-    stage_delays, train, weight_copies,
-)
 from models.network.zoo import mlp
+from models.training.data import digits_cnn, load_digits_split, rate_code
+from models.training.nn import Net, softmax_cross_entropy
+from models.training.optim import SGD, Adam, OptimizerConfig
+from models.training.trainer import (
+    COMPENSATIONS,
+    DelayedTrainer,
+    TrainConfig,
+    UpdateEMA,
+    check_delays,
+    ema_beta,
+    predict_weights,
+    stage_delays,
+    train,
+    weight_copies,
+)
 from simulator.cli import main
 
 #: The accuracy tests' network: an MLP with 4 weight layers (64-128-128-64-10).

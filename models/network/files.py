@@ -86,7 +86,15 @@ import yaml
 
 from models.errors import NetworkError, NetworkFileError
 from models.network.layers import (
-    ACTIVATIONS, LAYER_KINDS, Conv2d, GlobalAvgPool, LayerSpec, Linear, MaxPool2d, Shape, numel,
+    ACTIVATIONS,
+    LAYER_KINDS,
+    Conv2d,
+    GlobalAvgPool,
+    LayerSpec,
+    Linear,
+    MaxPool2d,
+    Shape,
+    numel,
 )
 from models.network.spec import INPUT, NetworkSpec, Node
 from models.network.spiking import SPIKING_KINDS

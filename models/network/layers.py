@@ -7,7 +7,7 @@ also per sample; the task-graph builder multiplies by the batch size.
 Each spec is a frozen dataclass with four methods taking the list of input shapes:
 ``output_shape``, ``params``, ``macs`` and ``elementwise``. Only :class:`Conv2d` and
 :class:`Linear` carry weights; every other layer is element-wise work that the task
-model attaches to the weight layer producing its input (DESIGN section 3).
+model attaches to the weight layer producing its input (docs/design.md section 3).
 
 >>> Conv2d(16, kernel=3, padding=1).output_shape([(3, 32, 32)])
 (16, 32, 32)

@@ -2,7 +2,7 @@
 
 A spiking layer runs ``time_steps`` = T steps. At every step its synapse (a linear layer
 or a convolution, no activation) turns the input spikes into a current ``I_t`` and the
-neurons integrate it as snntorch's ``Leaky`` does (DESIGN section 7, :mod:`models.training.snn`):
+neurons integrate it as snntorch's ``Leaky`` does (docs/design.md section 7, :mod:`models.training.snn`):
 
     reset_t = H(U_{t-1} - theta)                      (no gradient through the reset)
     U_t = beta * U_{t-1} + I_t - reset_t * theta       reset "subtract"
@@ -45,7 +45,7 @@ from typing import ClassVar
 from models.errors import NetworkError
 from models.network.layers import Conv2d, LayerSpec, Linear, Shape, numel
 
-#: reset mechanisms of snntorch's Leaky that DESIGN section 7 uses
+#: reset mechanisms of snntorch's Leaky that docs/design.md section 7 uses
 RESETS = ("subtract", "zero")
 #: surrogate gradients: name -> default slope (k of the fast sigmoid, alpha of the arctan)
 SURROGATES = {"fast-sigmoid": 25.0, "arctan": 2.0}

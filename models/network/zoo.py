@@ -36,12 +36,22 @@ from pathlib import Path
 from types import MappingProxyType
 
 from models.errors import NetworkError, UnknownNetworkError
-from models.network.layers import (
-    Activation, Add, AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d, Shape, numel,
-)
 from models.network.files import read_network_file
-from models.network.spec import INPUT, NetworkSpec, Node, chain
+from models.network.layers import (
+    Activation,
+    Add,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool,
+    Linear,
+    MaxPool2d,
+    Shape,
+    numel,
+)
 from models.network.snn_zoo import SNN_ZOO
+from models.network.spec import INPUT, NetworkSpec, Node, chain
 
 #: file name endings that :func:`load_network` hands to :mod:`models.network.files`
 NETWORK_FILE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")

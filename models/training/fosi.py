@@ -47,8 +47,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from models.training.data import Dataset
 from models.errors import TrainingError
+from models.training.data import Dataset
 from models.training.hvp import Objective
 from models.training.lanczos import Eigenpairs, extreme_eigenpairs, lanczos_order
 from models.training.optim import OptimizerConfig

@@ -11,10 +11,10 @@ No autograd library: every layer kind of :mod:`models.network.layers` has an *op
 the delayed-gradient trainer (:mod:`models.training`) runs the backward of a minibatch
 through *other* weights than its forward in some compensation modes (no stashing, EMA
 reconstruction). A parameter gradient never depends on the backward weights, only the
-gradient sent to the inputs does (``dx = dz W``), exactly as in DESIGN section 3 (WG needs the
+gradient sent to the inputs does (``dx = dz W``), exactly as in docs/design.md section 3 (WG needs the
 stored input, AG1 needs W).
 
-A :class:`Net` groups parameters by *weight layer* (DESIGN section 3, :func:`weight_layers`):
+A :class:`Net` groups parameters by *weight layer* (docs/design.md section 3, :func:`weight_layers`):
 group ``l - 1`` is one flat float vector holding the parameters of weight layer ``l`` and of the
 nodes fused into it (a batch norm's scale and shift join the convolution before it), so a
 layer's delay, its stashed versions and its moving average all act on one vector.
@@ -46,8 +46,18 @@ from scipy.special import erf  # scipy ships with scikit-learn, which the projec
 
 from models.errors import NetworkError, TrainingError
 from models.network.layers import (
-    Activation, Add, AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool, LayerSpec, Linear, MaxPool2d,
-    Shape, _pair,
+    Activation,
+    Add,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool,
+    LayerSpec,
+    Linear,
+    MaxPool2d,
+    Shape,
+    _pair,
 )
 from models.network.spec import INPUT, NetworkSpec, weight_layers
 

@@ -1,6 +1,6 @@
 """NumPy spiking networks: snntorch's Leaky neuron, surrogate gradients, BPTT and delayed-gradient training.
 
-The neuron (DESIGN section 7, snntorch's ``Leaky`` with its defaults ``reset_delay=True``,
+The neuron (docs/design.md section 7, snntorch's ``Leaky`` with its defaults ``reset_delay=True``,
 ``graded_spikes_factor=1``): with ``H(x) = 1 for x > 0`` else 0 and ``U_{-1} = 0``,
 
     reset_t = H(U_{t-1} - theta)                        (detached: no gradient through the reset)
@@ -16,7 +16,7 @@ with the carry ``c_{t+1} = dL/dU_{t+1} * dU_{t+1}/dU_t``, which is ``beta`` for 
 reset and ``beta * (1 - reset_{t+1})`` for the zero reset; the current's gradient is
 ``dL/dI_t = dL/dU_t``.
 
-DESIGN's worked example (beta 0.5, theta 1, subtract reset):
+the worked example of docs/design.md section 7 (beta 0.5, theta 1, subtract reset):
 
 >>> spk, mem = leaky(np.array([1.2, 0.0, 0.9, 0.9, 0.0]), beta=0.5)
 >>> spk.tolist(), [round(float(u), 6) for u in mem]
@@ -25,7 +25,7 @@ DESIGN's worked example (beta 0.5, theta 1, subtract reset):
 A :class:`SpikingNet` trains a network of spiking layers (:mod:`models.network.spiking`; pooling
 and flatten layers may sit between them) on spike trains of shape ``(T, B, *input_shape)``.
 Internally time is folded into the batch (``T*B`` rows), so each synapse is the one matrix
-product per task that DESIGN section 3 describes, and only the membrane recurrence loops
+product per task that docs/design.md section 3 describes, and only the membrane recurrence loops
 over t. The readout is the time-mean membrane potential of the output layer
 (``"membrane"``) or its spike counts (``"spikes"``), fed to softmax cross-entropy.
 
@@ -45,12 +45,12 @@ from typing import Any
 
 import numpy as np
 
-from models.training.data import Dataset, rate_code
 from models.errors import NetworkError, TrainingError
 from models.network.spec import INPUT, NetworkSpec, weight_layers
+from models.network.spiking import RESETS, SURROGATES, canonical_surrogate, is_spiking
+from models.training.data import Dataset, rate_code
 from models.training.nn import ParamSlot, make_op, param_views, softmax_cross_entropy
 from models.training.optim import OptimizerConfig
-from models.network.spiking import RESETS, SURROGATES, canonical_surrogate, is_spiking
 from models.training.trainer import DelayedTrainer, TrainConfig, TrainResult, check_delays, make_result
 
 Array = np.ndarray

@@ -1,7 +1,7 @@
 """Delayed-gradient training: the staleness a pipeline schedule creates, and its compensation.
 
 Stale-gradient semantics (delays are in weight *updates*: ``d_l = S(l)``, the number of
-pipeline stages after layer l's stage; DESIGN section 4's Delay(l) = 2*S(l) is the same delay
+pipeline stages after layer l's stage; docs/design.md section 4's Delay(l) = 2*S(l) is the same delay
 in slots). Write ``W^l_j`` for layer l's weights after j updates, with ``W^l_j = W^l_0`` for
 j < 0 (the pipeline fills with the initial weights).
 
@@ -18,8 +18,8 @@ j < 0 (the pipeline fills with the initial weights).
 * The pipeline never drains between epochs: the minibatch stream just goes on.
 
 The compensation mode decides which weights the forward and the backward use (the backward
-of layer l needs the weights of the layers above it to propagate the error, DESIGN
-section 3's AG1 task; a parameter gradient itself needs only the stored activations):
+of layer l needs the weights of the layers above it to propagate the error, the AG1 task
+of docs/design.md section 3; a parameter gradient itself needs only the stored activations):
 
 =========  =====================================  ===========================================  ======================
 mode       forward of layer l                      backward through layer l                      weight copies kept
@@ -35,7 +35,7 @@ predict    ``W_{t-d} + d * step_{t-d}`` predicted  current ``W_t``              
 weights of that moment. The simulator still keeps those past versions to replay that
 forward; only the copies a mode needs *for its backward* count as its memory.
 
-EMA reconstruction (DESIGN section 4): after each update ``dW_{t-1} = W_t - W_{t-1}``,
+EMA reconstruction (docs/design.md section 4): after each update ``dW_{t-1} = W_t - W_{t-1}``,
 ``m_t = beta*m_{t-1} + (1-beta)*dW_{t-1}``, and the past weights are ``W_{t-d} ~= W_t - d*m_hat_t``
 with the bias-corrected ``m_hat_t = m_t / (1 - beta^t)`` (so the estimate is exact from the
 first update on when the updates are constant; ``d`` is clipped to the t updates made so far).
@@ -71,9 +71,9 @@ from typing import Any
 
 import numpy as np
 
-from models.training.data import Dataset
 from models.errors import TrainingError
 from models.network.spec import NetworkSpec
+from models.training.data import Dataset
 from models.training.nn import Net
 from models.training.optim import OptimizerConfig
 
@@ -117,7 +117,7 @@ def stage_delays(stage_of_layer: Sequence[int]) -> list[int]:
 
 
 def weight_copies(compensation: str, delays: Sequence[int]) -> list[int]:
-    """Versions of each layer's weights a mode keeps (DESIGN section 4).
+    """Versions of each layer's weights a mode keeps (docs/design.md section 4).
 
     Stashing keeps d_l + 1; EMA keeps the current weights and one moving-average buffer,
     2 whatever d_l > 0 (a layer without delay rebuilds nothing and keeps 1, as

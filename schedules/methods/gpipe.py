@@ -9,14 +9,13 @@ replication. Cycles per minibatch = the step time.
 from __future__ import annotations
 
 from models.errors import ScheduleError
+from models.graph.build import training_graph
 from models.network.spec import NetworkSpec
-
 from schedules.methods.pipedream import plan_for
 from schedules.planning.orders import gpipe_orders
-from schedules.schedule import Schedule
-from models.graph.build import training_graph
-from simulator.hardware import Hardware
 from schedules.planning.stages import stage_template
+from schedules.schedule import Schedule
+from simulator.hardware import Hardware
 
 
 def default_microbatches(batch: int, stages: int) -> int:

@@ -1,6 +1,6 @@
 """LayerPipe (Unnikrishnan & Parhi, arXiv 2108.06629): intra- and inter-layer pipelining.
 
-Task model (DESIGN section 3): the backward of layer l is three independent pieces,
+Task model (docs/design.md section 3): the backward of layer l is three independent pieces,
 WG_l, AG1_l (on layer l) and AG2_{l-1} (moved to layer l-1, which holds z_{l-1}), so only
 g_{l-1} crosses a stage boundary and WG_l is off the critical path.
 
@@ -46,9 +46,9 @@ from models.network.spec import NetworkSpec
 from schedules.delays import DelayRule
 from schedules.planning.listsched import estimated_period, list_orders
 from schedules.planning.partition import StagePlan, plan_stages
-from simulator.hardware import Hardware
 from schedules.planning.stages import boundary_bytes, layer_costs, processor_ranges
 from schedules.schedule import Schedule
+from simulator.hardware import Hardware
 
 #: tasks that may leave their layer's processor (they read no weights and write none):
 #: WG anywhere; AG2_p only to the processor of p's first consumer, where PipeDream runs it

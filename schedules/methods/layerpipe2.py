@@ -7,7 +7,7 @@ the processor stages of LayerPipe's partition, or ``groups=k`` for the best k-wa
 contiguous partition of the layers (fewer groups, less staleness, more contention).
 
 Weights: instead of stashing S(l) + 1 versions, a layer keeps its current weights and
-one moving average of its updates, from which the past weights are rebuilt (DESIGN
+one moving average of its updates, from which the past weights are rebuilt (docs/design.md
 section 4); so every delayed layer stores 2 copies, an undelayed one 1. ``memory="stash"``
 reports stashing instead, for comparison.
 """
@@ -15,14 +15,13 @@ reports stashing instead, for comparison.
 from __future__ import annotations
 
 from models.errors import ScheduleError
+from models.graph.build import training_graph
 from models.graph.tasks import num_layers
 from models.network.spec import NetworkSpec
-
 from schedules.methods.layerpipe import build, layerpipe_placement
 from schedules.planning.partition import plan_stages
-from models.graph.build import training_graph
-from simulator.hardware import Hardware
 from schedules.planning.stages import layer_costs
+from simulator.hardware import Hardware
 
 
 def parse_groups(text: str, layers: int) -> list[tuple[int, int]]:

@@ -7,7 +7,6 @@ The backward is split into B (input gradient) and W (weight gradient) as in Qi e
 from __future__ import annotations
 
 from models.network.spec import NetworkSpec
-
 from schedules.methods.gpipe import synchronous
 from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule

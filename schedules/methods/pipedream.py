@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import math
 
-from models.network.spec import NetworkSpec
-
-from schedules.planning.partition import StagePlan, plan_stages
-from models.graph.tasks import TaskKind, layer_infos, num_layers
-from schedules.schedule import Action, Schedule
 from models.graph.build import training_graph
-from simulator.hardware import Hardware
+from models.graph.tasks import TaskKind, layer_infos, num_layers
+from models.network.spec import NetworkSpec
+from schedules.planning.partition import StagePlan, plan_stages
 from schedules.planning.stages import boundary_bytes, layer_costs, processor_ranges, stage_delays, stage_template
+from schedules.schedule import Action, Schedule
+from simulator.hardware import Hardware
 
 
 def plan_for(template, hw: Hardware, replicate: bool) -> StagePlan:

@@ -18,7 +18,6 @@ and GPipe-style (``gpipe``) pipelining of the same SNN on the same arrays.
 from __future__ import annotations
 
 from models.network.spec import NetworkSpec
-
 from schedules.methods.layerpipe2 import layerpipe2
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware

@@ -7,7 +7,6 @@ cutting the bubble from (p-1)(F+B+W) to (p-1)(F+B-W) under uniform costs.
 from __future__ import annotations
 
 from models.network.spec import NetworkSpec
-
 from schedules.methods.gpipe import synchronous
 from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule

@@ -30,6 +30,7 @@ from models.graph.tasks import Task, edge_bytes, edge_tensor, param_bytes, task_
 from schedules.delays import DelayRule
 from schedules.planning.heft import upward_rank
 from schedules.schedule import Action
+
 #: where tasks run: task -> processor, or (task, unit) -> processor
 Placement = Mapping[Task, int] | Callable[[Task, int], int]
 

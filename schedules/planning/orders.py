@@ -20,7 +20,6 @@ With ``steps`` > 1 the step pattern repeats on units ``k*m .. k*m + m - 1``.
 from __future__ import annotations
 
 from models.errors import ScheduleError
-
 from models.graph.tasks import TaskKind
 from schedules.schedule import Action
 

@@ -10,8 +10,15 @@ import argparse
 
 from models.errors import LayerPipeError
 from schedules.registry import SCHEDULES, default_schedules
-from simulator.commands.common import (add_run_arguments, add_schedule_options, check_sizes, minibatches_from_args,
-                                       network_from_args, platform_from_args, schedule_options)
+from simulator.commands.common import (
+    add_run_arguments,
+    add_schedule_options,
+    check_sizes,
+    minibatches_from_args,
+    network_from_args,
+    platform_from_args,
+    schedule_options,
+)
 from simulator.commands.simulate import print_rows
 from simulator.evaluate import compare
 from simulator.output import to_json

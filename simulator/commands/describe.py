@@ -1,6 +1,6 @@
 """``layerpipe describe``: per-layer shapes, work and cycles of one training step.
 
-One row per weight layer (element-wise layers are fused into it, DESIGN section 3):
+One row per weight layer (element-wise layers are fused into it, docs/design.md section 3):
 output shape, parameters, MACs of F / WG / AG1, element-wise operations of AG2, the GEMM
 shapes (M, N, K) of F / WG / AG1, and every task's cycles on the chosen hardware.
 """
@@ -14,7 +14,6 @@ from models.graph.tasks import layer_infos, task_work
 from models.network.zoo import load_network, parse_input_shape
 from simulator.costs import parse_hardware
 from simulator.output import format_table, to_json
-
 
 KINDS = ("F", "WG", "AG1", "AG2", "U")
 

@@ -39,19 +39,19 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from models.training.data import Dataset, load_digits_split
 from models.errors import LayerPipeError, TrainingError
+from models.network.spec import NetworkSpec
+from models.network.zoo import load_network, mlp
+from models.training.data import Dataset, load_digits_split
 from models.training.fosi import FirstOrder, FosiConfig, RunConfig, RunResult, Target, fosi_factory, run_to_target
 from models.training.hvp import Objective
 from models.training.kfac import Kfac, KfacConfig
-from models.network.spec import NetworkSpec
 from models.training.nn import Net
 from models.training.optim import OptimizerConfig
-from models.network.zoo import load_network, mlp
-from simulator.studies.dho2 import DESIGNS, DesignConfig, DesignCost, design_cost, dho2_candidates
 from simulator.costs import parse_hardware, parse_link
 from simulator.output import format_table, to_json
 from simulator.platform import TOPOLOGIES, Platform
+from simulator.studies.dho2 import DESIGNS, DesignConfig, DesignCost, design_cost, dho2_candidates
 
 #: the optimizer behind each design
 METHOD_OF = {"dp-sgd": "sgd", "dp-adam": "adam", "dp-kfac": "kfac", "fosi": "fosi", "dho2": "fosi"}

@@ -14,9 +14,8 @@ import argparse
 from pathlib import Path
 
 from models.errors import LayerPipeError
-from simulator.output import to_json
-
 from simulator.commands.common import add_run_arguments, resolve
+from simulator.output import to_json
 
 
 def plot_path(text: str | None) -> Path | None:

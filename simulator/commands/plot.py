@@ -18,9 +18,8 @@ import argparse
 from pathlib import Path
 
 from models.errors import LayerPipeError
-from simulator.output import to_json
-
 from simulator.commands.sweep import _split
+from simulator.output import to_json
 
 
 def _rows(args: argparse.Namespace) -> tuple[list[dict], str]:

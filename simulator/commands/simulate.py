@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import argparse
 
-from simulator.commands.common import (add_run_arguments, add_schedule_options, check_sizes, minibatches_from_args,
-                                       network_from_args, platform_from_args, schedule_options)
+from simulator.commands.common import (
+    add_run_arguments,
+    add_schedule_options,
+    check_sizes,
+    minibatches_from_args,
+    network_from_args,
+    platform_from_args,
+    schedule_options,
+)
 from simulator.evaluate import compare
 from simulator.output import format_table, to_json
 

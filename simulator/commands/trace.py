@@ -17,9 +17,8 @@ import json
 from pathlib import Path
 
 from models.errors import LayerPipeError
-from simulator.output import to_json
-
 from simulator.commands.common import add_run_arguments, resolve
+from simulator.output import to_json
 
 FORMATS = (".json", ".jsonl")
 

@@ -23,15 +23,14 @@ import argparse
 import sys
 from typing import Any
 
-from models.training.data import DATASETS, DIGITS_NETWORKS, Dataset, load_dataset
-from models.network.spec import NetworkSpec
-from models.training.snn import train_snn
-from models.network.spiking import is_spiking
-from models.training.optim import OPTIMIZERS, OptimizerConfig
 from models.errors import TrainingError
+from models.network.spec import NetworkSpec
+from models.network.spiking import is_spiking
+from models.training.data import DATASETS, DIGITS_NETWORKS, Dataset, load_dataset
+from models.training.optim import OPTIMIZERS, OptimizerConfig
+from models.training.snn import train_snn
 from models.training.trainer import COMPENSATIONS, TrainConfig, TrainResult, train
 from simulator.output import format_table, to_json
-
 
 #: learning rates of the command line: stable with the delays 3,2,1,0 of a 4-stage pipeline
 #: (the library's SGD default 0.05 with momentum 0.9 diverges there; see docs/results/delay_accuracy.md)
@@ -85,7 +84,6 @@ def resolve_delays(args: argparse.Namespace, net: NetworkSpec) -> list[int] | No
     if args.delays is not None:
         raise TrainingError("give either --delays or --schedule, not both")
     from schedules.registry import build_schedule
-
     from simulator.limits import guarded_platform
     from simulator.platform import PlatformSpec
 

@@ -9,8 +9,16 @@ text forms. Every model is closed-form (no per-cycle simulation).
 """
 
 from simulator.costs.links import FREE_LINK, LinkModel
-from simulator.costs.processors import (DATAFLOWS, CostModel, GemmDetail, MacArray, ScaledCost, SystolicArray,
-                                        conv_to_gemm, scale)
+from simulator.costs.processors import (
+                                        DATAFLOWS,
+                                        CostModel,
+                                        GemmDetail,
+                                        MacArray,
+                                        ScaledCost,
+                                        SystolicArray,
+                                        conv_to_gemm,
+                                        scale,
+)
 from simulator.costs.text import HARDWARE_FORMS, LINK_FORMS, parse_hardware, parse_link
 
 __all__ = ["DATAFLOWS", "FREE_LINK", "CostModel", "GemmDetail", "LinkModel", "MacArray", "ScaledCost", "SystolicArray",

@@ -1,7 +1,17 @@
 """Figures: speedup, utilization and memory plots of results, and Gantt charts of one run."""
 
-from simulator.plots.figures import (BASELINES, SCHEDULE_STYLE, PlotError, ScheduleRun, filter_rows, memory_figure,
-                                     schedule_run, schedule_style, speedup_figure, utilization_figure)
+from simulator.plots.figures import (
+                                     BASELINES,
+                                     SCHEDULE_STYLE,
+                                     PlotError,
+                                     ScheduleRun,
+                                     filter_rows,
+                                     memory_figure,
+                                     schedule_run,
+                                     schedule_style,
+                                     speedup_figure,
+                                     utilization_figure,
+)
 
 __all__ = ["SCHEDULE_STYLE", "BASELINES", "PlotError", "ScheduleRun", "schedule_run", "schedule_style", "filter_rows",
            "speedup_figure", "utilization_figure", "memory_figure"]

@@ -43,8 +43,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from models.errors import LayerPipeError
-
-from simulator.plots.gantt import _bytes_formatter, _ByteLocator, _new_figure, plot_gantt, plot_memory, save
+from simulator.plots.gantt import _ByteLocator, _bytes_formatter, _new_figure, plot_gantt, plot_memory, save
 
 #: colour and marker of each schedule in every figure (colour-blind friendly palette)
 SCHEDULE_STYLE: dict[str, dict[str, str]] = {

@@ -34,7 +34,6 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from models.errors import LayerPipeError
-
 from simulator.metrics import memory_timeline
 
 #: colours of task kinds (colour-blind friendly, after Okabe & Ito / seaborn "colorblind")

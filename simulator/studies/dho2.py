@@ -94,15 +94,19 @@ import networkx as nx
 import numpy as np
 
 from models.errors import ScheduleError
-from models.training.lanczos import iteration_collectives, lanczos_order, shard_bounds
-from models.network.spec import NetworkSpec
+from models.graph.build import training_graph
 from models.graph.tasks import Task, TaskKind, add_task, layer_infos, task_work
 from models.graph.work import TaskWork
-
+from models.network.spec import NetworkSpec
+from models.training.lanczos import iteration_collectives, lanczos_order, shard_bounds
 from schedules.schedule import Action, Schedule
-from simulator.costs.collectives import (allgather_cycles, allreduce_cycles, broadcast_cycles, collective_cycles,
-                                         redistribute_cycles)
-from models.graph.build import training_graph
+from simulator.costs.collectives import (
+    allgather_cycles,
+    allreduce_cycles,
+    broadcast_cycles,
+    collective_cycles,
+    redistribute_cycles,
+)
 
 DESIGNS = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "dho2")
 
