@@ -1,14 +1,22 @@
 """Passes that turn a compute-only :class:`Schedule` into an executable one.
 
 * :func:`validate` checks that every task of every unit is placed exactly once and
-  refers to a task of the graph, then runs the orders symbolically (no times) and
-  raises :class:`DeadlockError` naming the blocked task and what it waits for when the
-  orders, dependencies and delays can never all be satisfied.
+  refers to a task of the graph (an update may run once per round instead, see below),
+  then runs the orders symbolically (no times) and raises :class:`DeadlockError` naming
+  the blocked task and what it waits for when the orders, dependencies and delays can
+  never all be satisfied.
 * :func:`insert_transfers` adds the communication implied by edges whose ends run on
   different processors. A tensor crosses to a given processor once per unit, however
   many tasks there read it (PipeDream's backward re-reads the activation its forward
   received). When a layer's weights are updated on one processor and read by a forward
   on another, the engine sends the new weights after each update (``weight_readers``).
+
+**Updates once per round** (docs/design.md section 4). A processor that accumulates the
+gradients of several units of one update round (a flush schedule's stage, which runs all m
+micro-batches of a step) applies the update once: the orders may leave out the U instance of
+a unit, provided every gradient task of that unit (U's predecessors) runs on one processor and
+a U instance of the same round runs on that processor after them. The engine and the bounds
+count the instances the orders have (:meth:`Placement.instances`).
 
 >>> from models.graph.synthetic import uniform_pipeline_graph
 >>> from schedules.schedule import Schedule, parse_orders
@@ -25,9 +33,20 @@ import math
 from collections import defaultdict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass
+from fractions import Fraction
 
 from models.errors import DeadlockError, ScheduleError
-from models.graph.tasks import Task, edge_bytes, edge_tensor, layer_infos, param_bytes, update_tasks, weight_readers
+from models.graph.tasks import (
+    Task,
+    TaskKind,
+    edge_bytes,
+    edge_tensor,
+    layer_infos,
+    param_bytes,
+    task_layers,
+    update_tasks,
+    weight_readers,
+)
 from schedules.schedule import Action, Schedule
 
 
@@ -56,19 +75,34 @@ class Placement:
         for p, actions in schedule.orders.items():
             for a in actions:
                 by_task[a.task][a.unit] = p
-        units = schedule.units
+        self.units = units = schedule.units
         self._cycle: dict[Task, tuple[int, ...]] = {}
+        self._present: dict[Task, int] = {}
         for task, per_unit in by_task.items():
             seq = [per_unit.get(i, -1) for i in range(units)]
             self._cycle[task] = _shortest_period(seq)
+            self._present[task] = len(per_unit)
         self.period = math.lcm(*(len(c) for c in self._cycle.values())) if self._cycle else 1
 
     def __call__(self, task: Task, unit: int) -> int:
+        """The processor of ``task`` in ``unit``; -1 when the orders leave that instance out."""
         cycle = self._cycle[task]
         return cycle[unit % len(cycle)]
 
     def processors_of(self, task: Task) -> tuple[int, ...]:
-        return tuple(sorted(set(self._cycle[task])))
+        return tuple(sorted({p for p in self._cycle[task] if p >= 0}))
+
+    def instances(self, task: Task) -> int:
+        """Units of the run (of :attr:`units`) whose orders run ``task``."""
+        return self._present.get(task, 0)
+
+
+def instances_per_step(schedule: Schedule, placement: Placement | None = None) -> dict[Task, Fraction]:
+    """Instances of every template task per optimizer step: m for a task every unit runs, fewer
+    for an update applied once per round (see the module docstring)."""
+    placement = placement if placement is not None else Placement(schedule)
+    m = schedule.microbatches_per_step
+    return {t: Fraction(m * placement.instances(t), max(1, placement.units)) for t in schedule.graph}
 
 
 def _shortest_period(seq: list[int]) -> tuple[int, ...]:
@@ -97,13 +131,39 @@ def validate(schedule: Schedule) -> Schedule:
     if len(seen) != units * graph.number_of_nodes():
         for i in range(units):
             for task in sorted(graph.nodes):
-                if Action(task.kind, task.layer, i) not in seen:
-                    raise ScheduleError(f"{Action(task.kind, task.layer, i)} is never scheduled (every task of units 0..{units - 1} must run once)")
+                if Action(task[0], task[1], i) not in seen and not TaskKind(task[0]).is_update:
+                    raise ScheduleError(f"{Action(task[0], task[1], i)} is never scheduled (every task of units "
+                                        f"0..{units - 1} must run once)")
+        _check_round_updates(schedule, seen)
     unknown = set(schedule.delays) - set(layer_infos(graph) or schedule.delays)
     if unknown:
         raise ScheduleError(f"delays name layers the network does not have: {sorted(unknown)}")
     _check_deadlock(schedule)
     return schedule
+
+
+def _check_round_updates(schedule: Schedule, where: dict[Action, int]) -> None:
+    """An update left out of a unit must be applied later in its round on the processor that
+    computed that unit's gradients (see the module docstring)."""
+    graph, rule, units = schedule.graph, schedule.rule, schedule.units
+    position = {a: (p, i) for p, acts in schedule.orders.items() for i, a in enumerate(acts)}
+    for task in sorted(n for n in graph if TaskKind(n[0]).is_update):
+        kind, index = task[0], task[1]
+        layer = (task_layers(graph, task) or (index,))[0]
+        for u in range(units):
+            if Action(kind, index, u) in where:
+                continue
+            preds = [Action(q[0], q[1], u) for q in graph.predecessors(task)]
+            procs = {where[a] for a in preds if a in where}
+            last = max((position[a][1] for a in preds if a in position), default=-1)
+            r = rule.round_of(layer, u)
+            later = [v for v in rule.round_units(layer, r, units)
+                     if Action(kind, index, v) in position and position[Action(kind, index, v)][0] in procs
+                     and position[Action(kind, index, v)][1] > last]
+            if len(procs) != 1 or not later:
+                raise ScheduleError(f"{Action(kind, index, u)} is never scheduled, and no update of its "
+                                    f"round runs after its gradients on their processor (an update runs once per "
+                                    f"unit, or once per round after every gradient of the round)")
 
 
 def _check_deadlock(schedule: Schedule) -> None:
@@ -118,7 +178,18 @@ def _check_deadlock(schedule: Schedule) -> None:
         for t in tasks:
             upd_of_task[t].append(l)
     units = schedule.units
+    placement = Placement(schedule)
+
     pending_updates: dict[tuple[int, int], int] = {}
+
+    def pending(l: int, round_: int) -> int:
+        """Update-task instances of layer ``l`` in ``round_`` still to run (all of them release its weights)."""
+        key = (l, round_)
+        if key not in pending_updates:
+            pending_updates[key] = sum(1 for t in upd[l] for v in rule.round_units(l, round_, units)
+                                       if placement(t, v) >= 0)
+        return pending_updates[key]
+
     done: set[tuple[Task, int]] = set()
     head = {p: 0 for p in schedule.orders}
     waiting: dict[Hashable, list[int]] = defaultdict(list)
@@ -130,10 +201,8 @@ def _check_deadlock(schedule: Schedule) -> None:
                 return ("task", q, unit)
         for l in fwd.get(task, ()):
             step = rule.awaited_round(l, unit)
-            if step >= 0 and l in upd:
-                key = (l, step)
-                if pending_updates.get(key, len(upd[l]) * len(rule.round_units(l, step, units))) > 0:
-                    return ("update", l, step)
+            if step >= 0 and l in upd and pending(l, step) > 0:
+                return ("update", l, step)
         return None
 
     while ready:
@@ -151,7 +220,7 @@ def _check_deadlock(schedule: Schedule) -> None:
             woken = waiting.pop(("task", task, unit), [])
             for l in upd_of_task.get(task, ()):
                 key = (l, rule.round_of(l, unit))
-                left = pending_updates.get(key, len(upd[l]) * len(rule.round_units(l, key[1], units))) - 1
+                left = pending(*key) - 1
                 pending_updates[key] = left
                 if left == 0:
                     woken += waiting.pop(("update", *key), [])
@@ -206,10 +275,12 @@ def insert_transfers(schedule: Schedule) -> ExecutableSchedule:
     for u in graph.nodes:
         for r in range(placement.period):
             src = placement(u, r)
+            if src < 0:
+                continue
             groups: dict[tuple[Hashable, int], list] = {}
             for v in graph.successors(u):
                 dst = placement(v, r)
-                if dst == src:
+                if dst == src or dst < 0:  # same processor, or an instance the orders leave out
                     continue
                 key = (edge_tensor(graph, u, v), dst)
                 entry = groups.setdefault(key, [0, []])
@@ -228,4 +299,4 @@ def insert_transfers(schedule: Schedule) -> ExecutableSchedule:
     return ExecutableSchedule(schedule, placement, plans, readers)
 
 
-__all__ = ["Transfer", "Placement", "ExecutableSchedule", "validate", "insert_transfers"]
+__all__ = ["Transfer", "Placement", "ExecutableSchedule", "validate", "insert_transfers", "instances_per_step"]

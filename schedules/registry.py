@@ -119,8 +119,8 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
 class Method:
     """One scheduling method (see the module docstring).
 
-    ``tasks_per_stage``: task instances per stage and unit when the method works on stage
-    templates (PipeDream F, B, U; GPipe F, B; 1F1B and ZB-H1 F, B, W); None when it schedules
+    ``tasks_per_stage``: task instances per stage and unit (at most) when the method works on stage
+    templates (PipeDream and GPipe F, B, U; 1F1B and ZB-H1 F, B, W, U); None when it schedules
     the fine graph. ``planner``: the planning the builder does besides ordering ("pipedream":
     the stage DP; "layerpipe": the DP, list-scheduled candidates and the offloading search).
     """
@@ -154,10 +154,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            reference=True),
     Method("pipedream", pipedream, frozenset({"replicate"}),
            "PipeDream: planned stages, asynchronous 1F1B, weight stashing", tasks_per_stage=3, planner="pipedream"),
-    Method("gpipe", gpipe, summary="GPipe: micro-batches with a flush", tasks_per_stage=2, **_FLUSH),
-    Method("1f1b", one_f_one_b, summary="1F1B with a flush, backward split into B and W", tasks_per_stage=3, **_FLUSH),
+    Method("gpipe", gpipe, summary="GPipe: micro-batches with a flush", tasks_per_stage=3, **_FLUSH),
+    Method("1f1b", one_f_one_b, summary="1F1B with a flush, backward split into B and W", tasks_per_stage=4, **_FLUSH),
     Method("zb-h1", zb_h1, summary="zero-bubble ZB-H1: deferred weight gradients fill the cool-down",
-           tasks_per_stage=3, **_FLUSH),
+           tasks_per_stage=4, **_FLUSH),
     Method("layerpipe", layerpipe, _LAYERPIPE_OPTIONS,
            "LayerPipe: fine tasks, partition + weight-gradient offloading + list scheduling", planner="layerpipe"),
     Method("layerpipe2", layerpipe2, _LAYERPIPE_OPTIONS | {"groups", "memory"},

@@ -4,12 +4,13 @@ For a schedule's task template on a platform, with P = the processors the schedu
 m = ``microbatches_per_step`` (units per step) and c(t) = the cycles of task t on the
 fastest of those P processors:
 
-* **work bound** = m * sum_t c(t) / P: a step runs every task m times and P processors
-  can do at most P cycles of work per cycle.
-* **largest-task bound** = max_t m * c(t) / r(t), where r(t) is the number of distinct
-  processors the schedule runs task t on (1 unless a method replicates a stage): the m
+* **work bound** = sum_t n(t) c(t) / P, where n(t) is the number of instances of t per step
+  (m, or fewer for an update applied once per round; ``passes.instances_per_step``): P processors can do
+  at most P cycles of work per cycle.
+* **largest-task bound** = max_t n(t) c(t) / r(t), where r(t) is the number of distinct
+  processors the schedule runs task t on (1 unless a method replicates a stage): the n(t)
   copies of t in a step share those r(t) processors, so on average a step needs at least
-  m * c(t) / r(t) cycles. With m = 1 and no replication this is simply the largest task.
+  n(t) c(t) / r(t) cycles. With m = 1 and no replication this is simply the largest task.
 * **iteration bound** of the training data-flow graph with its delays: the maximum over
   cycles of (sum of node cycles on the cycle) / (sum of delays on the cycle). Nodes are
   the template's tasks weighted by c(t); edges inside a unit have delay 0; the
@@ -33,7 +34,7 @@ step k wait for *all* the updates of step k - 1 - S(l). With unlimited processor
 chains of a step therefore run side by side, so the loop-carried bound per step is the
 iteration bound of the unit graph itself, not m times it. The delay rule never forces two
 micro-batches of a step to run one after the other; only the processors do, and that is
-what the work bound (m * work / P) and the largest-task bound (m * c / r) count. Scaling
+what the work bound (n * work / P) and the largest-task bound (n * c / r) count. Scaling
 the iteration bound by m would not be a bound: GPipe with p uniform stages runs a step in
 (m + p - 1)(F + B) cycles, less than m * p * (F + B). With this definition GPipe's
 efficiency max(m, p) / (m + p - 1) is exactly its bubble fraction. Communication is not
@@ -71,7 +72,7 @@ import networkx as nx
 from models.errors import LayerPipeError, ScheduleError
 from models.graph.tasks import Task, update_tasks, weight_readers
 from schedules.delays import DelayRule
-from schedules.passes import Placement
+from schedules.passes import Placement, instances_per_step
 from simulator.hardware import task_cycles
 
 Edge = tuple[Hashable, Hashable, int, int]  # (u, v, weight, delay)
@@ -323,13 +324,14 @@ def lower_bounds(schedule, platform) -> Bounds:
     P = schedule.processors
     m = schedule.microbatches_per_step
     c = fastest_cycles(graph, platform, range(P))
-    work = Fraction(m * sum(c.values()), P)
     placement = Placement(schedule)
     spread = {t: [placement(t, r) for r in range(placement.period)] for t in graph.nodes if _placed(placement, t)}
+    per_step = instances_per_step(schedule, placement)
+    work = sum((per_step[t] * c[t] for t in graph), Fraction(0)) / P
     largest, largest_task = Fraction(0), None
     for t in sorted(graph.nodes):
         r = len({p for p in spread.get(t, ()) if p >= 0})
-        value = Fraction(m * c[t], max(1, r))
+        value = per_step[t] * c[t] / max(1, r)
         if value > largest or largest_task is None:
             largest, largest_task = value, t
     # loops counted in units: layer l's loop spans g_l (1 + S(l)) units (g_l units per update

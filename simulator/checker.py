@@ -46,7 +46,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from models.errors import ScheduleError
-from models.graph.tasks import edge_bytes, edge_tensor, param_bytes, update_tasks, weight_readers
+from models.graph.tasks import TaskKind, edge_bytes, edge_tensor, param_bytes, task_layers, update_tasks, weight_readers
 from simulator.hardware import task_cycles
 
 
@@ -99,7 +99,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
     units = 1 + max((k[2] for k in expected), default=-1)
     for node in graph.nodes:
         for i in range(units):
-            if (node[0], node[1], i) not in expected:
+            if (node[0], node[1], i) not in expected and not TaskKind(node[0]).is_update:
                 out.add(f"{_label(node[0], node[1], i)} is in the task graph but no processor's orders run it")
 
     # -- what ran ---------------------------------------------------------------------
@@ -279,6 +279,24 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
                 elif rf.start < min(arrivals):
                     out.add(f"{_label(f[0], f[1], i)} starts at {rf.start}, before layer {l}'s step-{s} weights "
                             f"arrive on P{rf.proc} at {min(arrivals)}")
+
+    # -- an update left out of a unit runs later in its round, where the unit's gradients ran --
+    for node in graph.nodes:
+        if not TaskKind(node[0]).is_update:
+            continue
+        layer = (task_layers(graph, node) or (node[1],))[0]
+        g = rounds.get(layer, m)  # the update round of the task's layers (a stage's layers share it)
+        for i in range(units):
+            if (node[0], node[1], i) in expected:
+                continue
+            grads = [ran.get((q[0], q[1], i)) for q in graph.predecessors(node)]
+            grads = [r for r in grads if r is not None]
+            later = [ran.get((node[0], node[1], j)) for j in range(i // g * g, min(i // g * g + g, units))]
+            later = [r for r in later if r is not None and grads and all(r.proc == q.proc and r.start >= q.end
+                                                                          for q in grads)]
+            if not later:
+                out.add(f"{_label(node[0], node[1], i)} never ran and no update of its round ran after its gradients "
+                        f"on their processor")
 
     # -- a sender without DMA waits for what it sends ------------------------------------
     if platform is not None and not platform.overlap_comm:

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 
 from models.graph.tasks import (
     TaskKind,
@@ -69,7 +70,7 @@ from models.graph.tasks import (
     update_tasks,
     weight_readers,
 )
-from schedules.passes import Placement
+from schedules.passes import Placement, instances_per_step
 from simulator.bounds import Bounds, lower_bounds
 from simulator.engine import schedule_window
 from simulator.hardware import task_cycles
@@ -187,17 +188,21 @@ class Metrics:
                 "speedup vs seq": self.speedup_vs_sequential}
 
 
-def step_bytes(schedule) -> int:
-    """Bytes a training step reads and writes: m x sum of bytes_read + bytes_written of the template."""
-    graph = schedule.graph
-    total = sum(task_work(graph, n).bytes_read + task_work(graph, n).bytes_written for n in graph)
-    return schedule.microbatches_per_step * total
+def _exact(x: Fraction) -> int | float:
+    return int(x) if x.denominator == 1 else float(x)
 
 
-def sequential_cycles(schedule, platform, processor: int = 0) -> int:
-    """Cycles per step of one processor running every task of the step in order."""
-    cm, graph = platform.processors[processor], schedule.graph
-    return schedule.microbatches_per_step * sum(task_cycles(cm, graph, n) for n in graph)
+def step_bytes(schedule) -> int | float:
+    """Bytes a training step reads and writes: bytes_read + bytes_written of every task instance of a step."""
+    graph, n = schedule.graph, instances_per_step(schedule)
+    return _exact(sum((n[t] * (task_work(graph, t).bytes_read + task_work(graph, t).bytes_written) for t in graph),
+                      Fraction(0)))
+
+
+def sequential_cycles(schedule, platform, processor: int = 0) -> int | float:
+    """Cycles per step of one processor running every task instance of the step in order."""
+    cm, graph, n = platform.processors[processor], schedule.graph, instances_per_step(schedule)
+    return _exact(sum((n[t] * task_cycles(cm, graph, t) for t in graph), Fraction(0)))
 
 
 _sequential_cycles = sequential_cycles  # summarize() has a parameter of the same name
@@ -343,7 +348,7 @@ def metrics_from_trace(trace, schedule) -> TraceMetrics:
 
     Bytes are rebuilt from the task graph and where each task ran: per unit, every
     tensor a task sends to another processor counts once per destination processor (the
-    largest edge of it), and after the last update task of a layer in a step, the new
+    largest edge of it), and after the last update task of a layer in an update round, the new
     weights count once for every other processor that runs a forward reading the layer.
     """
     graph = schedule.graph
@@ -389,7 +394,7 @@ def metrics_from_trace(trace, schedule) -> TraceMetrics:
                 groups[key] = max(groups.get(key, 0), edge_bytes(graph, u, v))
             for nbytes in groups.values():
                 moved += nbytes
-                by_kind["activation" if u[0] == TaskKind.F else "gradient"] += nbytes
+                by_kind[TaskKind(u[0]).output_kind] += nbytes
     order = {id(t): n for n, t in enumerate(trace.tasks)}
     upd = update_tasks(graph)
     forwards = weight_readers(graph)
@@ -401,9 +406,11 @@ def metrics_from_trace(trace, schedule) -> TraceMetrics:
         nbytes = param_bytes(graph, l)
         if not nbytes or l not in readers:
             continue
-        for k in range(steps):
-            recs = [rec.get((t[0], t[1], u)) for u in range(k * m, min((k + 1) * m, units)) for t in tasks]
-            if not recs or any(r is None for r in recs):
+        rule = schedule.rule
+        for k in range(-(-units // rule.group(l))):  # each update round of the layer
+            recs = [rec.get((t[0], t[1], u)) for u in rule.round_units(l, k, units) for t in tasks]
+            recs = [r for r in recs if r is not None]  # an update may run once per round
+            if not recs:
                 continue
             last = max(recs, key=lambda r: (r.end, order[id(r)]))  # the engine releases on the last to end
             n = sum(1 for d in readers[l] if d != last.proc)

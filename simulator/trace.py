@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Hashable, NamedTuple, Protocol
 
+from models.graph.tasks import TaskKind
+
 
 class TaskRecord(NamedTuple):
     kind: str
@@ -49,7 +51,7 @@ def _describe_transfer(key: Hashable, unit: int) -> tuple[str, str, str]:
     if key[0] == "x":
         _, task, tensor, _dst, _unit = key
         sep = "_" if task[0][-1].isdigit() else ""
-        what = "activation" if task[0] == "F" else "gradient"
+        what = TaskKind(task[0]).output_kind
         return what, str(tensor), f"{task[0]}{sep}{task[1]}.{unit}"
     _, layer, step, _dst = key
     return "weights", f"w{layer}@step{step}", f"U{layer}.step{step}"

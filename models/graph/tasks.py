@@ -107,6 +107,12 @@ class TaskKind(StrEnum):
         return self in (TaskKind.WG, TaskKind.W)
 
     @property
+    def output_kind(self) -> str:
+        """What the task's outputs are when they cross processors: a forward's are activations,
+        everything else sends gradients (or, in the DHO2 designs, synchronisation only)."""
+        return "activation" if self is TaskKind.F else "gradient"
+
+    @property
     def meaning(self) -> str:
         return _MEANING[self]
 

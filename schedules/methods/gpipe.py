@@ -1,9 +1,10 @@
 """GPipe (Huang et al., 2019): micro-batches with a flush, no staleness.
 
 A minibatch of B samples is split into m micro-batches of B/m; every stage runs all m
-forwards, then all m backwards (backward as one task, B + W), and the weights are
-updated once per step. Stages come from the same planner as PipeDream, without
-replication. Cycles per minibatch = the step time.
+forwards, then all m backwards (backward as one task, B + W), and applies the update once per
+step, after its last backward (the gradients of the m micro-batches accumulate). Stages come
+from the same planner as PipeDream. Cycles per minibatch = the step time. :func:`synchronous`
+is the builder the three flush schedules share (GPipe, 1F1B, ZB-H1).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from models.errors import ScheduleError
 from models.graph.build import training_graph
 from models.network.spec import NetworkSpec
 from schedules.methods.pipedream import plan_for
-from schedules.planning.orders import gpipe_orders
+from schedules.planning.orders import add_round_updates, flush_orders
 from schedules.planning.stages import stage_template
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
@@ -43,21 +44,21 @@ def micro_template(net: NetworkSpec, batch: int, microbatches: int, view: str, w
                    spike_bits: bool = False):
     if microbatches < 1 or batch % microbatches:
         raise ScheduleError(f"batch {batch} cannot be split into {microbatches} equal micro-batches")
-    return training_graph(net, batch // microbatches, view=view, updates=False, word_bytes=word_bytes,
-                         spike_bits=spike_bits)
+    return training_graph(net, batch // microbatches, view=view, word_bytes=word_bytes, spike_bits=spike_bits)
 
 
 def synchronous(name: str, net: NetworkSpec, hw: Hardware, *, batch: int, steps: int,
-                microbatches: int | None, view: str, orders_fn, word_bytes: int = 2,
-                spike_bits: bool = False) -> Schedule:
+                microbatches: int | None, view: str, pattern: str, split_w: bool, defer_w: bool = False,
+                word_bytes: int = 2, spike_bits: bool = False) -> Schedule:
     # the stage count is not known before planning; aim for at least one micro-batch per processor
     m = microbatches or default_microbatches(batch, hw.size)
     fine = micro_template(net, batch, m, view, word_bytes, spike_bits)
     plan = plan_for(fine, hw, replicate=False)
     template = stage_template(fine, plan)
+    orders = flush_orders(plan, m, steps, pattern=pattern, split_w=split_w, defer_w=defer_w)
     # a stage may lack a kind of task (in the zero-bubble view a first stage of one layer has
     # no B: layer 1 has no input gradient and its AG2 runs with layer 2), so drop those actions
-    orders = {p: [a for a in seq if a.task in template] for p, seq in orders_fn(len(plan.stages), m, steps).items()}
+    orders = add_round_updates({p: [a for a in seq if a.task in template] for p, seq in orders.items()}, template, m)
     return Schedule(name, template, orders, microbatches_per_step=m,
                     info={"stages": [(a, b, r) for a, b, r in plan.stages], "microbatches": m,
                           "micro_batch_size": batch // m})
@@ -66,8 +67,7 @@ def synchronous(name: str, net: NetworkSpec, hw: Hardware, *, batch: int, steps:
 def gpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
           spike_bits: bool = False, microbatches: int | None = None) -> Schedule:
     return synchronous("gpipe", net, hw, batch=batch, steps=minibatches, microbatches=microbatches,
-                       view="pipedream", word_bytes=word_bytes, spike_bits=spike_bits,
-                       orders_fn=lambda p, m, k: gpipe_orders(p, m, k, split_w=False))
+                       view="pipedream", pattern="gpipe", split_w=False, word_bytes=word_bytes, spike_bits=spike_bits)
 
 
 __all__ = ["gpipe", "default_microbatches", "synchronous"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from models.network.spec import NetworkSpec
 from schedules.methods.gpipe import synchronous
-from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
@@ -16,8 +15,8 @@ from simulator.hardware import Hardware
 def one_f_one_b(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
                 spike_bits: bool = False, microbatches: int | None = None) -> Schedule:
     return synchronous("1f1b", net, hw, batch=batch, steps=minibatches, microbatches=microbatches,
-                       view="zerobubble", word_bytes=word_bytes, spike_bits=spike_bits,
-                       orders_fn=lambda p, m, k: one_f_one_b_orders(p, m, k))
+                       view="zerobubble", pattern="1f1b", split_w=True, word_bytes=word_bytes,
+                       spike_bits=spike_bits)
 
 
 __all__ = ["one_f_one_b"]

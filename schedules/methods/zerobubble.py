@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from models.network.spec import NetworkSpec
 from schedules.methods.gpipe import synchronous
-from schedules.planning.orders import one_f_one_b_orders
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
@@ -16,8 +15,8 @@ from simulator.hardware import Hardware
 def zb_h1(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
           spike_bits: bool = False, microbatches: int | None = None) -> Schedule:
     return synchronous("zb-h1", net, hw, batch=batch, steps=minibatches, microbatches=microbatches,
-                       view="zerobubble", word_bytes=word_bytes, spike_bits=spike_bits,
-                       orders_fn=lambda p, m, k: one_f_one_b_orders(p, m, k, defer_w=True))
+                       view="zerobubble", pattern="1f1b", split_w=True, defer_w=True, word_bytes=word_bytes,
+                       spike_bits=spike_bits)
 
 
 __all__ = ["zb_h1"]

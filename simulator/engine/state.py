@@ -161,7 +161,8 @@ class EngineState:
         self.tracked = {k for k in (0, self.win_first, self.win_mid, self.win_last) if 0 <= k < self.steps}
         self.win_start: float | None = None
         self.win_end: float | None = None
-        self.tasks_per_unit = graph.number_of_nodes()
+        self._round_cache: dict[tuple, int] = {}
+        self._unit_cache: dict[int, int] = {}
         # waits on in-flight transfers (only a driver with link time has any)
         self.in_flight: set[tuple[int, int]] = set()
         self.transit_since: list[float | None] = [None] * P
@@ -217,7 +218,7 @@ class EngineState:
         pl.sends = tuple((self.code(("x", task, tr.tensor, tr.dst)), tr, len(tr.consumers),
                           self.hop_cycles(tr.bytes))
                          for tr in ex.transfers_after(task, r))
-        pl.send_kind = "activation" if kind == TaskKind.F else "gradient"
+        pl.send_kind = TaskKind(kind).output_kind
         pl.send_bytes = sum(tr.bytes for _, tr, _, _ in pl.sends)
         pl.stash = tuple((l, self.stash[l], self.nfreers[l]) for l in self.fwd.get(task, ())
                          if self.stash.get(l, 0)) if kind == TaskKind.F else ()
@@ -311,13 +312,30 @@ class EngineState:
             k = (l, round_)
             left = self.update_left.get(k)
             if left is None:
-                left = len(self.upd[l]) * len(rule.round_units(l, round_, self.units))
+                left = self._updates_in_round(l, round_)
             left -= 1
             if left:
                 self.update_left[k] = left
             else:
                 self.update_left.pop(k, None)
                 self._release(l, round_, p, unit, sends)
+
+    def _updates_in_round(self, l: int, round_: int) -> int:
+        """Update-task instances of layer ``l`` in ``round_`` (an update may run once per round)."""
+        units = self.rule.round_units(l, round_, self.units)
+        key = (l, units.start % self.period, len(units))
+        n = self._round_cache.get(key)
+        if n is None:
+            n = self._round_cache[key] = sum(1 for t in self.upd[l] for u in units if self.place(t, u) >= 0)
+        return n
+
+    def _tasks_in_unit(self, unit: int) -> int:
+        """Task instances of ``unit`` the orders run (every template task, less left-out updates)."""
+        r = unit % self.period
+        n = self._unit_cache.get(r)
+        if n is None:
+            n = self._unit_cache[r] = sum(1 for t in self.graph if self.place(t, unit) >= 0)
+        return n
 
     def _release(self, l: int, round_: int, p: int, unit: int, sends: list | None) -> None:
         """Layer ``l``'s update of ``round_`` finished on ``p``: its readers may use the new weights."""
@@ -359,7 +377,8 @@ class EngineState:
 
     def _track(self, unit: int, end: float) -> None:
         """A task of ``unit`` (of a step whose completion time matters) ended at ``end``."""
-        left = self.unit_left.get(unit, self.tasks_per_unit) - 1
+        left = self.unit_left.get(unit)
+        left = (self._tasks_in_unit(unit) if left is None else left) - 1
         if left:
             self.unit_left[unit] = left
             return
