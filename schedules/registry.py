@@ -10,9 +10,12 @@ keeping lists of their own.
 >>> from models.network.zoo import get_network
 >>> from simulator.platform import Platform
 >>> from simulator.costs import MacArray
->>> s = build_schedule("pipedream", get_network("mlp"), Platform.homogeneous(2, MacArray(256)), minibatches=4, batch=8)
->>> s.processors, s.delays
-(2, {1: 2, 2: 0, 3: 0})
+>>> two = Platform.homogeneous(2, MacArray(256))
+>>> s = build_schedule("pipedream", get_network("mlp"), two, minibatches=4, batch=8, parallelism="pipeline")
+>>> s.processors, s.delays, s.info["stages"]
+(2, {1: 2, 2: 0, 3: 0}, [(1, 1, 1), (2, 3, 1)])
+>>> build_schedule("pipedream", get_network("mlp"), two, minibatches=4, batch=8).info["stages"]  # free links: replicate
+[(1, 3, 2)]
 >>> METHODS["layerpipe2"].accepts("groups"), METHODS["pipedream"].accepts("groups")
 (True, False)
 """
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.errors import ScheduleError
+from models.graph.build import training_graph
 from models.network.spec import NetworkSpec
 from models.network.spiking import is_spiking
 from schedules.methods.gpipe import default_microbatches, gpipe
@@ -34,6 +38,8 @@ from schedules.methods.pipedream import pipedream
 from schedules.methods.sequential import sequential_method
 from schedules.methods.spikepipe import spikepipe
 from schedules.methods.zerobubble import zb_h1
+from schedules.planning.candidates import PARALLELISM, Candidate, candidate_plans, check_parallelism
+from schedules.planning.partition import StagePlan
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
@@ -74,6 +80,10 @@ def _memory(value: Any) -> str:
     return value
 
 
+def _parallelism(value: Any) -> str:
+    return check_parallelism(value)
+
+
 def _groups(value: Any) -> str | int:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ScheduleError(f"layer groups must be text such as 1-3,4-6 or a count, got {value!r}")
@@ -96,8 +106,10 @@ class Option:
 OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("microbatches", "micro-batches per step (default: the smallest divisor of the batch >= P)",
            _positive_int("--microbatches"), metavar="M"),
-    Option("replicate", "let the planner replicate stages (default: only when P exceeds the weight layers)",
-           _flag, flag=True, default=False),
+    Option("parallelism", "pipeline (no stage replication for any method) or hybrid (replication allowed for "
+           "every method, PipeDream's default; the default)", _parallelism, choices=PARALLELISM),
+    Option("replicate", "consider only the plans of a planner that may replicate stages", _flag, flag=True,
+           default=False),
     Option("offload", "move weight-gradient tasks off their layer's processor when it shortens the period",
            _flag, flag=True, default=True),
     Option("groups", "layers sharing a delay, '1-3,4-6' or a count (default: the processor stages)",
@@ -135,6 +147,11 @@ class Method:
     spiking_only: bool = False  # in the default list for spiking networks only
     reference: bool = False  # the speedup reference, not a method to compare
 
+    @property
+    def plans(self) -> bool:
+        """The method plans pipeline stages (and so takes a plan and the parallelism mode)."""
+        return "parallelism" in self.options
+
     def accepts(self, option: str) -> bool:
         return option in self.options or option == "spike_bits"
 
@@ -145,14 +162,15 @@ class Method:
         return microbatches if microbatches is not None else default_microbatches(batch, processors)
 
 
-_LAYERPIPE_OPTIONS = frozenset({"replicate", "offload", "ag_split"})
-_FLUSH = dict(synchronous=True, planner="pipedream", options=frozenset({"microbatches"}))
+_PLANNED = frozenset({"parallelism", "replicate"})
+_LAYERPIPE_OPTIONS = _PLANNED | {"offload", "ag_split"}
+_FLUSH = dict(synchronous=True, planner="pipedream", options=_PLANNED | {"microbatches"})
 
 #: every method, the reference and the baselines first
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("sequential", sequential_method, frozenset(), "one processor, every task in order (the reference)",
            reference=True),
-    Method("pipedream", pipedream, frozenset({"replicate"}),
+    Method("pipedream", pipedream, _PLANNED,
            "PipeDream: planned stages, asynchronous 1F1B, weight stashing", tasks_per_stage=3, planner="pipedream"),
     Method("gpipe", gpipe, summary="GPipe: micro-batches with a flush", tasks_per_stage=3, **_FLUSH),
     Method("1f1b", one_f_one_b, summary="1F1B with a flush, backward split into B and W", tasks_per_stage=4, **_FLUSH),
@@ -195,18 +213,42 @@ def schedule_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_schedule(name: str, network: NetworkSpec, platform, *, minibatches: int = 16, batch: int = 32,
-                   word_bytes: int = 2, **options) -> Schedule:
+                   word_bytes: int = 2, plan: StagePlan | None = None, **options) -> Schedule:
     """Build method ``name`` for ``minibatches`` optimizer steps of ``batch`` samples on every
     processor of ``platform``; ``options`` a method does not accept are ignored (see
-    :data:`OPTIONS`; an unknown option name is an error)."""
+    :data:`OPTIONS`; an unknown option name is an error). ``plan`` fixes the stage plan of a
+    method that plans stages (:attr:`Method.plans`); without it the method's own planner picks
+    one of the candidates (``schedules.planning.candidates``)."""
     m = method(name)
     if not isinstance(minibatches, int) or isinstance(minibatches, bool) or minibatches < 1:
         raise ScheduleError(f"number of minibatches must be a positive integer, got {minibatches!r}")
     opts = schedule_options(name, options)
     bits = bool(opts.pop("spike_bits", False))
+    if plan is not None:
+        if not m.plans:
+            raise ScheduleError(f"{name} plans no stages: it takes no plan")
+        opts["plan"] = plan
     return m.build(network, Hardware.of(platform), minibatches=minibatches, batch=batch, word_bytes=word_bytes,
                    spike_bits=bits, **opts)
 
 
-__all__ = ["Option", "OPTIONS", "Method", "METHODS", "SCHEDULES", "SYNCHRONOUS", "method", "default_schedules", "schedule_options",
-           "build_schedule"]
+def plan_candidates(name: str, network: NetworkSpec, platform, *, batch: int = 32, word_bytes: int = 2,
+                    **options) -> list[Candidate]:
+    """The candidate stage plans method ``name`` may run on (``schedules.planning.candidates``),
+    for the unit it schedules (a micro-batch of the flush methods); empty for a method that plans
+    no stages."""
+    m = method(name)
+    if not m.plans:
+        return []
+    opts = schedule_options(name, options)
+    units = m.units_per_step(batch, platform.size, opts.get("microbatches"))
+    if batch % units:
+        raise ScheduleError(f"batch {batch} cannot be split into {units} equal micro-batches")
+    fine = training_graph(network, batch // units, word_bytes=word_bytes, spike_bits=bool(opts.get("spike_bits")),
+                          ag_split=opts.get("ag_split", "design"))
+    return candidate_plans(fine, Hardware.of(platform), parallelism=opts.get("parallelism", "hybrid"),
+                           replicate=opts.get("replicate"))
+
+
+__all__ = ["Option", "OPTIONS", "Method", "METHODS", "SCHEDULES", "SYNCHRONOUS", "method", "default_schedules",
+           "schedule_options", "build_schedule", "plan_candidates"]

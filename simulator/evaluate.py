@@ -10,8 +10,14 @@ processor), comm_bytes_per_minibatch, comm_overhead (extra bytes over PipeDream 
 fraction of the bytes a step reads and writes), peak_memory_bytes (per processor),
 weight_versions and delays (per layer; delays in slots), lower_bound_cycles, efficiency.
 
-Every run is lengthened until its steady state has converged (:func:`run_until_converged`),
-so the figures of ``compare``, ``simulate``, sweeps and plots are the same.
+Every method's plan is chosen the same way (:func:`simulator.selection.choose`: the
+fastest simulated candidate that fits the platform's memory), and every run is lengthened
+until its steady state has converged (:func:`simulator.runs.run_until_converged`), so the
+figures of ``compare``, ``simulate``, sweeps and plots are the same. A row also says which
+plan the method runs (``plan``: stages and replicas, the grouping its costs came from, what
+the planner predicted) and what every candidate simulated to (``candidates``); when no plan
+fits in memory, ``feasible`` is false, ``memory_needed_bytes`` says what the leanest plan
+needs, and the row's figures are null.
 
 >>> from models.network.zoo import get_network
 >>> from simulator.platform import Platform
@@ -23,82 +29,59 @@ so the figures of ``compare``, ``simulate``, sweeps and plots are the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from models.network.spec import NetworkSpec, weight_layers
-from schedules.registry import build_schedule, method
-from schedules.schedule import Schedule
-from simulator.engine import SimResult, simulate
+from models.errors import LayerPipeError
+from models.network.spec import NetworkSpec
+from schedules.registry import method
 from simulator.limits import check_compare
 from simulator.metrics import Metrics, summarize
-from simulator.trace import TraceSink
-
-#: how far :func:`run_until_converged` lengthens a run, as a multiple of the minibatches asked for
-MAX_LENGTHENING = 16
-#: minibatches of the sequential reference (its steady state is reached at once: one processor)
-REFERENCE_MINIBATCHES = 4
+from simulator.runs import REFERENCE_MINIBATCHES, sequential_reference
+from simulator.selection import Choice, choose
 
 
-def auto_minibatches(network: NetworkSpec) -> int:
-    """Enough optimizer steps for a steady state: the measured window starts once a schedule's
-    pipeline is full (up to L steps in flight for L weight layers) and must span several steps.
-
-    >>> from models.network.zoo import get_network
-    >>> auto_minibatches(get_network("mlp")), auto_minibatches(get_network("vgg16"))
-    (32, 68)
-    """
-    return max(32, 4 * (len(weight_layers(network)) + 1))
+class NothingFitsError(LayerPipeError):
+    """No schedule of a comparison fits the platform's memory (the CLI's one line, exit 2)."""
 
 
-def run_until_converged(name: str, network: NetworkSpec, platform, *, minibatches: int, batch: int,
-                        trace: Callable[[], TraceSink] | None = None, **options) -> tuple[Schedule, SimResult]:
-    """Build and simulate ``name``, doubling the minibatches (up to :data:`MAX_LENGTHENING` times
-    the ``minibatches`` asked for) until the two halves of the measured window agree
-    (:attr:`simulator.engine.SimStats.converged`). ``trace`` makes a fresh sink for each try."""
-    n = minibatches
-    while True:
-        sched = build_schedule(name, network, platform, minibatches=n, batch=batch, **options)
-        result = simulate(sched, platform, trace=trace() if trace is not None else None)
-        if result.stats.converged or n >= MAX_LENGTHENING * minibatches:
-            return sched, result
-        n *= 2
+#: the fields of a row (the simulate/compare JSON), in order
+ROW_FIELDS = ("schedule", "network", "processors", "processors_used", "platform", "feasible", "cycles_per_minibatch",
+              "total_cycles", "minibatches", "converged", "speedup_vs_sequential", "speedup_vs_pipedream",
+              "utilization_mean", "utilization", "comm_bytes_per_minibatch", "comm_overhead",
+              "link_busy_cycles_per_minibatch", "transfer_wait_fraction", "peak_memory_bytes", "memory_capacity_bytes",
+              "memory_needed_bytes", "weight_versions", "delays", "lower_bound_cycles", "efficiency", "plan",
+              "candidates", "info")
 
 
-def sequential_reference(network: NetworkSpec, platform, *, batch: int, minibatches: int = REFERENCE_MINIBATCHES,
-                         **options) -> tuple[Schedule, SimResult]:
-    """The sequential reference: every task of the step in order on processor 0 (its cycles per
-    minibatch are the sum of the step's task cycles however many minibatches run)."""
-    opts = {k: v for k, v in options.items() if method("sequential").accepts(k)}
-    sched = build_schedule("sequential", network, platform, minibatches=minibatches, batch=batch, **opts)
-    return sched, simulate(sched, platform)
+def _plan(choice: Choice) -> dict | None:
+    trial = choice.chosen
+    if trial is None or trial.candidate is None:
+        return None
+    plan = trial.candidate.plan
+    m = trial.schedule.microbatches_per_step
+    predicted = plan.bottleneck if m == 1 else (m + len(plan.stages) - 1) * plan.bottleneck
+    return {**trial.candidate.describe(), "predicted_cycles_per_minibatch": float(predicted)}
 
 
-def _row(net: NetworkSpec, m: Metrics, schedule: Schedule, processors: int, converged: bool) -> dict:
-    return {
-        "schedule": m.schedule,
-        "network": net.name,
-        "processors": processors,
-        "processors_used": m.processors,
-        "platform": m.platform,
-        "cycles_per_minibatch": m.cycles_per_minibatch,
-        "total_cycles": m.total_cycles,
-        "minibatches": m.steps,
-        "converged": converged,
-        "speedup_vs_sequential": m.speedup_vs_sequential,
-        "speedup_vs_pipedream": m.speedup_vs_baseline,
-        "utilization_mean": m.mean_utilization,
-        "utilization": m.utilization,
-        "comm_bytes_per_minibatch": m.bytes_per_minibatch,
-        "comm_overhead": m.communication_overhead,
-        "link_busy_cycles_per_minibatch": m.link_busy_per_minibatch,
-        "transfer_wait_fraction": m.transfer_wait_fraction,
-        "peak_memory_bytes": [x.total for x in m.memory],
-        "weight_versions": schedule.versions(),
-        "delays": schedule.layer_delays(),
-        "lower_bound_cycles": m.lower_bound,
-        "efficiency": m.efficiency,
-        "info": dict(schedule.info),
-    }
+def _row(net: NetworkSpec, choice: Choice, m: Metrics | None, processors: int, platform) -> dict:
+    trial = choice.chosen
+    row = dict.fromkeys(ROW_FIELDS)
+    row.update(schedule=choice.name, network=net.name, processors=processors, platform=platform.describe(),
+               feasible=trial is not None, memory_capacity_bytes=choice.capacity,
+               memory_needed_bytes=choice.memory_needed, plan=_plan(choice),
+               candidates=[t.describe(choice.capacity) for t in choice.trials if t.candidate is not None])
+    if trial is None:
+        return row
+    sched = trial.schedule
+    row.update(
+        processors_used=m.processors, cycles_per_minibatch=m.cycles_per_minibatch, total_cycles=m.total_cycles,
+        minibatches=m.steps, converged=trial.result.stats.converged, speedup_vs_sequential=m.speedup_vs_sequential,
+        speedup_vs_pipedream=m.speedup_vs_baseline, utilization_mean=m.mean_utilization, utilization=m.utilization,
+        comm_bytes_per_minibatch=m.bytes_per_minibatch, comm_overhead=m.communication_overhead,
+        link_busy_cycles_per_minibatch=m.link_busy_per_minibatch, transfer_wait_fraction=m.transfer_wait_fraction,
+        peak_memory_bytes=[x.total for x in m.memory], weight_versions=sched.versions(), delays=sched.layer_delays(),
+        lower_bound_cycles=m.lower_bound, efficiency=m.efficiency, info=dict(sched.info))
+    return row
 
 
 def compare(net: NetworkSpec, schedules: Sequence[str], platform, *, minibatches: int = 16, batch: int = 32,
@@ -107,7 +90,8 @@ def compare(net: NetworkSpec, schedules: Sequence[str], platform, *, minibatches
     ``options`` go to the methods that accept them (``schedules.registry.OPTIONS``).
 
     Runs that would exhaust memory or take hours are refused first (:mod:`simulator.limits`,
-    :class:`~simulator.limits.LimitError`) unless ``no_limits`` is true.
+    :class:`~simulator.limits.LimitError`) unless ``no_limits`` is true. A platform with a
+    memory capacity that no schedule fits raises :class:`NothingFitsError`.
     """
     for name in schedules:
         method(name)
@@ -116,22 +100,20 @@ def compare(net: NetworkSpec, schedules: Sequence[str], platform, *, minibatches
     _, seq = sequential_reference(net, platform, batch=batch, minibatches=min(minibatches, REFERENCE_MINIBATCHES),
                                   **options)
     seq_cycles = seq.stats.cycles_per_step
-
-    def run(name: str) -> tuple[Schedule, SimResult]:
-        return run_until_converged(name, net, platform, minibatches=minibatches, batch=batch, **options)
-
-    pd_sched, pd = run("pipedream")
-    pd_cycles = pd.stats.cycles_per_step
-    pd_metrics = summarize(pd, seq_cycles, pd_cycles, baseline_bytes=pd.stats.bytes_moved / pd_sched.steps)
+    choices = {name: choose(name, net, platform, minibatches=minibatches, batch=batch, **options)
+               for name in dict.fromkeys(["pipedream", *schedules])}
+    if all(choices[name].chosen is None for name in schedules):
+        raise NothingFitsError("nothing fits in memory: " + "; ".join(choices[name].why_not() for name in schedules)
+                               + ": give the processors more memory (--memory-capacity) or add processors")
+    base = choices["pipedream"].chosen
+    base_cycles = base.cycles_per_minibatch if base is not None else None
+    base_bytes = base.result.stats.bytes_moved / base.schedule.steps if base is not None else None
     rows = []
     for name in schedules:
-        if name == "pipedream":
-            sched, result, m = pd_sched, pd, pd_metrics
-        else:
-            sched, result = run(name)
-            m = summarize(result, seq_cycles, pd_cycles, baseline_bytes=pd_metrics.bytes_per_minibatch)
-        rows.append(_row(net, m, sched, platform.size, result.stats.converged))
+        trial = choices[name].chosen
+        m = summarize(trial.result, seq_cycles, base_cycles, baseline_bytes=base_bytes) if trial is not None else None
+        rows.append(_row(net, choices[name], m, platform.size, platform))
     return rows
 
 
-__all__ = ["compare", "run_until_converged", "sequential_reference", "auto_minibatches", "MAX_LENGTHENING"]
+__all__ = ["compare", "NothingFitsError", "ROW_FIELDS"]

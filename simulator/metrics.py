@@ -130,6 +130,15 @@ def static_memory(schedule) -> list[ProcessorMemory]:
     return mem
 
 
+def processor_memory(result) -> list[ProcessorMemory]:
+    """Every processor's memory in a run: :func:`static_memory` and the engine's stash peak."""
+    mem = static_memory(result.schedule)
+    peaks = result.stats.peak_stash_bytes
+    for p, m in enumerate(mem):
+        m.stash_peak = peaks[p] if p < len(peaks) else 0
+    return mem
+
+
 # --------------------------------------------------------------------------- metrics
 
 
@@ -240,9 +249,7 @@ def summarize(result, sequential_cycles: float | None = None, baseline_cycles: f
     span = st.window[1] - st.window[0]
     util = [_ratio(b, span) for b in st.window_busy]
     link_total = sum(st.link_busy.values())
-    mem = static_memory(sched)
-    for p in range(P):
-        mem[p].stash_peak = st.peak_stash_bytes[p] if p < len(st.peak_stash_bytes) else 0
+    mem = processor_memory(result)
     sb = step_bytes(sched)
     bpm = _ratio(st.bytes_moved, steps)
     bounds = lower_bounds(sched, plat) if with_bounds else None
@@ -432,4 +439,5 @@ def metrics_table(metrics: list[Metrics]) -> list[dict]:
 
 
 __all__ = ["Metrics", "ProcessorMemory", "TraceMetrics", "summarize", "metrics_from_trace", "memory_timeline",
+           "processor_memory",
            "static_memory", "step_bytes", "sequential_cycles", "communication_overhead", "metrics_table"]

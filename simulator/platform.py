@@ -72,6 +72,8 @@ class Platform:
 
     ``overlap_comm``: True when a processor's DMA engine sends while it computes; False
     when the sender is busy until its outgoing transfers of a task have left.
+    ``memory_capacity``: bytes of memory per processor (None: unlimited); a plan that needs
+    more on some processor is infeasible (``simulator.selection``).
     """
 
     processors: tuple[CostModel, ...]
@@ -79,6 +81,7 @@ class Platform:
     topology: str | nx.Graph = "full"
     overlap_comm: bool = True
     name: str = ""
+    memory_capacity: int | None = None
     _graph: nx.Graph = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -89,13 +92,17 @@ class Platform:
 
     @classmethod
     def homogeneous(cls, p: int, cost: CostModel, link: LinkModel = FREE_LINK, *, topology: str | nx.Graph = "full",
-                    speeds: list[float] | None = None, overlap_comm: bool = True, name: str = "") -> "Platform":
+                    speeds: list[float] | None = None, overlap_comm: bool = True, name: str = "",
+                    memory_capacity: int | None = None) -> "Platform":
         """``p`` copies of ``cost``; ``speeds`` makes them heterogeneous (1.0 = as ``cost``)."""
         check_processor_count(p)
         if speeds is not None and len(speeds) != p:
             raise HardwareError(f"{len(speeds)} speeds given for {p} processors")
         procs = tuple(cost if speeds is None or speeds[i] == 1 else ScaledCost(cost, speeds[i]) for i in range(p))
-        return cls(procs, link, topology, overlap_comm, name or cost.describe())
+        if memory_capacity is not None and (isinstance(memory_capacity, bool) or not isinstance(memory_capacity, int)
+                                            or memory_capacity < 1):
+            raise HardwareError(f"memory capacity must be a positive number of bytes, got {memory_capacity!r}")
+        return cls(procs, link, topology, overlap_comm, name or cost.describe(), memory_capacity)
 
     @property
     def size(self) -> int:
@@ -117,7 +124,8 @@ class Platform:
     def describe(self) -> str:
         procs = {p.describe() for p in self.processors}
         kind = procs.pop() if len(procs) == 1 else "heterogeneous"
-        return f"{self.size} x {kind}, {self.link.describe()}, {self.topology if isinstance(self.topology, str) else 'custom'}"
+        text = f"{self.size} x {kind}, {self.link.describe()}, {self.topology if isinstance(self.topology, str) else 'custom'}"
+        return text + (f", {format_bytes(self.memory_capacity)} per processor" if self.memory_capacity else "")
 
 
 _SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -193,7 +201,8 @@ class PlatformSpec:
     def build(self) -> "Platform":
         """The platform (:func:`simulator.limits.guarded_platform` first refuses one too large to build)."""
         return Platform.homogeneous(self.processors, parse_hardware(self.hardware), parse_link(self.link),
-                                    topology=self.topology, overlap_comm=self.overlap)
+                                    topology=self.topology, overlap_comm=self.overlap,
+                                    memory_capacity=self.memory_capacity)
 
     def with_processors(self, processors: int) -> "PlatformSpec":
         return replace(self, processors=processors)

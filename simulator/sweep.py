@@ -410,8 +410,9 @@ def run_one(config: RunConfig) -> dict[str, Any]:
     Runs in worker processes and on Dask workers, so it imports what it needs itself.
     """
     from models.network.zoo import load_network, parse_input_shape
-    from simulator.evaluate import auto_minibatches, compare
+    from simulator.evaluate import compare
     from simulator.limits import guarded_platform
+    from simulator.runs import auto_minibatches
 
     row: dict[str, Any] = {**asdict(config)}
     try:

@@ -62,7 +62,7 @@ def test_train_takes_delays_from_the_schedule(capsys):
 def test_train_a_spiking_network_with_spikepipe_delays(capsys):
     """An SNN name trains its rate-coded digits instance by BPTT with the schedule's delays."""
     assert main(["train", "snn_mlp", "--schedule", "spikepipe", "--processors", "3", "--hardware", "systolic:32x32",
-                 "--optimizer", "adam", "--epochs", "3", "--json"]) == 0
+                 "--parallelism", "pipeline", "--optimizer", "adam", "--epochs", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["delays"] == [2, 1, 0]  # one layer per stage on 3 processors: S = stages after
     assert out["test_accuracy"] > 0.8  # 3 epochs of Adam reach ~0.9 (96% after 15 epochs, docs/results)

@@ -67,9 +67,10 @@ from simulator.bounds import lower_bounds
 from simulator.checker import find_violations
 from simulator.costs import FREE_LINK, LinkModel, MacArray, SystolicArray
 from simulator.engine import simulate
-from simulator.evaluate import auto_minibatches, compare, run_until_converged
+from simulator.evaluate import compare
 from simulator.metrics import summarize
 from simulator.platform import TOPOLOGIES, Platform
+from simulator.runs import auto_minibatches, run_until_converged
 from simulator.trace import MemoryTrace
 
 #: settings of every property test: derandomized (the same examples on every run, no example
@@ -365,8 +366,9 @@ def test_total_work_is_the_same_in_every_view(net, batch, P, data):
     for name in ("sequential", "pipedream", "layerpipe", "layerpipe2"):
         assert _work(build(name, net, P, plat, 1, batch).graph) == one, name
     # m micro-batches of B/m samples and one update per step do the work of the whole batch
+    # (in a straight pipeline: R replicas of a stage apply R updates)
     for name in SYNCHRONOUS:
-        sched = build(name, net, P, plat, 1, batch)
+        sched = build_schedule(name, net, plat, minibatches=1, batch=batch, parallelism="pipeline")
         n = instances_per_step(sched)
         step = {f: sum(n[t] * getattr(task_work(sched.graph, t), f) for t in sched.graph)
                 for f in ("macs", "elementwise", "fixed_cycles")}
@@ -479,7 +481,7 @@ def test_counterexample_converged_window_below_the_work_bound():
              Node("n12", Linear(1), ("n11",)))
     net = NetworkSpec("residual", (2, 4, 4), nodes)
     plat = Platform.homogeneous(2, MacArray(4, vector_lanes=1), FREE_LINK, overlap_comm=False)
-    (row,) = compare(net, ["layerpipe"], plat, minibatches=32, batch=6)[-1:]
+    (row,) = compare(net, ["layerpipe"], plat, minibatches=32, batch=6, parallelism="pipeline")[-1:]
     assert row["converged"] and row["efficiency"] <= 1.0, row["efficiency"]
 
 

@@ -1,6 +1,5 @@
 """Schedules: planner optimality, delays and versions (docs/design.md section 4), validation."""
 
-import random
 
 import pytest
 
@@ -10,7 +9,6 @@ from models.network.zoo import get_network
 from schedules.methods.layerpipe2 import parse_groups
 from schedules.passes import validate
 from schedules.planning.heft import heft
-from schedules.planning.partition import brute_force_stages, plan_stages
 from schedules.registry import SCHEDULES, build_schedule
 from schedules.schedule import Schedule, parse_orders
 from simulator.costs import LinkModel, MacArray
@@ -23,30 +21,6 @@ DEFAULT = dict(cost=MacArray(256), link=LinkModel(100, 16.0))
 
 def platform(p, **kw):
     return Platform.homogeneous(p, kw.get("cost", DEFAULT["cost"]), kw.get("link", DEFAULT["link"]))
-
-
-# -- the planner ------------------------------------------------------------------------
-@pytest.mark.parametrize("seed", range(30))
-def test_planner_matches_brute_force(seed):
-    rng = random.Random(seed)
-    L, P = rng.randint(1, 9), rng.randint(1, 6)
-    compute = [rng.randint(0, 100) for _ in range(L)]
-    boundary = [rng.randint(0, 60) for _ in range(L - 1)]
-    plan = plan_stages(compute, P, boundary=boundary)
-    assert plan.bottleneck == brute_force_stages(compute, P, boundary)
-    # the plan is a real partition: contiguous, covering 1..L, at most P stages
-    flat = [l for a, b, _ in plan.stages for l in range(a, b + 1)]
-    assert flat == list(range(1, L + 1)) and len(plan.stages) <= P
-    worst = max(sum(compute[a - 1:b]) for a, b, _ in plan.stages)
-    cuts = [b for a, b, _ in plan.stages[:-1]]
-    assert plan.bottleneck == max([worst, *(boundary[k - 1] for k in cuts)])
-
-
-def test_replication_follows_pipedream_formula():
-    # one layer of 100 cycles, 2 replicas, 8 bytes of weights on a 1 byte/cycle link:
-    # (100 + 4 * (2 - 1) * 8 / (1 * 2)) / 2 = 58
-    plan = plan_stages([100], 2, param_bytes=[8], bandwidth=1.0, replicate=True)
-    assert plan.stages == ((1, 1, 2),) and plan.bottleneck == 58
 
 
 # -- delays and versions (docs/design.md section 4) ----------------------------------------------

@@ -400,7 +400,7 @@ def test_delays_from_a_schedule():
     from simulator.platform import Platform
 
     net = snn_mlp(time_steps=4)
-    schedule = build_schedule("pipedream", net, Platform.homogeneous(3, SystolicArray(16, 16)),
+    schedule = build_schedule("pipedream", net, Platform.homogeneous(3, SystolicArray(16, 16)), parallelism="pipeline",
                               minibatches=4, batch=8)
     delays = tuple(schedule.layer_staleness())
     assert delays == (2, 1, 0) == tuple(stage_delays([0, 1, 2]))

@@ -17,8 +17,9 @@ import pytest
 from models.network.zoo import load_network
 from simulator.cli import main
 from simulator.costs import parse_hardware, parse_link
-from simulator.evaluate import auto_minibatches, compare
+from simulator.evaluate import compare
 from simulator.platform import Platform
+from simulator.runs import auto_minibatches
 from simulator.sweep import (
     CONFIG_COLUMNS,
     RENAMED,

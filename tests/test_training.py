@@ -261,7 +261,8 @@ def test_layerpipe_schedule_gives_these_delays():
     except ImportError as exc:  # pragma: no cover - schedules are built by another team
         pytest.skip(f"schedules not available: {exc}")
     net = mlp(MLP4)
-    schedule = build_schedule("layerpipe", net, Platform.homogeneous(4, MacArray(256)), minibatches=8)
+    schedule = build_schedule("layerpipe", net, Platform.homogeneous(4, MacArray(256)), minibatches=8,
+                              parallelism="pipeline")
     assert schedule.layer_staleness() == list(LAYERPIPE_4P)
 
 

@@ -9,11 +9,13 @@ is the builder the three flush schedules share (GPipe, 1F1B, ZB-H1).
 
 from __future__ import annotations
 
-from models.errors import ScheduleError
+from models.errors import DeadlockError, ScheduleError
 from models.graph.build import training_graph
 from models.network.spec import NetworkSpec
-from schedules.methods.pipedream import plan_for
+from schedules.passes import validate
+from schedules.planning.candidates import candidate_plans
 from schedules.planning.orders import add_round_updates, flush_orders
+from schedules.planning.partition import StagePlan
 from schedules.planning.stages import stage_template
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
@@ -49,25 +51,41 @@ def micro_template(net: NetworkSpec, batch: int, microbatches: int, view: str, w
 
 def synchronous(name: str, net: NetworkSpec, hw: Hardware, *, batch: int, steps: int,
                 microbatches: int | None, view: str, pattern: str, split_w: bool, defer_w: bool = False,
-                word_bytes: int = 2, spike_bits: bool = False) -> Schedule:
+                word_bytes: int = 2, spike_bits: bool = False, parallelism: str = "hybrid",
+                replicate: bool | None = None, plan: StagePlan | None = None) -> Schedule:
+    """A flush schedule: ``pattern`` orders (``schedules.planning.orders``) of m micro-batches per
+    step on ``plan`` (default: the first candidate plan of one micro-batch), one update per step."""
     # the stage count is not known before planning; aim for at least one micro-batch per processor
     m = microbatches or default_microbatches(batch, hw.size)
-    fine = micro_template(net, batch, m, view, word_bytes, spike_bits)
-    plan = plan_for(fine, hw, replicate=False)
-    template = stage_template(fine, plan)
-    orders = flush_orders(plan, m, steps, pattern=pattern, split_w=split_w, defer_w=defer_w)
-    # a stage may lack a kind of task (in the zero-bubble view a first stage of one layer has
-    # no B: layer 1 has no input gradient and its AG2 runs with layer 2), so drop those actions
-    orders = add_round_updates({p: [a for a in seq if a.task in template] for p, seq in orders.items()}, template, m)
-    return Schedule(name, template, orders, microbatches_per_step=m,
-                    info={"stages": [(a, b, r) for a, b, r in plan.stages], "microbatches": m,
-                          "micro_batch_size": batch // m})
+    if plan is None:
+        micro = micro_template(net, batch, m, "layerpipe", word_bytes, spike_bits)
+        plan = candidate_plans(micro, hw, parallelism=parallelism, replicate=replicate)[0].plan
+    template = stage_template(micro_template(net, batch, m, view, word_bytes, spike_bits), plan)
+    schedule = None
+    for warm_up in (True, False):
+        orders = flush_orders(plan, m, steps, pattern=pattern, split_w=split_w, defer_w=defer_w, warm_up=warm_up)
+        # a stage may lack a kind of task (in the zero-bubble view a first stage of one layer has
+        # no B: layer 1 has no input gradient and its AG2 runs with layer 2), so drop those actions
+        orders = add_round_updates({p: [a for a in seq if a.task in template] for p, seq in orders.items()},
+                                   template, m)
+        schedule = Schedule(name, template, orders, microbatches_per_step=m,
+                            info={"stages": [(a, b, r) for a, b, r in plan.stages], "microbatches": m,
+                                  "micro_batch_size": batch // m, "planned_bottleneck": plan.bottleneck})
+        if warm_up and any(r > 1 for _, _, r in plan.stages):
+            try:  # replicas of unequal shares can deadlock on a 1F1B warm-up; GPipe's order cannot
+                validate(schedule)
+            except DeadlockError:
+                continue
+        return schedule
+    return schedule
 
 
 def gpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
-          spike_bits: bool = False, microbatches: int | None = None) -> Schedule:
+          spike_bits: bool = False, microbatches: int | None = None, parallelism: str = "hybrid",
+          replicate: bool | None = None, plan: StagePlan | None = None) -> Schedule:
     return synchronous("gpipe", net, hw, batch=batch, steps=minibatches, microbatches=microbatches,
-                       view="pipedream", pattern="gpipe", split_w=False, word_bytes=word_bytes, spike_bits=spike_bits)
+                       view="pipedream", pattern="gpipe", split_w=False, word_bytes=word_bytes, spike_bits=spike_bits,
+                       parallelism=parallelism, replicate=replicate, plan=plan)
 
 
 __all__ = ["gpipe", "default_microbatches", "synchronous"]

@@ -35,18 +35,18 @@ S(l) + 1 versions; on one processor there is no pipeline and no delay. LayerPipe
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 import networkx as nx
 
 from models.graph.build import training_graph
-from models.graph.tasks import Task, TaskKind, edge_bytes, layer_infos, num_layers, update_tasks
+from models.graph.tasks import Task, TaskKind, edge_bytes, num_layers, update_tasks
 from models.network.spec import NetworkSpec
 from schedules.delays import DelayRule
+from schedules.planning.candidates import candidate_plans
 from schedules.planning.listsched import estimated_period, list_orders
-from schedules.planning.partition import StagePlan, plan_stages
-from schedules.planning.stages import boundary_bytes, layer_costs, processor_ranges
+from schedules.planning.partition import StagePlan
+from schedules.planning.stages import processor_ranges
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
@@ -147,18 +147,6 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
             return placement
 
 
-def _pipedream_costs(template: nx.DiGraph, hw: Hardware) -> list[int]:
-    """Per-layer cycles as PipeDream groups them: AG2_{l-1} counted with layer l (its first consumer)."""
-    costs = [0] * num_layers(template)
-    for node in template.nodes:
-        owner = node[1]
-        if node[0] == TaskKind.AG2:
-            consumers = template.successors(Task(TaskKind.F, node[1]))
-            owner = min((c[1] for c in consumers if c[0] == TaskKind.F), default=owner)
-        costs[owner - 1] += hw.cycles(template, node, 0)
-    return costs
-
-
 def _replicated_placement(plan: StagePlan):
     procs = processor_ranges(plan)
     stage = {l: s for s, (a, b, _) in enumerate(plan.stages) for l in range(a, b + 1)}
@@ -171,43 +159,33 @@ def _replicated_placement(plan: StagePlan):
 
 
 def layerpipe_placement(template: nx.DiGraph, hw: Hardware, stale_of, offload: bool = True,
-                        replicate: bool | None = None):
+                        parallelism: str = "hybrid", replicate: bool | None = None, plan: StagePlan | None = None):
     """Partition, then (optionally) offload; ``stale_of(plan)`` gives S(l) for the plan's stages.
 
-    Candidate partitions come from the DP planner over LayerPipe's per-layer costs and over
-    PipeDream's grouping of the same tasks (AG2 with the next layer), each with and without
-    stage replication when more processors than layers allow it (or ``replicate`` says so);
-    the list-scheduling simulation picks the fastest. Replicas take units round robin, so a
-    replicated plan's placement is a function of (task, unit), and offloading is skipped for
-    it (a replicated stage is balanced by construction).
+    The partition is ``plan``, or LayerPipe's own choice among the shared candidates
+    (``schedules.planning.candidates``: the DP over LayerPipe's and PipeDream's grouping of the
+    tasks, straight and, in the ``hybrid`` mode, replicated): the one its list-scheduling
+    simulation says is fastest. Replicas take units round robin, so a replicated plan's
+    placement is a function of (task, unit), and offloading is skipped for it (a replicated
+    stage is balanced by construction).
     """
-    L, processors = num_layers(template), hw.size
-    if replicate is None:
-        replicate = processors > L
-    boundary = [hw.transfer(b) for b in boundary_bytes(template)]
-    params = [layer_infos(template)[l].param_bytes for l in range(1, L + 1)]
-    bw = getattr(hw.link, "bytes_per_cycle", math.inf)
-    plans = []
-    for costs in (layer_costs(template, hw), _pipedream_costs(template, hw)):
-        for rep in sorted({False, bool(replicate)}):
-            plan = plan_stages(costs, processors, boundary=boundary, param_bytes=params, bandwidth=bw, replicate=rep)
-            if plan.stages not in [p.stages for p in plans]:
-                plans.append(plan)
+    if plan is None:
+        plans = [c.plan for c in candidate_plans(template, hw, parallelism=parallelism, replicate=replicate)]
 
-    def estimate(plan: StagePlan) -> float:
-        rule = plan_rule(plan, stale_of(plan))
-        placement = _replicated_placement(plan) if rule.groups else initial_placement(template, plan)
-        units = max(planning_units(processors), 4 * rule.depth_units())
-        return estimated_period(template, placement, units, cost=lambda t, p: hw.cycles(template, t, p),
-                                comm=hw.transfer, rule=rule, hops=hw.hops)
+        def estimate(candidate: StagePlan) -> float:
+            rule = plan_rule(candidate, stale_of(candidate))
+            placement = _replicated_placement(candidate) if rule.groups else initial_placement(template, candidate)
+            units = max(planning_units(hw.size), 4 * rule.depth_units())
+            return estimated_period(template, placement, units, cost=lambda t, p: hw.cycles(template, t, p),
+                                    comm=hw.transfer, rule=rule, hops=hw.hops)
 
-    plan = plans[0] if len(plans) == 1 else min(plans, key=lambda pl: (estimate(pl), plans.index(pl)))
+        plan = plans[0] if len(plans) == 1 else min(plans, key=lambda pl: (estimate(pl), plans.index(pl)))
     rule = plan_rule(plan, stale_of(plan))
     if rule.groups:
         return plan, _replicated_placement(plan), rule
     placement = initial_placement(template, plan)
     if offload:
-        placement = balance(template, placement, hw, processors, rule)
+        placement = balance(template, placement, hw, hw.size, rule)
     return plan, placement, rule
 
 
@@ -235,8 +213,8 @@ def build(name: str, template: nx.DiGraph, plan: StagePlan, placement, hw: Hardw
 
 
 def layerpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
-              spike_bits: bool = False, offload: bool = True, replicate: bool | None = None,
-              ag_split: str | float = "design") -> Schedule:
+              spike_bits: bool = False, offload: bool = True, parallelism: str = "hybrid",
+              replicate: bool | None = None, ag_split: str | float = "design", plan: StagePlan | None = None) -> Schedule:
     """LayerPipe on ``hw``'s processors; ``ag_split`` chooses the reading of the inter-layer split
     (``models.graph.build.training_graph``: "design", "balanced" or a fraction)."""
     template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
@@ -247,7 +225,7 @@ def layerpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, w
         # one stage (one processor) has nothing to pipeline, so nothing needs to be stale
         return {l: (L - l if len(plan.stages) > 1 else 0) for l in range(1, L + 1)}
 
-    plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, replicate)
+    plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, parallelism, replicate, plan)
     return build("layerpipe", template, plan, placement, hw, minibatches, rule)
 
 

@@ -19,7 +19,7 @@ from models.graph.build import training_graph
 from models.graph.tasks import num_layers
 from models.network.spec import NetworkSpec
 from schedules.methods.layerpipe import build, layerpipe_placement
-from schedules.planning.partition import plan_stages
+from schedules.planning.partition import StagePlan, plan_stages
 from schedules.planning.stages import layer_costs
 from simulator.hardware import Hardware
 
@@ -52,7 +52,8 @@ def parse_groups(text: str, layers: int) -> list[tuple[int, int]]:
 
 def layerpipe2(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
                spike_bits: bool = False, groups: str | int | None = None, offload: bool = True, memory: str = "ema",
-               replicate: bool | None = None, ag_split: str | float = "design", name: str = "layerpipe2"):
+               parallelism: str = "hybrid", replicate: bool | None = None, ag_split: str | float = "design",
+               plan: StagePlan | None = None, name: str = "layerpipe2"):
     if memory not in ("ema", "stash"):
         raise ScheduleError(f"memory model must be 'ema' or 'stash', got {memory!r}")
     template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
@@ -76,7 +77,7 @@ def layerpipe2(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, 
         n = len(found)
         return {l: n - 1 - g for g, (a, b) in enumerate(found) for l in range(a, b + 1)}
 
-    plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, replicate)
+    plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, parallelism, replicate, plan)
     ranges = list(found)
     sched = build(name, template, plan, placement, hw, minibatches, rule, groups=ranges, memory=memory)
     if memory == "ema":

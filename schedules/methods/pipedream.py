@@ -1,10 +1,11 @@
 """PipeDream (Narayanan et al., SOSP 2019): planned stages, async 1F1B, weight stashing.
 
-Stages come from PipeDream's dynamic-programming planner (``schedules.planning.partition``) over
-per-layer cycles of the PipeDream view (backward B_l = AG1_l + AG2_{l-1} + WG_l, one task
-per layer), with boundary costs from the link model and, when allowed, replication of a
-stage (data parallelism, round-robin minibatches) priced by the weight-sync term.
-
+The plan (stages and their replicas) is given, or is the first of the shared candidates
+(``schedules.planning.candidates``): PipeDream's dynamic-programming planner with its cut rule
+over the per-layer cycles of its grouping (the backward B_l = AG1_l + AG2_{l-1} + WG_l is one
+task), boundary costs from the link model and, in the ``hybrid`` parallelism mode (PipeDream's
+default; ``--straight_pipeline`` is its opt-out), replication of a stage (data parallelism,
+round-robin minibatches) priced by the weight-sync term.
 
 Each replica of stage s of N takes every R-th minibatch (round robin), admits N - 1 - s
 warm-up forwards, then alternates one forward and one backward (1F1B); the update follows
@@ -13,33 +14,18 @@ minibatches (``Schedule.update_rounds``); the engine sends the new weights to th
 replicas after each round, which is how the data-parallel weight synchronisation is
 charged. Stage s stashes N - s weight versions; its gradients are N - 1 - s rounds stale
 (delay 2(N-1-s)).
-
-Replication is allowed by default only where a straight pipeline cannot use every
-processor (P > L), as in PipeDream's planner when it runs out of layers to split;
-``replicate=True`` lets the planner replicate whenever its cost model prefers it.
 """
 
 from __future__ import annotations
 
-import math
-
 from models.graph.build import training_graph
-from models.graph.tasks import TaskKind, layer_infos, num_layers
+from models.graph.tasks import TaskKind
 from models.network.spec import NetworkSpec
-from schedules.planning.partition import StagePlan, plan_stages
-from schedules.planning.stages import boundary_bytes, layer_costs, processor_ranges, stage_delays, stage_template
+from schedules.planning.candidates import candidate_plans
+from schedules.planning.partition import StagePlan
+from schedules.planning.stages import processor_ranges, stage_delays, stage_template
 from schedules.schedule import Action, Schedule
 from simulator.hardware import Hardware
-
-
-def plan_for(template, hw: Hardware, replicate: bool) -> StagePlan:
-    L = num_layers(template)
-    layers = layer_infos(template)
-    bw = getattr(hw.link, "bytes_per_cycle", math.inf)
-    return plan_stages(layer_costs(template, hw), hw.size,
-                       boundary=[hw.transfer(b) for b in boundary_bytes(template)],
-                       param_bytes=[layers[l].param_bytes for l in range(1, L + 1)], bandwidth=bw,
-                       replicate=replicate)
 
 
 def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int, list[Action]]:
@@ -80,17 +66,25 @@ def async_1f1b_orders(plan: StagePlan, units: int, has_update: bool) -> dict[int
     return orders
 
 
-def pipedream(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
-              spike_bits: bool = False, replicate: bool | None = None) -> Schedule:
+def pipedream_on(plan: StagePlan, net: NetworkSpec, *, minibatches: int, batch: int, word_bytes: int = 2,
+                 spike_bits: bool = False, name: str = "pipedream") -> Schedule:
+    """PipeDream's schedule (stage tasks, async 1F1B, stage delays) on a given ``plan``."""
     fine = training_graph(net, batch, view="pipedream", word_bytes=word_bytes, spike_bits=spike_bits)
-    if replicate is None:
-        replicate = hw.size > num_layers(fine)
-    plan = plan_for(fine, hw, replicate)
     template = stage_template(fine, plan)
     orders = async_1f1b_orders(plan, minibatches, has_update=True)
     rounds = {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)}
-    return Schedule("pipedream", template, orders, delays=stage_delays(plan), update_rounds=rounds,
+    return Schedule(name, template, orders, delays=stage_delays(plan), update_rounds=rounds,
                     info={"stages": [(a, b, r) for a, b, r in plan.stages], "planned_bottleneck": plan.bottleneck})
 
 
-__all__ = ["pipedream", "plan_for", "async_1f1b_orders"]
+def pipedream(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
+              spike_bits: bool = False, parallelism: str = "hybrid", replicate: bool | None = None,
+              plan: StagePlan | None = None) -> Schedule:
+    """PipeDream on ``plan``, or on its own planner's choice in the ``parallelism`` mode."""
+    if plan is None:
+        fine = training_graph(net, batch, word_bytes=word_bytes, spike_bits=spike_bits)
+        plan = candidate_plans(fine, hw, parallelism=parallelism, replicate=replicate)[0].plan
+    return pipedream_on(plan, net, minibatches=minibatches, batch=batch, word_bytes=word_bytes, spike_bits=spike_bits)
+
+
+__all__ = ["pipedream", "pipedream_on", "async_1f1b_orders"]

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 from models.network.spec import NetworkSpec
 from schedules.methods.layerpipe2 import layerpipe2
+from schedules.planning.partition import StagePlan
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
 
 def spikepipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
-              spike_bits: bool = False, offload: bool = True, replicate: bool | None = None,
-              ag_split: str | float = "design") -> Schedule:
+              spike_bits: bool = False, offload: bool = True, parallelism: str = "hybrid",
+              replicate: bool | None = None, ag_split: str | float = "design", plan: StagePlan | None = None) -> Schedule:
     return layerpipe2(net, hw, minibatches=minibatches, batch=batch, word_bytes=word_bytes, offload=offload,
+                      parallelism=parallelism, plan=plan,
                       replicate=replicate, spike_bits=spike_bits, memory="stash", name="spikepipe", ag_split=ag_split)
 
 

@@ -5,13 +5,20 @@ over ``P`` processors, minimising the time of the slowest stage, following PipeD
 ``optimizer_graph_hierarchical.py`` (Narayanan et al., SOSP 2019)::
 
     A[j][m] = min( R(1..j, m),  min over k < j, 1 <= m' < m of
-                   max(A[k][m - m'], R(k+1..j, m'), C[k] / m') )
+                   max(A[k][m - m'], R(k+1..j, m'), C[k] / m', C[j] / m' if j < L) )
 
 where ``R(i..j, m') = (compute(i..j) + sync(i..j, m')) / m'`` is stage ``i..j`` replicated
 ``m'`` ways with data-parallel weight synchronisation ``sync = 4 (m'-1) bytes(i..j) / (bw m')``
 and ``C[k]`` is the time to move the activations of boundary ``k`` forward and their
 gradients back. We add compute and sync as PipeDream's code does (the paper takes
-their maximum). A straight pipeline forces ``m' = 1``; then C[k] is not divided.
+their maximum). The cut rule is the released code's: a stage is charged its input cut and,
+when another stage follows, its output cut, each divided by its own replica count, so a cut
+between a stage replicated m_up ways and one replicated m_down ways costs
+max(C / m_down, C / m_up), except after the first stage (the DP's base case), which is
+charged only C / m_down. (PipeDream's code charges cuts only with
+``--activation_compression_ratio``; we always charge them, through the link model.) A
+straight pipeline forces ``m' = 1``; then cuts are not divided. Using fewer processors than
+available is allowed (PipeDream's ``--use_fewer_machines``).
 
 >>> plan = plan_stages([4, 1, 1, 4], processors=2)
 >>> plan.stages, plan.bottleneck
@@ -94,7 +101,8 @@ def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence
                     prev_t, prev_st = best[k][m - mp]
                     if prev_t == INF:
                         continue
-                    t = max(prev_t, stage_time(k, j, mp), boundary[k - 1] / mp)
+                    out = boundary[j - 1] / mp if j < L else 0.0  # the cut after this stage, as its sender
+                    t = max(prev_t, stage_time(k, j, mp), boundary[k - 1] / mp, out)
                     cand.append((t, len(prev_st) + 1, prev_st + ((k + 1, j, mp),)))
             if cand:
                 t, _, st = min(cand, key=lambda c: (c[0], c[1], c[2]))
@@ -105,20 +113,4 @@ def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence
     return StagePlan(tuple(stages), float(t))
 
 
-def brute_force_stages(compute: Sequence[float], processors: int, boundary: Sequence[float] | None = None) -> float:
-    """Slowest-stage time of the best straight partition by enumerating every cut set (tests only)."""
-    L = len(compute)
-    boundary = list(boundary) if boundary is not None else [0.0] * (L - 1)
-    best = math.inf
-    for mask in range(1 << (L - 1)):
-        cuts = [k for k in range(1, L) if mask >> (k - 1) & 1]
-        if len(cuts) + 1 > processors:
-            continue
-        edges = [0, *cuts, L]
-        t = max(sum(compute[a:b]) for a, b in zip(edges[:-1], edges[1:]))
-        t = max([t, *(boundary[k - 1] for k in cuts)])
-        best = min(best, t)
-    return best
-
-
-__all__ = ["StagePlan", "plan_stages", "brute_force_stages"]
+__all__ = ["StagePlan", "plan_stages"]

@@ -19,6 +19,9 @@ NETWORK                zoo name, ``mlp:784-256-10``, or a .yaml/.json/.csv netwo
 --microbatches M       micro-batches per step of gpipe / 1f1b / zb-h1 (the builder's)
 --input CxHxW          input shape per sample (the network's)
 --no-overlap           a processor cannot compute while it sends (overlap on)
+--memory-capacity SIZE memory per processor, e.g. 8GiB; plans that need more are not run (unlimited)
+--parallelism MODE     pipeline (no stage replication for any method) or hybrid (replication
+                       allowed for every method, PipeDream's default) (hybrid)
 --no-limits            run even when ``simulator.limits`` estimates that the run would
                        exhaust memory or take hours (it refuses such runs by default)
 =====================  ================================================================
@@ -60,6 +63,9 @@ def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"processor interconnect (default {DEFAULTS['topology']})")
     parser.add_argument("--no-overlap", dest="overlap", action="store_false",
                         help="a processor cannot compute while its outgoing transfers are sent")
+    parser.add_argument("--memory-capacity", dest="memory_capacity", metavar="SIZE", default=None,
+                        help="memory per processor, e.g. 8GiB or 512MB; a plan that needs more on some processor "
+                             "is not chosen (default: unlimited)")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, network: bool = True, schedule: bool = True) -> None:
@@ -80,6 +86,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, network: bool = True, 
                         help="micro-batches per step for gpipe, 1f1b and zb-h1 (default: the builder's)")
     parser.add_argument("--input", metavar="CxHxW", default=None,
                         help="input shape per sample, e.g. 3x32x32 (default: the network's)")
+    parser.add_argument("--parallelism", choices=("pipeline", "hybrid"), default=None,
+                        help="pipeline: no stage replication for any method; hybrid: replication allowed for every "
+                             "method, PipeDream's default (default hybrid)")
     parser.add_argument("--no-limits", dest="no_limits", action="store_true",
                         help="run even if the estimate says the run would exhaust memory (4 GB) or take "
                              "hours (1 h); see simulator/limits.py")
@@ -90,7 +99,7 @@ def add_schedule_options(parser: argparse.ArgumentParser) -> None:
     from schedules.registry import METHODS, OPTIONS
 
     for opt in OPTIONS.values():
-        if opt.name == "microbatches":
+        if opt.name in ("microbatches", "parallelism"):  # they come with the run arguments
             continue
         dash = opt.name.replace("_", "-")
         who = ", ".join(m.name for m in METHODS.values() if opt.name in m.options) or "every schedule"
@@ -107,9 +116,11 @@ def add_schedule_options(parser: argparse.ArgumentParser) -> None:
 
 def platform_spec_from_args(args: argparse.Namespace):
     """The :class:`simulator.platform.PlatformSpec` the options describe."""
-    from simulator.platform import PlatformSpec
+    from simulator.platform import PlatformSpec, parse_bytes
 
-    return PlatformSpec(args.processors, args.hardware, args.link, args.topology, getattr(args, "overlap", True))
+    capacity = getattr(args, "memory_capacity", None)
+    return PlatformSpec(args.processors, args.hardware, args.link, args.topology, getattr(args, "overlap", True),
+                        parse_bytes(capacity) if capacity is not None else None)
 
 
 def platform_from_args(args: argparse.Namespace):
@@ -143,7 +154,7 @@ def check_sizes(args: argparse.Namespace) -> None:
 
 
 def minibatches_from_args(args: argparse.Namespace, network) -> int:
-    from simulator.evaluate import auto_minibatches
+    from simulator.runs import auto_minibatches
 
     return args.minibatches if args.minibatches is not None else auto_minibatches(network)
 
@@ -157,6 +168,7 @@ def resolve(args: argparse.Namespace, schedule_name: str | None = None, *, trace
     """
     from schedules.registry import build_schedule, method
     from simulator.limits import check, estimate_run
+    from simulator.selection import choose
 
     name = schedule_name or args.schedule
     method(name)
@@ -167,7 +179,12 @@ def resolve(args: argparse.Namespace, schedule_name: str | None = None, *, trace
     if not args.no_limits:
         check([estimate_run(network, name, platform.size, minibatches=n, batch=args.batch,
                             microbatches=options.get("microbatches"), trace=trace)])
-    schedule = build_schedule(name, network, platform, minibatches=n, batch=args.batch, **options)
+    # the plan compare would run (simulator.selection), built for the minibatches asked for
+    choice = choose(name, network, platform, minibatches=n, batch=args.batch, **options)
+    if choice.chosen is None:
+        raise LayerPipeError(choice.why_not() + ": give the processors more memory (--memory-capacity) or add processors")
+    plan = {"plan": choice.chosen.candidate.plan} if choice.chosen.candidate is not None else {}
+    schedule = build_schedule(name, network, platform, minibatches=n, batch=args.batch, **options, **plan)
     return network, platform, schedule
 
 

@@ -30,6 +30,7 @@ from models.training.data import DATASETS, DIGITS_NETWORKS, Dataset, load_datase
 from models.training.optim import OPTIMIZERS, OptimizerConfig
 from models.training.snn import train_snn
 from models.training.trainer import COMPENSATIONS, TrainConfig, TrainResult, train
+from schedules.planning.candidates import PARALLELISM
 from simulator.output import format_table, to_json
 
 #: learning rates of the command line: stable with the delays 3,2,1,0 of a 4-stage pipeline
@@ -90,7 +91,8 @@ def resolve_delays(args: argparse.Namespace, net: NetworkSpec) -> list[int] | No
     if args.processors is None or args.processors < 1:
         raise TrainingError("--schedule needs --processors P (a positive integer)")
     platform = guarded_platform(PlatformSpec(args.processors, args.hardware, args.link), override=None)
-    schedule = build_schedule(args.schedule, net, platform, minibatches=1, batch=args.batch_size)
+    schedule = build_schedule(args.schedule, net, platform, minibatches=1, batch=args.batch_size,
+                              parallelism=args.parallelism)
     return schedule.layer_staleness()
 
 
@@ -174,6 +176,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--processors", type=int, default=None, metavar="P", help="processors of --schedule")
     parser.add_argument("--hardware", default="mac:256", help="cost model --schedule plans with (default mac:256)")
     parser.add_argument("--link", default="100,16", help="link --schedule plans with (default 100,16)")
+    parser.add_argument("--parallelism", choices=PARALLELISM, default="hybrid",
+                        help="parallelism --schedule plans with: pipeline (no stage replication) or hybrid "
+                             "(default)")
     parser.add_argument("--compensation", choices=COMPENSATIONS, default="stash",
                         help="how stale gradients are compensated (default stash)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (momentum) or adam (default sgd)")

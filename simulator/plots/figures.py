@@ -413,10 +413,10 @@ def schedule_run(network, schedule: str, processors: int, *, hardware: str = "ma
     The run is as long as :func:`simulator.evaluate.compare` makes it, so the cycles per
     minibatch are the same as in ``layerpipe simulate`` and sweeps."""
     from models.network.zoo import load_network
-    from simulator.evaluate import auto_minibatches, run_until_converged
     from simulator.limits import guarded_platform
     from simulator.metrics import summarize
     from simulator.platform import PlatformSpec
+    from simulator.runs import auto_minibatches, run_until_converged
     from simulator.trace import MemoryTrace
 
     net = load_network(network) if isinstance(network, str) else network

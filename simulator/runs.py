@@ -1,0 +1,62 @@
+"""Running one method: long enough for a steady state, and the sequential reference.
+
+>>> from models.network.zoo import get_network
+>>> from simulator.platform import PlatformSpec
+>>> sched, result = run_until_converged("pipedream", get_network("mlp"), PlatformSpec(2).build(), minibatches=32,
+...                                     batch=32)
+>>> result.stats.converged
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from models.network.spec import NetworkSpec, weight_layers
+from schedules.registry import build_schedule, method
+from schedules.schedule import Schedule
+from simulator.engine import SimResult, simulate
+from simulator.trace import TraceSink
+
+#: how far :func:`run_until_converged` lengthens a run, as a multiple of the minibatches asked for
+MAX_LENGTHENING = 16
+#: minibatches of the sequential reference (its steady state is reached at once: one processor)
+REFERENCE_MINIBATCHES = 4
+
+
+def auto_minibatches(network: NetworkSpec) -> int:
+    """Enough optimizer steps for a steady state: the measured window starts once a schedule's
+    pipeline is full (up to L steps in flight for L weight layers) and must span several steps.
+
+    >>> from models.network.zoo import get_network
+    >>> auto_minibatches(get_network("mlp")), auto_minibatches(get_network("vgg16"))
+    (32, 68)
+    """
+    return max(32, 4 * (len(weight_layers(network)) + 1))
+
+
+def run_until_converged(name: str, network: NetworkSpec, platform, *, minibatches: int, batch: int,
+                        trace: Callable[[], TraceSink] | None = None, **options) -> tuple[Schedule, SimResult]:
+    """Build and simulate ``name``, doubling the minibatches (up to :data:`MAX_LENGTHENING` times
+    the ``minibatches`` asked for) until the two halves of the measured window agree
+    (:attr:`simulator.engine.SimStats.converged`). ``trace`` makes a fresh sink for each try."""
+    n = minibatches
+    while True:
+        sched = build_schedule(name, network, platform, minibatches=n, batch=batch, **options)
+        result = simulate(sched, platform, trace=trace() if trace is not None else None)
+        if result.stats.converged or n >= MAX_LENGTHENING * minibatches:
+            return sched, result
+        n *= 2
+
+
+def sequential_reference(network: NetworkSpec, platform, *, batch: int, minibatches: int = REFERENCE_MINIBATCHES,
+                         **options) -> tuple[Schedule, SimResult]:
+    """The sequential reference: every task of the step in order on processor 0 (its cycles per
+    minibatch are the sum of the step's task cycles however many minibatches run)."""
+    opts = {k: v for k, v in options.items() if method("sequential").accepts(k)}
+    sched = build_schedule("sequential", network, platform, minibatches=minibatches, batch=batch, **opts)
+    return sched, simulate(sched, platform)
+
+
+__all__ = ["MAX_LENGTHENING", "REFERENCE_MINIBATCHES", "auto_minibatches", "run_until_converged",
+           "sequential_reference"]

@@ -1,0 +1,117 @@
+"""The stage planner against brute force: every contiguous partition, every replica count.
+
+The brute force here states PipeDream's objective from its released code
+(msr-fiddle/pipedream, optimizer/optimizer_graph_hierarchical.py) independently of the
+dynamic program: a plan's time is the largest of
+
+* every stage's (compute + 4 (r - 1) params / (bw r)) / r, r its replicas;
+* every cut's cost divided by the replicas of the stage after it (its receiver), and, unless
+  the stage before it is the first stage, by the replicas of that stage (its sender).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+
+from schedules.planning.partition import plan_stages
+
+
+def _compositions(L: int):
+    """Every split of layers 1..L into contiguous stages, as lists of (first, last)."""
+    for mask in range(1 << (L - 1)):
+        cuts = [k for k in range(1, L) if mask >> (k - 1) & 1]
+        edges = [0, *cuts, L]
+        yield [(a + 1, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def pipedream_objective(stages, compute, boundary, params, bandwidth) -> float:
+    """The plan's time as PipeDream's code computes it (module docstring); stages are (a, b, r)."""
+    worst = 0.0
+    for a, b, r in stages:
+        work = sum(compute[a - 1:b])
+        sync = 4 * (r - 1) * sum(params[a - 1:b]) / (bandwidth * r) if r > 1 else 0.0
+        worst = max(worst, (work + sync) / r)
+    for s in range(1, len(stages)):
+        cut = boundary[stages[s - 1][1] - 1]
+        worst = max(worst, cut / stages[s][2])  # the receiver
+        if s - 1 > 0:
+            worst = max(worst, cut / stages[s - 1][2])  # the sender, unless it is the first stage
+    return worst
+
+
+def brute_force(compute, P, boundary, params=None, bandwidth=math.inf, replicate=False) -> float:
+    L = len(compute)
+    params = params or [0] * L
+    best = math.inf
+    for parts in _compositions(L):
+        if len(parts) > P:
+            continue
+        counts = itertools.product(range(1, P + 1), repeat=len(parts)) if replicate else [(1,) * len(parts)]
+        for reps in counts:
+            if sum(reps) > P:
+                continue
+            stages = [(a, b, r) for (a, b), r in zip(parts, reps)]
+            best = min(best, pipedream_objective(stages, compute, boundary, params, bandwidth))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_straight_plans_match_brute_force(seed):
+    rng = random.Random(seed)
+    L, P = rng.randint(1, 9), rng.randint(1, 6)
+    compute = [rng.randint(0, 100) for _ in range(L)]
+    boundary = [rng.randint(0, 60) for _ in range(L - 1)]
+    plan = plan_stages(compute, P, boundary=boundary)
+    assert plan.bottleneck == brute_force(compute, P, boundary)
+    # the plan is a real partition: contiguous, covering 1..L, at most P stages, and its time is its own
+    flat = [l for a, b, _ in plan.stages for l in range(a, b + 1)]
+    assert flat == list(range(1, L + 1)) and len(plan.stages) <= P
+    assert plan.bottleneck == pipedream_objective(plan.stages, compute, boundary, [0] * L, math.inf)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_replicated_plans_with_a_binding_link_match_brute_force(seed):
+    """Small chains where replication pays and the cuts bind: the cut rule decides the plan."""
+    rng = random.Random(1000 + seed)
+    L, P = rng.randint(2, 5), rng.randint(2, 5)
+    compute = [rng.randint(20, 200) for _ in range(L)]
+    boundary = [rng.randint(30, 300) for _ in range(L - 1)]  # comparable to the stages: binding
+    params = [rng.randint(0, 40) for _ in range(L)]
+    bandwidth = rng.choice([1.0, 4.0, 16.0])
+    plan = plan_stages(compute, P, boundary=boundary, param_bytes=params, bandwidth=bandwidth, replicate=True)
+    expected = brute_force(compute, P, boundary, params, bandwidth, replicate=True)
+    assert plan.bottleneck == pytest.approx(expected, rel=1e-12)
+    assert plan.bottleneck == pytest.approx(pipedream_objective(plan.stages, compute, boundary, params, bandwidth),
+                                            rel=1e-12)
+    assert plan.processors_used <= P
+
+
+def test_the_cut_after_the_first_stage_is_charged_to_its_receiver_only():
+    # a 120-cycle cut after the first stage: its receiver's replicas divide it, its sender's do not
+    compute, boundary, none = [10, 10], [120], [0, 0]
+    assert pipedream_objective(((1, 1, 1), (2, 2, 2)), compute, boundary, none, math.inf) == 60
+    assert pipedream_objective(((1, 1, 2), (2, 2, 1)), compute, boundary, none, math.inf) == 120
+    # and the planner, on 3 processors, puts the extra replica behind the cut, not before it
+    plan = plan_stages([10, 10], 3, boundary=boundary, param_bytes=[0, 10**6], bandwidth=1.0, replicate=True)
+    assert plan.bottleneck == brute_force([10, 10], 3, boundary, [0, 10**6], 1.0, replicate=True)
+
+
+def test_a_cut_between_two_replicated_stages_costs_its_larger_share():
+    # three stages; the middle cut sits between a sender replicated once and a receiver replicated twice
+    stages = ((1, 1, 1), (2, 2, 1), (3, 3, 2))
+    assert pipedream_objective(stages, [10, 10, 10], [0, 90], [0, 0, 0], math.inf) == 90  # 90 / 1 (sender)
+    stages = ((1, 1, 1), (2, 2, 2), (3, 3, 1))
+    assert pipedream_objective(stages, [10, 10, 10], [0, 90], [0, 0, 0], math.inf) == 90  # 90 / 1 (receiver)
+    stages = ((1, 1, 1), (2, 2, 2), (3, 3, 2))
+    assert pipedream_objective(stages, [10, 10, 10], [0, 90], [0, 0, 0], math.inf) == 45
+
+
+def test_replication_follows_pipedream_formula():
+    # one layer of 100 cycles, 2 replicas, 8 bytes of weights on a 1 byte/cycle link:
+    # (100 + 4 * (2 - 1) * 8 / (1 * 2)) / 2 = 58
+    plan = plan_stages([100], 2, param_bytes=[8], bandwidth=1.0, replicate=True)
+    assert plan.stages == ((1, 1, 2),) and plan.bottleneck == 58
