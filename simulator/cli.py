@@ -16,7 +16,7 @@ import sys
 from models.errors import LayerPipeError
 
 #: subcommand modules, in the order ``layerpipe --help`` lists them
-COMMANDS = ("networks", "describe", "simulate", "compare", "trace", "gantt", "sweep", "plot", "study", "train", "dho2")
+COMMANDS = ("networks", "describe", "simulate", "compare", "explain", "trace", "gantt", "sweep", "plot", "train", "dho2")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -35,13 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     sub.required = True
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"simulator.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"simulator.commands.{name}":
-                continue  # subcommand not built yet in this checkout
-            raise
-        module.register(sub)
+        importlib.import_module(f"simulator.commands.{name}").register(sub)
     return parser
 
 

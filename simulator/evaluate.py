@@ -44,6 +44,16 @@ class NothingFitsError(LayerPipeError):
     """No schedule of a comparison fits the platform's memory (the CLI's one line, exit 2)."""
 
 
+def check_something_fits(rows: list[dict]) -> None:
+    """Raise :class:`NothingFitsError` when no row of a comparison fits in memory, naming what each needs."""
+    if rows and not any(r["feasible"] for r in rows):
+        from simulator.limits import human_bytes
+
+        needs = ", ".join(f"{r['schedule']} needs {human_bytes(r['memory_needed_bytes'])}" for r in rows)
+        raise NothingFitsError(f"nothing fits in {human_bytes(rows[0]['memory_capacity_bytes'])} per processor "
+                               f"({needs}): give the processors more memory (--memory-capacity) or add processors")
+
+
 #: the fields of a row (the simulate/compare JSON), in order
 ROW_FIELDS = ("schedule", "network", "processors", "processors_used", "platform", "feasible", "cycles_per_minibatch",
               "total_cycles", "minibatches", "converged", "speedup_vs_sequential", "speedup_vs_pipedream",
@@ -90,8 +100,9 @@ def compare(net: NetworkSpec, schedules: Sequence[str], platform, *, minibatches
     ``options`` go to the methods that accept them (``schedules.registry.OPTIONS``).
 
     Runs that would exhaust memory or take hours are refused first (:mod:`simulator.limits`,
-    :class:`~simulator.limits.LimitError`) unless ``no_limits`` is true. A platform with a
-    memory capacity that no schedule fits raises :class:`NothingFitsError`.
+    :class:`~simulator.limits.LimitError`) unless ``no_limits`` is true. A schedule none of whose
+    plans fits the platform's memory gets a row with ``feasible`` false
+    (:func:`check_something_fits` refuses a comparison where nothing fits).
     """
     for name in schedules:
         method(name)
@@ -102,9 +113,6 @@ def compare(net: NetworkSpec, schedules: Sequence[str], platform, *, minibatches
     seq_cycles = seq.stats.cycles_per_step
     choices = {name: choose(name, net, platform, minibatches=minibatches, batch=batch, **options)
                for name in dict.fromkeys(["pipedream", *schedules])}
-    if all(choices[name].chosen is None for name in schedules):
-        raise NothingFitsError("nothing fits in memory: " + "; ".join(choices[name].why_not() for name in schedules)
-                               + ": give the processors more memory (--memory-capacity) or add processors")
     base = choices["pipedream"].chosen
     base_cycles = base.cycles_per_minibatch if base is not None else None
     base_bytes = base.result.stats.bytes_moved / base.schedule.steps if base is not None else None
@@ -116,4 +124,4 @@ def compare(net: NetworkSpec, schedules: Sequence[str], platform, *, minibatches
     return rows
 
 
-__all__ = ["compare", "NothingFitsError", "ROW_FIELDS"]
+__all__ = ["compare", "check_something_fits", "NothingFitsError", "ROW_FIELDS"]

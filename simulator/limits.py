@@ -7,8 +7,8 @@ costs nothing. A refused run raises :class:`LimitError` (a
 names the quantity, its estimate and what to reduce, e.g. (``layerpipe trace lenet5 -s
 layerpipe -p 4 -n 200000``)::
 
-    layerpipe on lenet5 would simulate 4,600,000 tasks (~12.0 GB with the trace kept in
-    memory; limit 4.0 GB): reduce --minibatches or --processors, or pass --no-limits
+    layerpipe on lenet5 would simulate 4,600,000 tasks (~12.0 GiB with the trace kept in
+    memory; limit 4.0 GiB): reduce --minibatches or --processors, or pass --no-limits
 
 The override is ``--no-limits`` on the command line, ``no_limits=True`` for
 :func:`simulator.evaluate.compare`, and ``limits=None`` (or your own :class:`Limits`)
@@ -58,7 +58,7 @@ short runs only.
 >>> check([estimate_run(get_network("lenet5"), "layerpipe", 4, minibatches=10**8, batch=32)])
 Traceback (most recent call last):
 ...
-simulator.limits.LimitError: layerpipe on lenet5 would simulate 2,300,000,000 tasks (~1.3 TB of memory; limit 4.0 GB): reduce --minibatches or --processors, or pass --no-limits
+simulator.limits.LimitError: layerpipe on lenet5 would simulate 2,300,000,000 tasks (~1.3 TiB of memory; limit 4.0 GiB): reduce --minibatches or --processors, or pass --no-limits
 """
 
 from __future__ import annotations
@@ -137,13 +137,13 @@ class Estimate:
 
 
 def human_bytes(n: float) -> str:
-    """``4294967296`` -> ``'4.0 GB'`` (powers of 1024, one decimal).
+    """``4294967296`` -> ``'4.0 GiB'`` (powers of 1024, one decimal).
 
     >>> human_bytes(512), human_bytes(3 * 2**20), human_bytes(4 * 2**30)
-    ('512 B', '3.0 MB', '4.0 GB')
+    ('512 B', '3.0 MiB', '4.0 GiB')
     """
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1024 or unit == "PB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError("unreachable")  # pragma: no cover

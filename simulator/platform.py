@@ -158,12 +158,15 @@ def parse_bytes(text: str) -> int:
 
 
 def format_bytes(n: int) -> str:
-    """The shortest exact text :func:`parse_bytes` reads back: ``8589934592`` -> ``'8GiB'``."""
-    for unit in ("TiB", "GiB", "MiB", "KiB", "TB", "GB", "MB", "kB"):
-        scale = _SIZE_UNITS[unit.lower()]
-        if n % scale == 0:
-            return f"{n // scale}{unit}"
-    return f"{n}B"
+    """The shortest exact text :func:`parse_bytes` reads back: ``8589934592`` -> ``'8GiB'``.
+
+    >>> format_bytes(8 * 2**30), format_bytes(4 * 10**9), format_bytes(1536)
+    ('8GiB', '4GB', '1536B')
+    """
+    exact = [f"{n // scale}{unit}" for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10),
+                                                         ("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3))
+             if n % scale == 0]
+    return min(exact, key=len, default=f"{n}B")
 
 
 @dataclass(frozen=True)

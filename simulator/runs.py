@@ -35,18 +35,26 @@ def auto_minibatches(network: NetworkSpec) -> int:
     return max(32, 4 * (len(weight_layers(network)) + 1))
 
 
-def run_until_converged(name: str, network: NetworkSpec, platform, *, minibatches: int, batch: int,
-                        trace: Callable[[], TraceSink] | None = None, **options) -> tuple[Schedule, SimResult]:
-    """Build and simulate ``name``, doubling the minibatches (up to :data:`MAX_LENGTHENING` times
-    the ``minibatches`` asked for) until the two halves of the measured window agree
+def converge(build: Callable[[int], Schedule], platform, minibatches: int,
+             trace: Callable[[], TraceSink] | None = None) -> tuple[Schedule, SimResult]:
+    """Simulate ``build(n)`` for n = ``minibatches``, doubling n (up to :data:`MAX_LENGTHENING`
+    times) until the two halves of the measured window agree
     (:attr:`simulator.engine.SimStats.converged`). ``trace`` makes a fresh sink for each try."""
     n = minibatches
     while True:
-        sched = build_schedule(name, network, platform, minibatches=n, batch=batch, **options)
+        sched = build(n)
         result = simulate(sched, platform, trace=trace() if trace is not None else None)
         if result.stats.converged or n >= MAX_LENGTHENING * minibatches:
             return sched, result
         n *= 2
+
+
+def run_until_converged(name: str, network: NetworkSpec, platform, *, minibatches: int, batch: int,
+                        trace: Callable[[], TraceSink] | None = None, **options) -> tuple[Schedule, SimResult]:
+    """Build method ``name`` (``options`` as :func:`schedules.registry.build_schedule` takes them)
+    and simulate it until its steady state has converged (:func:`converge`)."""
+    return converge(lambda n: build_schedule(name, network, platform, minibatches=n, batch=batch, **options),
+                    platform, minibatches, trace)
 
 
 def sequential_reference(network: NetworkSpec, platform, *, batch: int, minibatches: int = REFERENCE_MINIBATCHES,
@@ -58,5 +66,5 @@ def sequential_reference(network: NetworkSpec, platform, *, batch: int, minibatc
     return sched, simulate(sched, platform)
 
 
-__all__ = ["MAX_LENGTHENING", "REFERENCE_MINIBATCHES", "auto_minibatches", "run_until_converged",
+__all__ = ["MAX_LENGTHENING", "REFERENCE_MINIBATCHES", "auto_minibatches", "converge", "run_until_converged",
            "sequential_reference"]

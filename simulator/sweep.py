@@ -1,7 +1,7 @@
 """Sweeps: run a grid of configurations and keep one CSV row per run, resumably.
 
-An :class:`Experiment` is a grid (networks x hardware x links x topologies x processors x
-schedules) plus settings shared by every run (batch, minibatches, micro-batches, compute/
+An :class:`Experiment` is a grid (networks x hardware x links x topologies x memory capacities
+x parallelism modes x processors x schedules) plus settings shared by every run (batch, minibatches, micro-batches, compute/
 communication overlap, input shape). :meth:`Experiment.runs` expands it, in that nesting
 order (networks outermost, schedules innermost), into :class:`RunConfig` objects; each run
 is one call of :func:`simulator.evaluate.compare` for one schedule, so each row carries
@@ -20,6 +20,8 @@ processors      processor counts: list of ints, ``"2-9"`` or ``"2,4,8"``  [2, 4,
 hardware        cost models, ``mac:256``, ``systolic:32x32:ws`` (list)     [mac:256]
 links           ``LATENCY,BYTES_PER_CYCLE`` or ``none`` (list)             ["100,16"]
 topologies      full, ring, mesh (list)                                    [full]
+memory          memory per processor, ``8GiB`` or ``none`` (list)          [none]
+parallelism     ``pipeline`` or ``hybrid`` (list)                          [hybrid]
 batch           samples per minibatch                                      32
 minibatches     optimizer steps simulated, or ``auto``                     auto
 microbatches    micro-batches per step of gpipe/1f1b/zb-h1, or null        null (builder's)
@@ -30,7 +32,7 @@ plots           folder for speedup/utilization/memory plots (null: none)   null
 ==============  ========================================================  ============
 
 Any axis also takes a single value instead of a list; the singular forms ``network``,
-``schedule``, ``link`` and ``topology`` are accepted as aliases. Unknown keys are errors.
+``schedule``, ``link``, ``topology`` and ``memory_capacity`` are accepted as aliases. Unknown keys are errors.
 
 **The CSV.** The configuration columns (:data:`CONFIG_COLUMNS`) come first and identify
 a run; then the metric columns (:func:`metric_columns`, the fields of the simulate JSON,
@@ -96,12 +98,14 @@ class SweepError(LayerPipeError):
 # --------------------------------------------------------------------------- configuration
 
 #: columns that identify a run, in CSV order
-CONFIG_COLUMNS = ("network", "schedule", "processors", "hardware", "link", "topology", "batch", "minibatches",
+CONFIG_COLUMNS = ("network", "schedule", "processors", "hardware", "link", "topology", "memory_capacity",
+                  "parallelism", "batch", "minibatches",
                   "microbatches", "overlap", "input")
 #: simulate-JSON field -> CSV column, where they differ
 RENAMED = {"network": "network_name", "minibatches": "minibatches_simulated"}
 #: configuration columns written as text whatever they look like
-_TEXT_COLUMNS = ("network", "schedule", "hardware", "link", "topology", "input", "network_name", "platform", "error")
+_TEXT_COLUMNS = ("network", "schedule", "hardware", "link", "topology", "memory_capacity", "parallelism", "input",
+                 "network_name", "platform", "error")
 
 
 @functools.lru_cache(maxsize=None)
@@ -126,10 +130,12 @@ def columns() -> tuple[str, ...]:
 
 
 #: grid axes, outermost first, and the RunConfig field each one sets
-AXES = ("networks", "hardware", "links", "topologies", "processors", "schedules")
+AXES = ("networks", "hardware", "links", "topologies", "memory", "parallelism", "processors", "schedules")
 _AXIS_FIELD = {"networks": "network", "hardware": "hardware", "links": "link", "topologies": "topology",
+               "memory": "memory_capacity", "parallelism": "parallelism",
                "processors": "processors", "schedules": "schedule"}
-_ALIASES = {"network": "networks", "schedule": "schedules", "link": "links", "topology": "topologies"}
+_ALIASES = {"network": "networks", "schedule": "schedules", "link": "links", "topology": "topologies",
+            "memory_capacity": "memory"}
 SETTINGS = ("batch", "minibatches", "microbatches", "overlap", "input")
 FILE_KEYS = AXES + SETTINGS + ("output", "plots")
 
@@ -149,20 +155,25 @@ class RunConfig:
     microbatches: int | None = None
     overlap: bool = True
     input: str | None = None
+    memory_capacity: str | None = None  # text form (8GiB); None: unlimited
+    parallelism: str = "hybrid"
 
     def cells(self) -> dict[str, str]:
         """The configuration columns as the CSV writes them."""
         return {"network": self.network, "schedule": self.schedule, "processors": str(self.processors),
-                "hardware": self.hardware, "link": self.link, "topology": self.topology, "batch": str(self.batch),
+                "hardware": self.hardware, "link": self.link, "topology": self.topology,
+                "memory_capacity": self.memory_capacity or "none", "parallelism": self.parallelism,
+                "batch": str(self.batch),
                 "minibatches": "auto" if self.minibatches is None else str(self.minibatches),
                 "microbatches": "" if self.microbatches is None else str(self.microbatches),
                 "overlap": "true" if self.overlap else "false", "input": self.input or ""}
 
     def platform(self) -> "PlatformSpec":
         """The machine of this run."""
-        from simulator.platform import PlatformSpec
+        from simulator.platform import PlatformSpec, parse_bytes
 
-        return PlatformSpec(self.processors, self.hardware, self.link, self.topology, self.overlap)
+        capacity = parse_bytes(self.memory_capacity) if self.memory_capacity is not None else None
+        return PlatformSpec(self.processors, self.hardware, self.link, self.topology, self.overlap, capacity)
 
     def key(self) -> tuple[str, ...]:
         """What identifies the run in a results file (the configuration cells, in order)."""
@@ -275,6 +286,8 @@ class Experiment:
     hardware: tuple[str, ...] = ("mac:256",)
     links: tuple[str, ...] = ("100,16",)
     topologies: tuple[str, ...] = ("full",)
+    memory: tuple[str | None, ...] = (None,)
+    parallelism: tuple[str, ...] = ("hybrid",)
     batch: int = 32
     minibatches: int | None = None
     microbatches: int | None = None
@@ -290,6 +303,9 @@ class Experiment:
         self.hardware = _strings("hardware", self.hardware)
         self.links = _strings("links", self.links)
         self.topologies = tuple(t.lower() for t in _strings("topologies", self.topologies))
+        self.memory = tuple(None if str(m).lower() in ("none", "unlimited") else m
+                            for m in _strings("memory", tuple("none" if m is None else m for m in _as_list("memory", self.memory))))
+        self.parallelism = tuple(m.lower() for m in _strings("parallelism", self.parallelism))
         self.batch = _positive("batch", self.batch)
         self.minibatches = _positive("minibatches", self.minibatches, auto=True)
         self.microbatches = _positive("microbatches", self.microbatches, optional=True)
@@ -304,18 +320,22 @@ class Experiment:
             for hw in self.hardware:
                 for link in self.links:
                     for topo in self.topologies:
-                        for p in self.processors:
-                            for s in self.schedules:
-                                out.append(RunConfig(net, s, p, hw, link, topo, self.batch, self.minibatches,
-                                                     self.microbatches, self.overlap, self.input))
+                        for mem in self.memory:
+                            for mode in self.parallelism:
+                                for p in self.processors:
+                                    for s in self.schedules:
+                                        out.append(RunConfig(net, s, p, hw, link, topo, self.batch,
+                                                             self.minibatches, self.microbatches, self.overlap,
+                                                             self.input, mem, mode))
         return out
 
     def validate(self) -> None:
         """Check every axis value once (before any run starts); raises :class:`SweepError`."""
         from models.network.zoo import load_network, parse_input_shape
+        from schedules.planning.candidates import check_parallelism
         from schedules.registry import SCHEDULES
         from simulator.costs import parse_hardware, parse_link
-        from simulator.platform import TOPOLOGIES
+        from simulator.platform import TOPOLOGIES, parse_bytes
 
         unknown = [s for s in self.schedules if s not in SCHEDULES]
         if unknown:
@@ -331,6 +351,11 @@ class Experiment:
                 parse_hardware(hw)
             for link in self.links:
                 parse_link(link)
+            for mem in self.memory:
+                if mem is not None:
+                    parse_bytes(mem)
+            for mode in self.parallelism:
+                check_parallelism(mode)
         except SweepError:
             raise
         except LayerPipeError as exc:
@@ -420,7 +445,8 @@ def run_one(config: RunConfig) -> dict[str, Any]:
         platform = guarded_platform(config.platform(), override=None)
         n = config.minibatches if config.minibatches is not None else auto_minibatches(net)
         options = {"microbatches": config.microbatches} if config.microbatches is not None else {}
-        (result,) = compare(net, [config.schedule], platform, minibatches=n, batch=config.batch, **options)
+        (result,) = compare(net, [config.schedule], platform, minibatches=n, batch=config.batch,
+                            parallelism=config.parallelism, **options)
     except LayerPipeError as exc:
         row["error"] = str(exc).replace("\n", " ") or type(exc).__name__
         return row

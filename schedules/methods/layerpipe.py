@@ -46,7 +46,7 @@ from schedules.delays import DelayRule
 from schedules.planning.candidates import candidate_plans
 from schedules.planning.listsched import estimated_period, list_orders
 from schedules.planning.partition import StagePlan
-from schedules.planning.stages import processor_ranges
+from schedules.planning.stages import processor_ranges, stage_staleness
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
@@ -212,6 +212,29 @@ def build(name: str, template: nx.DiGraph, plan: StagePlan, placement, hw: Hardw
                     info={"stages": [(a, b, r) for a, b, r in plan.stages], "offloaded": moved, **info})
 
 
+def layer_staleness(layers: int):
+    """LayerPipe's retiming: every layer its own stage, S(l) = L - l (none on a single stage)."""
+    def stale_of(plan: StagePlan) -> dict[int, int]:
+        # one stage (one processor, or pure data parallelism) has nothing to pipeline, so nothing needs to be stale
+        return {l: (layers - l if len(plan.stages) > 1 else 0) for l in range(1, layers + 1)}
+    return stale_of
+
+
+def fine_tasks_on(plan: StagePlan, net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int,
+                  word_bytes: int = 2, spike_bits: bool = False, ag_split: str | float = "design",
+                  stale_of=stage_staleness, offload: bool = True, placement=None, name: str = "fine") -> Schedule:
+    """The fine tasks (WG, AG1, AG2 apart) of ``plan`` list-scheduled under ``stale_of``'s delays:
+    with ``placement`` given (a task -> processor map), on it; otherwise on the plan's stages,
+    with weight-gradient offloading when ``offload``. The rungs of ``simulator.explain`` are these."""
+    template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
+                             ag_split=ag_split)
+    if placement is None:
+        plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, plan=plan)
+    else:
+        rule = plan_rule(plan, stale_of(plan))
+    return build(name, template, plan, placement, hw, minibatches, rule)
+
+
 def layerpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
               spike_bits: bool = False, offload: bool = True, parallelism: str = "hybrid",
               replicate: bool | None = None, ag_split: str | float = "design", plan: StagePlan | None = None) -> Schedule:
@@ -219,15 +242,10 @@ def layerpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, w
     (``models.graph.build.training_graph``: "design", "balanced" or a fraction)."""
     template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
                              ag_split=ag_split)
-    L = num_layers(template)
-
-    def stale_of(plan) -> dict[int, int]:
-        # one stage (one processor) has nothing to pipeline, so nothing needs to be stale
-        return {l: (L - l if len(plan.stages) > 1 else 0) for l in range(1, L + 1)}
-
+    stale_of = layer_staleness(num_layers(template))
     plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, parallelism, replicate, plan)
     return build("layerpipe", template, plan, placement, hw, minibatches, rule)
 
 
 __all__ = ["layerpipe", "layerpipe_placement", "balance", "estimated_loads", "recurrence_bound", "build", "MOVABLE",
-           "planning_units", "plan_rule"]
+           "planning_units", "plan_rule", "layer_staleness", "fine_tasks_on"]

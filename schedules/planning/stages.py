@@ -42,10 +42,15 @@ def stage_template(graph: nx.DiGraph, plan: StagePlan) -> nx.DiGraph:
     return contract(graph, lambda n: Task(n[0], stage_of[n[1]]))
 
 
-def stage_delays(plan: StagePlan) -> dict[int, int]:
-    """LayerPipe2's rule, which is also PipeDream's: Delay(l) = 2 * (stages after l's stage)."""
+def stage_staleness(plan: StagePlan) -> dict[int, int]:
+    """PipeDream's rule, which is also LayerPipe2's default: S(l) = the stages after l's stage."""
     n = len(plan.stages)
-    return {l: 2 * (n - 1 - s) for s, (a, b, _) in enumerate(plan.stages) for l in range(a, b + 1)}
+    return {l: n - 1 - s for s, (a, b, _) in enumerate(plan.stages) for l in range(a, b + 1)}
+
+
+def stage_delays(plan: StagePlan) -> dict[int, int]:
+    """:func:`stage_staleness` in slots: Delay(l) = 2 S(l)."""
+    return {l: 2 * s for l, s in stage_staleness(plan).items()}
 
 
 def processor_ranges(plan: StagePlan) -> list[tuple[int, ...]]:
@@ -57,4 +62,4 @@ def processor_ranges(plan: StagePlan) -> list[tuple[int, ...]]:
     return out
 
 
-__all__ = ["layer_costs", "boundary_bytes", "stage_template", "stage_delays", "processor_ranges"]
+__all__ = ["layer_costs", "boundary_bytes", "stage_template", "stage_staleness", "stage_delays", "processor_ranges"]

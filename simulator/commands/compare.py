@@ -20,7 +20,7 @@ from simulator.commands.common import (
     schedule_options,
 )
 from simulator.commands.simulate import print_rows
-from simulator.evaluate import compare
+from simulator.evaluate import check_something_fits, compare
 from simulator.output import to_json
 
 
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     n = minibatches_from_args(args, net)
     rows = compare(net, names, plat, minibatches=n, batch=args.batch, no_limits=args.no_limits,
                    **schedule_options(args))
+    check_something_fits(rows)
     if args.json:
         print(to_json(rows))
         return 0

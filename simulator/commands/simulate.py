@@ -18,17 +18,35 @@ from simulator.commands.common import (
     platform_from_args,
     schedule_options,
 )
-from simulator.evaluate import compare
+from simulator.evaluate import check_something_fits, compare
+from simulator.limits import human_bytes
 from simulator.output import format_table, to_json
 
 
+def plan_text(stages) -> str:
+    """``[[1, 5, 7], [6, 8, 1]]`` -> ``'1-5x7 6-8'``: each stage's layers, times its replicas."""
+    def stage(a, b, r):
+        return (f"{a}-{b}" if b > a else f"{a}") + (f"x{r}" if r > 1 else "")
+    return " ".join(stage(*s) for s in stages)
+
+
 def print_rows(rows: list[dict]) -> None:
-    table = [{"schedule": r["schedule"], "cycles/minibatch": r["cycles_per_minibatch"],
-              "vs sequential": r["speedup_vs_sequential"], "vs pipedream": r["speedup_vs_pipedream"],
-              "utilization": r["utilization_mean"], "comm bytes/mb": r["comm_bytes_per_minibatch"],
-              "comm overhead": r["comm_overhead"], "peak mem (MB)": max(r["peak_memory_bytes"]) / 1e6,
-              "lower bound": r["lower_bound_cycles"], "efficiency": r["efficiency"]} for r in rows]
-    print(format_table(table))
+    table = []
+    for r in rows:
+        line = {"schedule": r["schedule"], "plan": plan_text(r["plan"]["stages"]) if r["plan"] else "-"}
+        if not r["feasible"]:
+            line["cycles/minibatch"] = f"does not fit: needs {human_bytes(r['memory_needed_bytes'])}"
+            table.append(line)
+            continue
+        line.update({"cycles/minibatch": r["cycles_per_minibatch"], "vs sequential": r["speedup_vs_sequential"],
+                     "vs pipedream": r["speedup_vs_pipedream"], "utilization": r["utilization_mean"],
+                     "comm bytes/mb": r["comm_bytes_per_minibatch"], "comm overhead": r["comm_overhead"],
+                     "peak mem (MB)": max(r["peak_memory_bytes"]) / 1e6, "lower bound": r["lower_bound_cycles"],
+                     "efficiency": r["efficiency"]})
+        table.append(line)
+    print(format_table(table, columns=["schedule", "plan", "cycles/minibatch", "vs sequential", "vs pipedream",
+                                       "utilization", "comm bytes/mb", "comm overhead", "peak mem (MB)",
+                                       "lower bound", "efficiency"]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,12 +55,13 @@ def run(args: argparse.Namespace) -> int:
     n = minibatches_from_args(args, net)
     rows = compare(net, [args.schedule], plat, minibatches=n, batch=args.batch, no_limits=args.no_limits,
                    **schedule_options(args))
+    check_something_fits(rows)
     if args.json:
         print(to_json(rows))
         return 0
     r = rows[0]
-    print(f"{r['schedule']} on {r['network']}, {r['processors']} x {r['platform']}, batch {args.batch}, "
-          f"{n} minibatches")
+    print(f"{r['schedule']} on {r['network']}, {r['platform']} ({r['processors_used']} of {r['processors']} "
+          f"processors used), batch {args.batch}, {n} minibatches")
     print_rows(rows)
     print()
     print(format_table([{"processor": f"P{p}", "utilization": u, "peak memory (bytes)": m}

@@ -46,6 +46,7 @@ def experiment_from_args(args: argparse.Namespace):
         "networks": _split(args.networks), "schedules": _split(args.schedules),
         "processors": _split(args.processors), "hardware": _split(args.hardware),
         "links": _split(args.links, commas=False), "topologies": _split(args.topologies),
+        "memory": _split(args.memory), "parallelism": _split(args.parallelism),
         "batch": args.batch, "minibatches": args.minibatches, "microbatches": args.microbatches,
         "input": args.input, "output": args.output, "plots": args.plots,
     }
@@ -63,7 +64,8 @@ def speedup_table(rows: list[dict]) -> list[dict]:
     """One line per (network, platform, P) with each schedule's speedup over PipeDream."""
     from schedules.registry import SCHEDULES
 
-    varying = [c for c in ("hardware", "link", "topology") if len({r.get(c) for r in rows}) > 1]
+    varying = [c for c in ("hardware", "link", "topology", "memory_capacity", "parallelism")
+               if len({r.get(c) for r in rows}) > 1]
     names = {r["schedule"] for r in rows}
     schedules = [s for s in SCHEDULES if s in names] + sorted(names - set(SCHEDULES))
     lines: dict[tuple, dict] = {}
@@ -157,6 +159,10 @@ def register(sub) -> argparse.ArgumentParser:
                       help="links, latency cycles,bytes per cycle or none, space-separated (default 100,16)")
     grid.add_argument("--topologies", "--topology", nargs="+", metavar="NAME", dest="topologies",
                       help="full, ring or mesh (default full)")
+    grid.add_argument("--memory-capacities", "--memory-capacity", nargs="+", metavar="SIZE", dest="memory",
+                      help="memory per processor, e.g. 8GiB, or none (default none: unlimited)")
+    grid.add_argument("--parallelism", nargs="+", metavar="MODE", dest="parallelism",
+                      help="pipeline and/or hybrid (default hybrid)")
     shared = p.add_argument_group("settings shared by every run")
     shared.add_argument("--batch", "-b", type=int, default=None, metavar="B", help="samples per minibatch (32)")
     shared.add_argument("--minibatches", "-n", default=None, metavar="N",

@@ -1,4 +1,5 @@
-"""Figures: speedup, utilization and memory plots of results, and Gantt charts of one run."""
+"""Figures: speedup, utilization and memory plots of results, Gantt charts of one run, and the
+attribution ladder of ``layerpipe explain``."""
 
 from simulator.plots.figures import (
                                      BASELINES,
@@ -6,6 +7,7 @@ from simulator.plots.figures import (
                                      PlotError,
                                      ScheduleRun,
                                      filter_rows,
+                                     ladder_figure,
                                      memory_figure,
                                      schedule_run,
                                      schedule_style,
@@ -14,4 +16,4 @@ from simulator.plots.figures import (
 )
 
 __all__ = ["SCHEDULE_STYLE", "BASELINES", "PlotError", "ScheduleRun", "schedule_run", "schedule_style", "filter_rows",
-           "speedup_figure", "utilization_figure", "memory_figure"]
+           "speedup_figure", "utilization_figure", "memory_figure", "ladder_figure"]

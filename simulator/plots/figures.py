@@ -40,7 +40,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator, PercentFormatter
 
 from models.errors import LayerPipeError
 from simulator.plots.gantt import _ByteLocator, _bytes_formatter, _new_figure, plot_gantt, plot_memory, save
@@ -84,12 +84,18 @@ def _schedule_order(names: Iterable[str]) -> list[str]:
 
 
 def _platform_label(row: Mapping[str, Any]) -> str:
-    """``mac:256, link 100,16`` (plus the topology unless fully connected)."""
+    """``mac:256, link 100,16`` (plus the topology unless fully connected, the memory capacity
+    and the parallelism mode when not the defaults)."""
     if row.get("hardware") is not None:
         label = f"{row['hardware']}, link {row.get('link', '?')}"
         topo = row.get("topology")
         if topo and topo != "full":
             label += f", {topo}"
+        memory = row.get("memory_capacity")
+        if memory and memory != "none":
+            label += f", {memory} per processor"
+        if row.get("parallelism", "hybrid") != "hybrid":
+            label += f", {row['parallelism']}"
         return label
     text = str(row.get("platform", ""))
     head, sep, rest = text.partition(" x ")  # compare() rows: "4 x mac 256/cycle, ..."
@@ -235,6 +241,43 @@ def speedup_figure(rows: Iterable[Mapping[str, Any]], path=None, *, baseline: st
                                                     "Speedup over one processor (cycles per minibatch ratio)"))
     fig.legend(list(drawn.values()), list(drawn), loc="outside lower center", ncols=min(len(drawn), 7),
                frameon=False, fontsize=9)
+    return _save(fig, path)
+
+
+def ladder_figure(ladder, path=None, *, title: str | None = None, dpi: int = 120) -> Figure:
+    """The attribution ladder (:func:`simulator.explain.explain`) as a waterfall: each rung's
+    factor is a bar from the speedup over PipeDream before it to the speedup after it (log scale,
+    so the bars add up to the method's speedup), labelled with the factor and the rung's memory."""
+    rungs = ladder.rungs
+    fig = _new_figure(8.0, 0.55 * len(rungs) + 1.4, dpi)
+    ax = fig.add_subplot(1, 1, 1)
+    level = 1.0
+    for i, r in enumerate(rungs):
+        after = rungs[0].cycles_per_minibatch / r.cycles_per_minibatch
+        lo, hi = sorted((level, after))
+        color = "#029E73" if after > level * (1 + 1e-9) else "#D55E00" if after < level * (1 - 1e-9) else "#949494"
+        if i == 0:
+            ax.plot([1.0, 1.0], [i - 0.3, i + 0.3], color="#0173B2", linewidth=3)
+        else:
+            ax.barh(i, hi - lo, left=lo, color=color, height=0.55)
+        ax.annotate(f"x{r.factor:.3f}   {r.peak_memory / 1e6:,.0f} MB", xy=(max(level, after), i),
+                    xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+        level = after
+    ax.set_yticks(range(len(rungs)))
+    ax.set_yticklabels([r.name for r in rungs], fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    levels = [1.0] + [rungs[0].cycles_per_minibatch / r.cycles_per_minibatch for r in rungs]
+    ax.set_xlim(min(levels) / 1.04, max(levels) * 1.25)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}x"))
+    ax.axvline(1.0, color="#0173B2", linestyle="--", linewidth=1.0)
+    ax.set_xlabel("speedup over PipeDream (x, log scale)")
+    _style_axes(ax)
+    ax.set_title(title or f"{ladder.method} on {ladder.network}: x{ladder.speedup:.3f} over PipeDream, rung by rung",
+                 fontsize=11, loc="left")
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -437,4 +480,4 @@ def schedule_run(network, schedule: str, processors: int, *, hardware: str = "ma
 
 
 __all__ = ["SCHEDULE_STYLE", "BASELINES", "PlotError", "ScheduleRun", "schedule_run", "schedule_style", "filter_rows",
-           "speedup_figure", "utilization_figure", "memory_figure"]
+           "speedup_figure", "utilization_figure", "memory_figure", "ladder_figure"]

@@ -1,0 +1,75 @@
+"""``layerpipe explain``: where a method's speedup over PipeDream comes from, rung by rung.
+
+Runs the attribution ladder of :mod:`simulator.explain` (PipeDream as planned -> PipeDream
+on the method's plan -> split tasks with PipeDream's delays -> + weight-gradient offloading
+-> + the method's own delays -> the method) on one network and platform, and prints each
+rung's cycles per minibatch, its factor over the rung before (the factors multiply to the
+method's speedup), its peak memory and the bytes it moves. ``--plot FILE`` draws the ladder
+as a waterfall.
+
+    layerpipe explain alexnet -p 8 --parallelism pipeline --plot ladder.png
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from simulator.commands.common import (
+    add_run_arguments,
+    add_schedule_options,
+    check_sizes,
+    minibatches_from_args,
+    network_from_args,
+    platform_from_args,
+    schedule_options,
+)
+from simulator.commands.gantt import plot_path
+from simulator.output import format_table, to_json
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.explain import explain
+
+    out = plot_path(args.plot)
+    check_sizes(args)
+    net, plat = network_from_args(args), platform_from_args(args)
+    n = minibatches_from_args(args, net)
+    ladder = explain(net, args.schedule, plat, minibatches=n, batch=args.batch, **schedule_options(args))
+    if out is not None:
+        from simulator.plots import ladder_figure
+
+        try:
+            ladder_figure(ladder, out)
+        except OSError as exc:
+            from models.errors import LayerPipeError
+
+            raise LayerPipeError(f"cannot write a plot to {args.plot!r}: {exc.strerror or exc}") from None
+    if args.json:
+        print(to_json(ladder.to_dict()))
+        return 0
+    print(f"{ladder.method} on {ladder.network}, {ladder.platform}, batch {args.batch}, {n} minibatches: "
+          f"{ladder.speedup:.3f}x over PipeDream")
+    cumulative = 1.0
+    rows = []
+    for r in ladder.rungs:
+        cumulative *= r.factor
+        rows.append({"rung": r.name, "cycles/minibatch": r.cycles_per_minibatch, "factor": r.factor,
+                     "vs pipedream": cumulative, "peak mem (MB)": r.peak_memory / 1e6,
+                     "comm bytes/mb": r.bytes_per_minibatch})
+    print(format_table(rows))
+    if out is not None:
+        print(f"wrote {out}")
+    return 0
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("explain", help="attribute a method's speedup over PipeDream, rung by rung",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p, schedule=False)
+    p.add_argument("--schedule", "-s", default="layerpipe", metavar="NAME",
+                   help="the method to explain (default layerpipe; layerpipe2 and spikepipe have every rung)")
+    add_schedule_options(p)
+    p.add_argument("--plot", metavar="FILE", default=None, help="draw the ladder as a waterfall (.png, .svg, .pdf)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=run)
+    return p

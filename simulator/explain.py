@@ -1,0 +1,141 @@
+"""Why a method is faster than PipeDream: the attribution ladder (docs/design.md section 11).
+
+Each rung is a real schedule, simulated until converged on the same network, platform and run
+length; the next rung changes one thing:
+
+1. ``pipedream`` - PipeDream as planned (its fastest fitting candidate, ``simulator.selection``);
+2. ``pipedream on the method's plan`` - PipeDream's schedule (backward as one task, 1F1B, its
+   delays) on the stages and replicas the method runs on;
+3. ``split tasks`` - the same plan with WG, AG1 and AG2 as separate tasks, list-scheduled, with
+   PipeDream's delays (S = the stages after a layer's stage), nothing moved off its stage;
+4. ``+ weight-gradient offloading`` - rung 3 with LayerPipe's offloading search;
+5. ``+ the method's delays`` - rung 4's placement with the method's own delays (LayerPipe: every
+   layer its own retimed stage, S(l) = L - l);
+6. the method as it runs (its own offloading search under its own delays).
+
+The factor of a rung is the previous rung's cycles per minibatch over its own, so the factors
+multiply to the method's speedup over PipeDream exactly. Methods outside the LayerPipe family
+have two rungs (PipeDream, the method).
+
+>>> from models.network.zoo import get_network
+>>> from simulator.platform import PlatformSpec
+>>> ladder = explain(get_network("mlp"), "layerpipe", PlatformSpec(4).build(), minibatches=32, batch=32)
+>>> [r.name for r in ladder.rungs][2:4]
+['split tasks', '+ weight-gradient offloading']
+>>> import math
+>>> math.isclose(math.prod(r.factor for r in ladder.rungs), ladder.speedup, rel_tol=1e-12)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from models.errors import LayerPipeError
+from models.network.spec import NetworkSpec
+from schedules.methods.layerpipe import fine_tasks_on
+from schedules.methods.pipedream import pipedream_on
+from schedules.passes import Placement
+from schedules.registry import method
+from schedules.schedule import Schedule
+from simulator.engine import SimResult
+from simulator.hardware import Hardware
+from simulator.metrics import processor_memory
+from simulator.runs import converge
+from simulator.selection import Trial, choose
+
+#: the methods whose ladder has every rung
+LAYERPIPE_FAMILY = ("layerpipe", "layerpipe2", "spikepipe")
+
+
+@dataclass
+class Rung:
+    """One rung: its schedule, simulated, and its factor over the rung below."""
+
+    name: str
+    schedule: Schedule
+    result: SimResult
+    factor: float = 1.0
+
+    @property
+    def cycles_per_minibatch(self) -> float:
+        return float(self.result.stats.cycles_per_step)
+
+    @property
+    def peak_memory(self) -> int:
+        return max((m.total for m in processor_memory(self.result)), default=0)
+
+    @property
+    def bytes_per_minibatch(self) -> float:
+        return self.result.stats.bytes_moved / max(1, self.schedule.steps)
+
+    def to_dict(self) -> dict:
+        return {"rung": self.name, "cycles_per_minibatch": self.cycles_per_minibatch, "factor": self.factor,
+                "peak_memory_bytes": self.peak_memory, "comm_bytes_per_minibatch": self.bytes_per_minibatch,
+                "stages": [list(s) for s in self.schedule.info.get("stages", [])],
+                "delays": self.schedule.layer_delays(), "offloaded": self.schedule.info.get("offloaded", [])}
+
+
+@dataclass
+class Ladder:
+    network: str
+    method: str
+    platform: str
+    rungs: list[Rung]
+
+    @property
+    def speedup(self) -> float:
+        """The method's speedup over PipeDream: the first rung's cycles over the last's."""
+        return self.rungs[0].cycles_per_minibatch / self.rungs[-1].cycles_per_minibatch
+
+    def to_dict(self) -> dict:
+        return {"network": self.network, "method": self.method, "platform": self.platform, "speedup": self.speedup,
+                "rungs": [r.to_dict() for r in self.rungs]}
+
+
+def _chosen(name: str, network: NetworkSpec, platform, **kwargs) -> Trial:
+    choice = choose(name, network, platform, **kwargs)
+    if choice.chosen is None:
+        raise LayerPipeError(choice.why_not() + ": give the processors more memory (--memory-capacity) or add processors")
+    return choice.chosen
+
+
+def explain(network: NetworkSpec, name: str, platform, *, minibatches: int, batch: int, **options) -> Ladder:
+    """The attribution ladder from PipeDream to method ``name`` (module docstring)."""
+    if not method(name).plans:
+        raise LayerPipeError(f"{name} plans no pipeline stages: there is no ladder from PipeDream to it")
+    run = dict(minibatches=minibatches, batch=batch)
+    base = _chosen("pipedream", network, platform, **run, **options)
+    top = _chosen(name, network, platform, **run, **options)
+    rungs = [Rung("pipedream", base.schedule, base.result)]
+
+    def rung(label: str, build: Callable[[int], Schedule]) -> Schedule:
+        sched, result = converge(build, platform, minibatches)
+        rungs.append(Rung(label, sched, result))
+        return sched
+
+    if name in LAYERPIPE_FAMILY:
+        plan = top.candidate.plan
+        hw = Hardware.of(platform)
+        opts = {k: v for k, v in options.items() if k in ("spike_bits", "ag_split") and v is not None}
+        fine = dict(batch=batch, spike_bits=bool(opts.get("spike_bits")), ag_split=opts.get("ag_split", "design"))
+        rung("pipedream on the method's plan",
+             lambda n: pipedream_on(plan, network, minibatches=n, batch=batch, spike_bits=fine["spike_bits"]))
+        rung("split tasks", lambda n: fine_tasks_on(plan, network, hw, minibatches=n, offload=False, **fine))
+        offloaded = rung("+ weight-gradient offloading",
+                         lambda n: fine_tasks_on(plan, network, hw, minibatches=n, offload=True, **fine))
+        own = dict(top.schedule.rule.stale)
+        # rung 4's placement; a replicated plan offloads nothing (its replicas take units round robin)
+        where = Placement(offloaded)
+        placement = None if offloaded.update_rounds else {t: where(t, 0) for t in offloaded.graph}
+        rung("+ the method's delays",
+             lambda n: fine_tasks_on(plan, network, hw, minibatches=n, stale_of=lambda _plan: own,
+                                     placement=placement, offload=False, **fine))
+    rungs.append(Rung(name, top.schedule, top.result))
+    for below, above in zip(rungs, rungs[1:]):
+        above.factor = below.cycles_per_minibatch / above.cycles_per_minibatch
+    return Ladder(network.name, name, platform.describe(), rungs)
+
+
+__all__ = ["Rung", "Ladder", "explain", "LAYERPIPE_FAMILY"]
