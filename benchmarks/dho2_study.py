@@ -259,9 +259,9 @@ def summary(rows: list[dict], networks: list[str], devices: list[int]) -> list[s
     P_txt = f"P = {multi[0]}..{multi[-1]}" if multi else "P >= 2"
     lines += [
         f"| DHO2 total-time speedup vs distributed first-order, same P ({P_txt}) | 1.4x - 2.1x | " + " | ".join(cells["first"]) + " |",
-        f"| ... vs the best first-order design on at most P devices | | " + " | ".join(cells["first_upto"]) + " |",
-        f"| DHO2 speedup vs distributed second-order (K-FAC), same P | 1.4x - 2.1x | " + " | ".join(cells["second"]) + " |",
-        f"| ... vs K-FAC on at most P devices | | " + " | ".join(cells["second_upto"]) + " |",
+        "| ... vs the best first-order design on at most P devices | | " + " | ".join(cells["first_upto"]) + " |",
+        "| DHO2 speedup vs distributed second-order (K-FAC), same P | 1.4x - 2.1x | " + " | ".join(cells["second"]) + " |",
+        "| ... vs K-FAC on at most P devices | | " + " | ".join(cells["second_upto"]) + " |",
         f"| per-device memory, DHO2 (P_c = P/2), P = {multi[0] if multi else '-'} -> {multi[-1] if multi else '-'} | "
         "falls about linearly with P | " + " | ".join(cells["mem"]) + " |",
         "| per-device memory, FOSI with the curvature on one device | (grows with m*n on that device) | "

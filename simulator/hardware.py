@@ -50,10 +50,11 @@ class Hardware:
     processors: tuple  # cost models
     link: object  # LinkModel
     route: Callable[[int, int], tuple[tuple[int, int], ...]] | None = None  # directed hops; None: direct
+    memory_capacity: int | None = None  # bytes per processor (None: unlimited)
 
     @classmethod
     def of(cls, platform) -> "Hardware":
-        return cls(tuple(platform.processors), platform.link, platform.route)
+        return cls(tuple(platform.processors), platform.link, platform.route, getattr(platform, "memory_capacity", None))
 
     @property
     def size(self) -> int:

@@ -17,6 +17,7 @@ import random
 
 import pytest
 
+from models.errors import ScheduleError
 from schedules.planning.partition import plan_stages
 
 
@@ -43,9 +44,22 @@ def pipedream_objective(stages, compute, boundary, params, bandwidth) -> float:
     return worst
 
 
-def brute_force(compute, P, boundary, params=None, bandwidth=math.inf, replicate=False) -> float:
+def stage_memory(stages, s, params, stash, P) -> float:
+    """PipeDream's memory constraint as partition.py states it: stage s keeps f = ceil(a / r) + 1
+    minibatches in flight (a: processors after it, assuming all P are used), f weight versions
+    and f stashes, and a momentum and a gradient buffer."""
+    a, b, r = stages[s]
+    used = sum(x[2] for x in stages[: s + 1])
+    f = math.ceil((P - used) / r) + 1
+    w = sum(params[a - 1:b])
+    return f * (w + sum(stash[a - 1:b])) + 2 * w
+
+
+def brute_force(compute, P, boundary, params=None, bandwidth=math.inf, replicate=False, stash=None,
+                memory_limit=None) -> float:
     L = len(compute)
     params = params or [0] * L
+    stash = stash or [0] * L
     best = math.inf
     for parts in _compositions(L):
         if len(parts) > P:
@@ -55,6 +69,9 @@ def brute_force(compute, P, boundary, params=None, bandwidth=math.inf, replicate
             if sum(reps) > P:
                 continue
             stages = [(a, b, r) for (a, b), r in zip(parts, reps)]
+            if memory_limit is not None and any(stage_memory(stages, s, params, stash, P) > memory_limit
+                                                for s in range(len(stages))):
+                continue
             best = min(best, pipedream_objective(stages, compute, boundary, params, bandwidth))
     return best
 
@@ -88,6 +105,28 @@ def test_replicated_plans_with_a_binding_link_match_brute_force(seed):
     assert plan.bottleneck == pytest.approx(pipedream_objective(plan.stages, compute, boundary, params, bandwidth),
                                             rel=1e-12)
     assert plan.processors_used <= P
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_memory_constrained_plans_match_brute_force(seed):
+    rng = random.Random(5000 + seed)
+    L, P = rng.randint(2, 5), rng.randint(2, 5)
+    compute = [rng.randint(20, 200) for _ in range(L)]
+    boundary = [rng.randint(0, 100) for _ in range(L - 1)]
+    params = [rng.randint(0, 50) for _ in range(L)]
+    stash = [rng.randint(0, 30) for _ in range(L)]
+    limit = rng.randint(60, 300)
+    replicate = rng.random() < 0.5
+    expected = brute_force(compute, P, boundary, params, 4.0, replicate, stash, limit)
+    if expected == math.inf:
+        with pytest.raises(ScheduleError, match="fits"):
+            plan_stages(compute, P, boundary=boundary, param_bytes=params, bandwidth=4.0, replicate=replicate,
+                        stash_bytes=stash, memory_limit=limit)
+        return
+    plan = plan_stages(compute, P, boundary=boundary, param_bytes=params, bandwidth=4.0, replicate=replicate,
+                       stash_bytes=stash, memory_limit=limit)
+    assert plan.bottleneck == pytest.approx(expected, rel=1e-12)
+    assert all(stage_memory(plan.stages, s, params, stash, P) <= limit for s in range(len(plan.stages)))
 
 
 def test_the_cut_after_the_first_stage_is_charged_to_its_receiver_only():

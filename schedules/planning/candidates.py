@@ -9,8 +9,10 @@ over the step's per-layer cycles in both groupings of the same tasks,
 
 each as a straight pipeline and, in the ``hybrid`` parallelism mode, with stage replication
 allowed (data parallelism inside a stage; PipeDream's planner replicates by default). The
-``pipeline`` mode allows no replication for anyone. Duplicate plans are dropped; the first
-candidate is the plan PipeDream's own planner picks in that mode.
+``pipeline`` mode allows no replication for anyone. On a platform with a memory capacity the
+same DPs also run with PipeDream's memory constraint, so plans that spread the weights thin
+enough to fit are among the candidates. Duplicate plans are dropped; the first candidate is
+the plan PipeDream's own planner picks in that mode.
 
 Choosing among the candidates is the simulator's job (``simulator.selection``): every method
 takes the one whose schedule simulates fastest and fits the memory of the platform.
@@ -50,10 +52,12 @@ class Candidate:
     plan: StagePlan
     grouping: str
     replicated: bool
+    memory_aware: bool = False  # planned with PipeDream's memory constraint
 
     def describe(self) -> dict:
         return {"stages": [list(s) for s in self.plan.stages], "grouping": self.grouping,
-                "replication_allowed": self.replicated, "planned_bottleneck": self.plan.bottleneck}
+                "replication_allowed": self.replicated, "memory_aware": self.memory_aware,
+                "planned_bottleneck": self.plan.bottleneck}
 
 
 def pipedream_costs(fine: nx.DiGraph, hw: Hardware) -> list[int]:
@@ -87,17 +91,24 @@ def candidate_plans(fine: nx.DiGraph, hw: Hardware, *, parallelism: str = "hybri
     L = num_layers(fine)
     boundary = [hw.transfer(b) for b in boundary_bytes(fine)]
     params = [layer_infos(fine)[l].param_bytes for l in range(1, L + 1)]
+    stash = [layer_infos(fine)[l].stash_bytes for l in range(1, L + 1)]
     bw = getattr(hw.link, "bytes_per_cycle", math.inf)
     if replicate is not None:
         modes = (bool(replicate),)
     else:
         modes = (True, False) if parallelism == "hybrid" else (False,)
+    limits = (None,) if hw.memory_capacity is None else (None, hw.memory_capacity)
     out: list[Candidate] = []
-    for grouping, costs in (("pipedream", pipedream_costs(fine, hw)), ("layerpipe", layer_costs(fine, hw))):
-        for rep in modes:
-            plan = plan_stages(costs, hw.size, boundary=boundary, param_bytes=params, bandwidth=bw, replicate=rep)
-            if all(c.plan.stages != plan.stages for c in out):
-                out.append(Candidate(plan, grouping, rep))
+    for limit in limits:
+        for grouping, costs in (("pipedream", pipedream_costs(fine, hw)), ("layerpipe", layer_costs(fine, hw))):
+            for rep in modes:
+                try:
+                    plan = plan_stages(costs, hw.size, boundary=boundary, param_bytes=params, bandwidth=bw,
+                                       replicate=rep, stash_bytes=stash, memory_limit=limit)
+                except ScheduleError:  # nothing fits the memory constraint's estimate
+                    continue
+                if all(c.plan.stages != plan.stages for c in out):
+                    out.append(Candidate(plan, grouping, rep, limit is not None))
     return out
 
 

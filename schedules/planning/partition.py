@@ -20,6 +20,13 @@ charged only C / m_down. (PipeDream's code charges cuts only with
 straight pipeline forces ``m' = 1``; then cuts are not divided. Using fewer processors than
 available is allowed (PipeDream's ``--use_fewer_machines``).
 
+With a ``memory_limit`` (PipeDream's ``--use_memory_constraint``) a stage is allowed only if
+its estimated memory fits: with ``a`` processors left after it (all the others are assumed to
+be used, as PipeDream does) it keeps f = ceil(a / m') + 1 minibatches in flight, and so f
+weight versions and f stashes, beside a momentum and a gradient buffer:
+``f (params + stash) + 2 params``. This is the planner's estimate; the simulated memory decides
+(``simulator.selection``).
+
 >>> plan = plan_stages([4, 1, 1, 4], processors=2)
 >>> plan.stages, plan.bottleneck
 (((1, 2, 1), (3, 4, 1)), 5.0)
@@ -55,12 +62,15 @@ class StagePlan:
 
 def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence[float] | None = None,
                 param_bytes: Sequence[float] | None = None, bandwidth: float = math.inf,
-                replicate: bool = False) -> StagePlan:
+                replicate: bool = False, stash_bytes: Sequence[float] | None = None,
+                memory_limit: float | None = None) -> StagePlan:
     """Best contiguous partition of per-layer ``compute`` times onto ``processors``.
 
     ``boundary[k]`` (k = 1..L-1, index k-1) is the cycles to move boundary k's activations
-    and gradients; ``param_bytes`` and ``bandwidth`` price replication. Ties prefer fewer
-    stages, then earlier cuts, so the plan is deterministic.
+    and gradients; ``param_bytes`` and ``bandwidth`` price replication; ``stash_bytes`` and
+    ``memory_limit`` bound each stage's memory (module docstring). Ties prefer fewer stages,
+    then earlier cuts, so the plan is deterministic. Raises :class:`ScheduleError` when no
+    plan fits the memory limit.
     """
     L = len(compute)
     if L == 0:
@@ -73,11 +83,19 @@ def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence
     if len(boundary) != L - 1:
         raise ScheduleError(f"need {L - 1} boundary costs, got {len(boundary)}")
     params = list(param_bytes) if param_bytes is not None else [0.0] * L
-    prefix = [0.0]
-    pprefix = [0.0]
-    for c, b in zip(compute, params):
+    stash = list(stash_bytes) if stash_bytes is not None else [0.0] * L
+    prefix, pprefix, sprefix = [0.0], [0.0], [0.0]
+    for c, b, a in zip(compute, params, stash):
         prefix.append(prefix[-1] + c)
         pprefix.append(pprefix[-1] + b)
+        sprefix.append(sprefix[-1] + a)
+
+    def fits(i: int, j: int, m: int, used: int) -> bool:  # layers i+1..j on m replicas, ``used`` processors so far
+        if memory_limit is None:
+            return True
+        in_flight = -(-(processors - used) // m) + 1
+        weights = pprefix[j] - pprefix[i]
+        return in_flight * (weights + sprefix[j] - sprefix[i]) + 2 * weights <= memory_limit
 
     def stage_time(i: int, j: int, m: int) -> float:  # layers i+1..j (prefix indices), m replicas
         work = prefix[j] - prefix[i]
@@ -92,14 +110,14 @@ def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence
     for j in range(1, L + 1):
         for m in range(1, processors + 1):
             cand: list[tuple[float, int, tuple]] = []
-            if replicate or m == 1:
+            if (replicate or m == 1) and fits(0, j, m, m):
                 cand.append((stage_time(0, j, m), 1, ((1, j, m),)))
             for k in range(1, j):
                 for mp in range(1, m):
                     if not replicate and mp != 1:
                         continue
                     prev_t, prev_st = best[k][m - mp]
-                    if prev_t == INF:
+                    if prev_t == INF or not fits(k, j, mp, m):
                         continue
                     out = boundary[j - 1] / mp if j < L else 0.0  # the cut after this stage, as its sender
                     t = max(prev_t, stage_time(k, j, mp), boundary[k - 1] / mp, out)
@@ -109,6 +127,8 @@ def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence
                 best[j][m] = (t, st)
     # using fewer processors than available is allowed (a straight pipeline has at most L stages)
     options = [(best[L][m][0], m, best[L][m][1]) for m in range(1, processors + 1) if best[L][m][0] < INF]
+    if not options:
+        raise ScheduleError(f"no plan of {L} layers on {processors} processors fits {memory_limit:,.0f} bytes per processor")
     t, _, stages = min(options, key=lambda o: (o[0], o[1]))
     return StagePlan(tuple(stages), float(t))
 

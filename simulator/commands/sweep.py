@@ -74,7 +74,12 @@ def speedup_table(rows: list[dict]) -> list[dict]:
         line = lines.setdefault(key, {"network": r["network"], **{c: r.get(c) for c in varying},
                                       "P": r["processors"]})
         value = r.get("speedup_vs_pipedream")
-        line[r["schedule"]] = "failed" if r.get("error") else (value if value is not None else "")
+        if r.get("error"):
+            line[r["schedule"]] = "failed"
+        elif r.get("feasible") is False:
+            line[r["schedule"]] = "does not fit"
+        else:
+            line[r["schedule"]] = value if value is not None else ""
     head = ["network", *varying, "P"]
     return [{**{c: line[c] for c in head}, **{s: line.get(s, "") for s in schedules}} for line in lines.values()]
 
