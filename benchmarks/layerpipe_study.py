@@ -34,7 +34,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from study_tools import (  # noqa: E402  # noqa: E402
+from study_tools import (  # noqa: E402
     OUT,
     Cell,
     ladder,

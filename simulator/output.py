@@ -9,9 +9,12 @@ from typing import Any
 
 
 def _cell(value: Any) -> str:
+    # a missing or undefined figure is a dash, never "None" or "nan" passed off as a result
+    if value is None:
+        return "-"
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
-            return str(value)
+            return "-"
         if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
             return f"{value:.3e}"
         return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.1f}"
@@ -22,19 +25,25 @@ def _cell(value: Any) -> str:
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
                  headers: dict[str, str] | None = None) -> str:
-    """Left-align text, right-align numbers; ``headers`` renames columns for display.
+    """Left-align text, right-align numbers; ``headers`` renames columns for display; a missing
+    (None) or non-finite value prints as ``-``.
 
-    >>> print(format_table([{"a": 1, "b": "x"}, {"a": 22, "b": "yy"}]))
+    >>> print(format_table([{"a": 1, "b": "x"}, {"a": 22, "b": "yy"}, {"a": None, "b": "z"}]))
      a  b
      1  x
     22  yy
+     -  z
     """
     if not rows:
         return "(no rows)"
     columns = list(columns or rows[0].keys())
     headers = headers or {}
     text = [[_cell(r.get(c, "")) for c in columns] for r in rows]
-    numeric = [all(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows) for c in columns]
+    def is_number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    numeric = [all(is_number(r.get(c)) or r.get(c) is None for r in rows) and any(is_number(r.get(c)) for r in rows)
+               for c in columns]
     titles = [headers.get(c, c) for c in columns]
     widths = [max(len(titles[i]), *(len(t[i]) for t in text)) for i in range(len(columns))]
 

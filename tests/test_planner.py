@@ -44,19 +44,22 @@ def pipedream_objective(stages, compute, boundary, params, bandwidth) -> float:
     return worst
 
 
-def stage_memory(stages, s, params, stash, P) -> float:
+def stage_memory(stages, s, params, stash, P, versions=None) -> float:
     """PipeDream's memory constraint as partition.py states it: stage s keeps f = ceil(a / r) + 1
     minibatches in flight (a: processors after it, assuming all P are used), f weight versions
-    and f stashes, and a momentum and a gradient buffer."""
+    and f stashes, and a momentum and a gradient buffer; with per-layer ``versions``, layer l
+    keeps v_l versions and stashes whatever the plan."""
     a, b, r = stages[s]
+    w = sum(params[a - 1:b])
+    if versions is not None:
+        return sum(versions[l - 1] * (params[l - 1] + stash[l - 1]) for l in range(a, b + 1)) + 2 * w
     used = sum(x[2] for x in stages[: s + 1])
     f = math.ceil((P - used) / r) + 1
-    w = sum(params[a - 1:b])
     return f * (w + sum(stash[a - 1:b])) + 2 * w
 
 
 def brute_force(compute, P, boundary, params=None, bandwidth=math.inf, replicate=False, stash=None,
-                memory_limit=None) -> float:
+                memory_limit=None, versions=None) -> float:
     L = len(compute)
     params = params or [0] * L
     stash = stash or [0] * L
@@ -69,7 +72,7 @@ def brute_force(compute, P, boundary, params=None, bandwidth=math.inf, replicate
             if sum(reps) > P:
                 continue
             stages = [(a, b, r) for (a, b), r in zip(parts, reps)]
-            if memory_limit is not None and any(stage_memory(stages, s, params, stash, P) > memory_limit
+            if memory_limit is not None and any(stage_memory(stages, s, params, stash, P, versions) > memory_limit
                                                 for s in range(len(stages))):
                 continue
             best = min(best, pipedream_objective(stages, compute, boundary, params, bandwidth))
@@ -127,6 +130,30 @@ def test_memory_constrained_plans_match_brute_force(seed):
                        stash_bytes=stash, memory_limit=limit)
     assert plan.bottleneck == pytest.approx(expected, rel=1e-12)
     assert all(stage_memory(plan.stages, s, params, stash, P) <= limit for s in range(len(plan.stages)))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_plans_under_per_layer_delays_match_brute_force(seed):
+    """The memory constraint with LayerPipe's versions, S(l) + 1 = L - l + 1 per layer."""
+    rng = random.Random(7000 + seed)
+    L, P = rng.randint(2, 5), rng.randint(2, 5)
+    compute = [rng.randint(20, 200) for _ in range(L)]
+    boundary = [rng.randint(0, 100) for _ in range(L - 1)]
+    params = [rng.randint(0, 50) for _ in range(L)]
+    stash = [rng.randint(0, 30) for _ in range(L)]
+    versions = [L - l + 1 for l in range(1, L + 1)]
+    limit = rng.randint(60, 400)
+    replicate = rng.random() < 0.5
+    run = dict(boundary=boundary, param_bytes=params, bandwidth=4.0, replicate=replicate, stash_bytes=stash,
+               memory_limit=limit, versions=versions)
+    expected = brute_force(compute, P, boundary, params, 4.0, replicate, stash, limit, versions)
+    if expected == math.inf:
+        with pytest.raises(ScheduleError, match="fits"):
+            plan_stages(compute, P, **run)
+        return
+    plan = plan_stages(compute, P, **run)
+    assert plan.bottleneck == pytest.approx(expected, rel=1e-12)
+    assert all(stage_memory(plan.stages, s, params, stash, P, versions) <= limit for s in range(len(plan.stages)))
 
 
 def test_the_cut_after_the_first_stage_is_charged_to_its_receiver_only():

@@ -10,8 +10,9 @@ over the step's per-layer cycles in both groupings of the same tasks,
 each as a straight pipeline and, in the ``hybrid`` parallelism mode, with stage replication
 allowed (data parallelism inside a stage; PipeDream's planner replicates by default). The
 ``pipeline`` mode allows no replication for anyone. On a platform with a memory capacity the
-same DPs also run with PipeDream's memory constraint, so plans that spread the weights thin
-enough to fit are among the candidates. Duplicate plans are dropped; the first candidate is
+same DPs also run with a memory constraint, once with PipeDream's estimate (per-stage delays)
+and once with per-layer delays (S(l) = L - l, LayerPipe's: versions fixed by the layer, not the
+plan), so plans that spread the weights thin enough to fit are among the candidates for everyone. Duplicate plans are dropped; the first candidate is
 the plan PipeDream's own planner picks in that mode.
 
 Choosing among the candidates is the simulator's job (``simulator.selection``): every method
@@ -43,6 +44,8 @@ from simulator.hardware import Hardware
 
 PARALLELISM = ("pipeline", "hybrid")
 GROUPINGS = ("pipedream", "layerpipe")
+#: the delays a memory-constrained DP assumes: PipeDream's per-stage ones, or per layer (LayerPipe's)
+MEMORY_MODELS = ("stage delays", "layer delays")
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,16 @@ class Candidate:
     plan: StagePlan
     grouping: str
     replicated: bool
-    memory_aware: bool = False  # planned with PipeDream's memory constraint
+    memory_model: str | None = None  # None, or the delays the memory constraint assumed: MEMORY_MODELS
+
+    @property
+    def memory_aware(self) -> bool:
+        return self.memory_model is not None
 
     def describe(self) -> dict:
         return {"stages": [list(s) for s in self.plan.stages], "grouping": self.grouping,
                 "replication_allowed": self.replicated, "memory_aware": self.memory_aware,
-                "planned_bottleneck": self.plan.bottleneck}
+                "memory_model": self.memory_model, "planned_bottleneck": self.plan.bottleneck}
 
 
 def pipedream_costs(fine: nx.DiGraph, hw: Hardware) -> list[int]:
@@ -97,19 +104,22 @@ def candidate_plans(fine: nx.DiGraph, hw: Hardware, *, parallelism: str = "hybri
         modes = (bool(replicate),)
     else:
         modes = (True, False) if parallelism == "hybrid" else (False,)
-    limits = (None,) if hw.memory_capacity is None else (None, hw.memory_capacity)
+    models = (None,) if hw.memory_capacity is None else (None, *MEMORY_MODELS)
+    per_layer = [L - l + 1 for l in range(1, L + 1)]  # S(l) + 1 versions with S(l) = L - l
     out: list[Candidate] = []
-    for limit in limits:
+    for model in models:
+        limit = None if model is None else hw.memory_capacity
+        versions = per_layer if model == "layer delays" else None
         for grouping, costs in (("pipedream", pipedream_costs(fine, hw)), ("layerpipe", layer_costs(fine, hw))):
             for rep in modes:
                 try:
                     plan = plan_stages(costs, hw.size, boundary=boundary, param_bytes=params, bandwidth=bw,
-                                       replicate=rep, stash_bytes=stash, memory_limit=limit)
+                                       replicate=rep, stash_bytes=stash, memory_limit=limit, versions=versions)
                 except ScheduleError:  # nothing fits the memory constraint's estimate
                     continue
                 if all(c.plan.stages != plan.stages for c in out):
-                    out.append(Candidate(plan, grouping, rep, limit is not None))
+                    out.append(Candidate(plan, grouping, rep, model))
     return out
 
 
-__all__ = ["PARALLELISM", "GROUPINGS", "Candidate", "candidate_plans", "pipedream_costs", "check_parallelism"]
+__all__ = ["PARALLELISM", "GROUPINGS", "MEMORY_MODELS", "Candidate", "candidate_plans", "pipedream_costs", "check_parallelism"]

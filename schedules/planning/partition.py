@@ -24,8 +24,11 @@ With a ``memory_limit`` (PipeDream's ``--use_memory_constraint``) a stage is all
 its estimated memory fits: with ``a`` processors left after it (all the others are assumed to
 be used, as PipeDream does) it keeps f = ceil(a / m') + 1 minibatches in flight, and so f
 weight versions and f stashes, beside a momentum and a gradient buffer:
-``f (params + stash) + 2 params``. This is the planner's estimate; the simulated memory decides
-(``simulator.selection``).
+``f (params + stash) + 2 params``. That is the estimate for per-stage delays. For a method whose
+delays are per layer (LayerPipe: layer l is S(l) updates stale whatever the plan), ``versions``
+gives each layer's versions v_l instead, and a stage (each replica of it) is estimated at
+``sum over its layers of v_l (params_l + stash_l) + 2 params``. Either way this is the planner's
+estimate; the simulated memory decides (``simulator.selection``).
 
 >>> plan = plan_stages([4, 1, 1, 4], processors=2)
 >>> plan.stages, plan.bottleneck
@@ -63,12 +66,13 @@ class StagePlan:
 def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence[float] | None = None,
                 param_bytes: Sequence[float] | None = None, bandwidth: float = math.inf,
                 replicate: bool = False, stash_bytes: Sequence[float] | None = None,
-                memory_limit: float | None = None) -> StagePlan:
+                memory_limit: float | None = None, versions: Sequence[int] | None = None) -> StagePlan:
     """Best contiguous partition of per-layer ``compute`` times onto ``processors``.
 
     ``boundary[k]`` (k = 1..L-1, index k-1) is the cycles to move boundary k's activations
     and gradients; ``param_bytes`` and ``bandwidth`` price replication; ``stash_bytes`` and
-    ``memory_limit`` bound each stage's memory (module docstring). Ties prefer fewer stages,
+    ``memory_limit`` bound each stage's memory, with per-layer ``versions`` when the delays are
+    per layer (module docstring). Ties prefer fewer stages,
     then earlier cuts, so the plan is deterministic. Raises :class:`ScheduleError` when no
     plan fits the memory limit.
     """
@@ -84,17 +88,22 @@ def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence
         raise ScheduleError(f"need {L - 1} boundary costs, got {len(boundary)}")
     params = list(param_bytes) if param_bytes is not None else [0.0] * L
     stash = list(stash_bytes) if stash_bytes is not None else [0.0] * L
-    prefix, pprefix, sprefix = [0.0], [0.0], [0.0]
-    for c, b, a in zip(compute, params, stash):
+    if versions is not None and len(versions) != L:
+        raise ScheduleError(f"need {L} per-layer version counts, got {len(versions)}")
+    prefix, pprefix, sprefix, vprefix = [0.0], [0.0], [0.0], [0.0]
+    for l, (c, b, a) in enumerate(zip(compute, params, stash)):
         prefix.append(prefix[-1] + c)
         pprefix.append(pprefix[-1] + b)
         sprefix.append(sprefix[-1] + a)
+        vprefix.append(vprefix[-1] + (versions[l] * (b + a) if versions is not None else 0.0))
 
     def fits(i: int, j: int, m: int, used: int) -> bool:  # layers i+1..j on m replicas, ``used`` processors so far
         if memory_limit is None:
             return True
-        in_flight = -(-(processors - used) // m) + 1
         weights = pprefix[j] - pprefix[i]
+        if versions is not None:
+            return vprefix[j] - vprefix[i] + 2 * weights <= memory_limit
+        in_flight = -(-(processors - used) // m) + 1
         return in_flight * (weights + sprefix[j] - sprefix[i]) + 2 * weights <= memory_limit
 
     def stage_time(i: int, j: int, m: int) -> float:  # layers i+1..j (prefix indices), m replicas

@@ -31,9 +31,12 @@ def plan_text(stages) -> str:
 
 
 def print_rows(rows: list[dict]) -> None:
+    """One table line per row; ``planned`` is the planner's predicted period, ``cycles/minibatch``
+    the simulated one."""
     table = []
     for r in rows:
-        line = {"schedule": r["schedule"], "plan": plan_text(r["plan"]["stages"]) if r["plan"] else "-"}
+        line = {"schedule": r["schedule"], "plan": plan_text(r["plan"]["stages"]) if r["plan"] else "-",
+                "planned": r["plan"]["predicted_cycles_per_minibatch"] if r["plan"] else "-"}
         if not r["feasible"]:
             line["cycles/minibatch"] = f"does not fit: needs {human_bytes(r['memory_needed_bytes'])}"
             table.append(line)
@@ -44,7 +47,7 @@ def print_rows(rows: list[dict]) -> None:
                      "peak mem (MB)": max(r["peak_memory_bytes"]) / 1e6, "lower bound": r["lower_bound_cycles"],
                      "efficiency": r["efficiency"]})
         table.append(line)
-    print(format_table(table, columns=["schedule", "plan", "cycles/minibatch", "vs sequential", "vs pipedream",
+    print(format_table(table, columns=["schedule", "plan", "planned", "cycles/minibatch", "vs sequential", "vs pipedream",
                                        "utilization", "comm bytes/mb", "comm overhead", "peak mem (MB)",
                                        "lower bound", "efficiency"]))
 
