@@ -10,7 +10,7 @@ SpikePipe's communication overhead (its extra bytes over PipeDream as a fraction
 training step reads and writes) is reported with spikes counted as 1 byte and as 1 bit. Writes
 into docs/results/: spikepipe_study.csv, spikepipe_study.md, spikepipe_speedup.png.
 
-    python benchmarks/spikepipe_study.py           # about 5 minutes on 2 cores
+    python benchmarks/spikepipe_study.py           # about 1 minute on 2 cores
     python benchmarks/spikepipe_study.py --quick   # P in {2, 4, 8}, systolic arrays
 """
 

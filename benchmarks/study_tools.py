@@ -21,7 +21,7 @@ from pathlib import Path
 from models.network.snn_zoo import SNN_ZOO, get_snn_network
 from models.network.spec import weight_layers
 from models.network.zoo import get_network
-from schedules.planning.partition import StagePlan
+from schedules.planning.partition import StagePlan, plan_text
 from schedules.registry import build_schedule
 from simulator.engine import simulate
 from simulator.evaluate import compare
@@ -137,11 +137,6 @@ def one(rows, **keys) -> dict:
     if len(found) != 1:
         raise LookupError(f"{len(found)} rows match {keys}")
     return found[0]
-
-
-def plan_text(stages) -> str:
-    """``[[1, 5, 7], [6, 8, 1]]`` -> ``'1-5x7 6-8'``."""
-    return " ".join((f"{a}-{b}" if b > a else f"{a}") + (f"x{r}" if r > 1 else "") for a, b, r in stages)
 
 
 def ladder_markdown(lad: dict) -> list[str]:

@@ -203,6 +203,21 @@ def default_schedules(network: NetworkSpec | None = None) -> tuple[str, ...]:
     return tuple(m.name for m in METHODS.values() if not m.reference and (spiking or not m.spiking_only))
 
 
+def training_compensation(name: str, options: dict[str, Any] | None = None) -> str:
+    """How a method's schedule deals with the staleness it creates, as the training core names it
+    (``models.training.COMPENSATIONS``): LayerPipe2 rebuilds past weights from an EMA of the
+    updates unless its ``memory`` option says ``stash``; every other method stashes weights
+    (PipeDream, LayerPipe, SpikePipe; a synchronous schedule has nothing stale to stash).
+
+    >>> training_compensation("layerpipe2"), training_compensation("layerpipe2", {"memory": "stash"})
+    ('ema', 'stash')
+    """
+    method(name)
+    if name == "layerpipe2":
+        return (options or {}).get("memory") or "ema"
+    return "stash"
+
+
 def schedule_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """The options of ``options`` that method ``name`` accepts, checked (None values dropped)."""
     m = method(name)
@@ -251,4 +266,4 @@ def plan_candidates(name: str, network: NetworkSpec, platform, *, batch: int = 3
 
 
 __all__ = ["Option", "OPTIONS", "Method", "METHODS", "SCHEDULES", "SYNCHRONOUS", "method", "default_schedules",
-           "schedule_options", "build_schedule", "plan_candidates"]
+           "training_compensation", "schedule_options", "build_schedule", "plan_candidates"]

@@ -16,7 +16,7 @@ import sys
 from models.errors import LayerPipeError
 
 #: subcommand modules, in the order ``layerpipe --help`` lists them
-COMMANDS = ("networks", "describe", "simulate", "compare", "explain", "trace", "gantt", "sweep", "plot", "train", "dho2")
+COMMANDS = ("networks", "describe", "simulate", "compare", "explain", "trace", "gantt", "sweep", "plot", "train", "tta", "dho2")
 
 
 class _OneLineParser(argparse.ArgumentParser):

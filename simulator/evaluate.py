@@ -8,7 +8,9 @@ the ``simulate``/``compare`` JSON: schedule, network, processors (the platform's
 speedup_vs_sequential, speedup_vs_pipedream, utilization_mean, utilization (per
 processor), comm_bytes_per_minibatch, comm_overhead (extra bytes over PipeDream as a
 fraction of the bytes a step reads and writes), peak_memory_bytes (per processor),
-weight_versions and delays (per layer; delays in slots), lower_bound_cycles, efficiency.
+weight_versions and delays (per layer; delays in slots), staleness (per layer: the nominal
+S(l) and the realised lags of the steady state, :mod:`simulator.staleness`), lower_bound_cycles,
+efficiency.
 
 Every method's plan is chosen the same way (:func:`simulator.selection.choose`: the
 fastest simulated candidate that fits the platform's memory), and every run is lengthened
@@ -38,6 +40,7 @@ from simulator.limits import check_compare
 from simulator.metrics import Metrics, summarize
 from simulator.runs import REFERENCE_MINIBATCHES, sequential_reference
 from simulator.selection import Choice, choose
+from simulator.staleness import realised_staleness
 
 
 class NothingFitsError(LayerPipeError):
@@ -59,7 +62,7 @@ ROW_FIELDS = ("schedule", "network", "processors", "processors_used", "platform"
               "total_cycles", "minibatches", "converged", "speedup_vs_sequential", "speedup_vs_pipedream",
               "utilization_mean", "utilization", "comm_bytes_per_minibatch", "comm_overhead",
               "link_busy_cycles_per_minibatch", "transfer_wait_fraction", "peak_memory_bytes", "memory_capacity_bytes",
-              "memory_needed_bytes", "weight_versions", "delays", "lower_bound_cycles", "efficiency", "plan",
+              "memory_needed_bytes", "weight_versions", "delays", "staleness", "lower_bound_cycles", "efficiency", "plan",
               "candidates", "info")
 
 
@@ -71,6 +74,15 @@ def _plan(choice: Choice) -> dict | None:
     m = trial.schedule.microbatches_per_step
     predicted = plan.bottleneck if m == 1 else (m + len(plan.stages) - 1) * plan.bottleneck
     return {**trial.candidate.describe(), "predicted_cycles_per_minibatch": float(predicted)}
+
+
+def _versions(trial) -> dict[int, int]:
+    """Weight versions per layer the memory counted: the most any processor held at once when the
+    run recorded them (weight stashing), else the schedule's (EMA: 2)."""
+    sched, rec = trial.schedule, trial.result.versions
+    if rec is None or sched.weight_versions is not None:
+        return sched.versions()
+    return {l: rec.versions_kept(l) for l in sched.versions()}
 
 
 def _row(net: NetworkSpec, choice: Choice, m: Metrics | None, processors: int, platform) -> dict:
@@ -89,7 +101,8 @@ def _row(net: NetworkSpec, choice: Choice, m: Metrics | None, processors: int, p
         speedup_vs_pipedream=m.speedup_vs_baseline, utilization_mean=m.mean_utilization, utilization=m.utilization,
         comm_bytes_per_minibatch=m.bytes_per_minibatch, comm_overhead=m.communication_overhead,
         link_busy_cycles_per_minibatch=m.link_busy_per_minibatch, transfer_wait_fraction=m.transfer_wait_fraction,
-        peak_memory_bytes=[x.total for x in m.memory], weight_versions=sched.versions(), delays=sched.layer_delays(),
+        peak_memory_bytes=[x.total for x in m.memory], weight_versions=_versions(trial), delays=sched.layer_delays(),
+        staleness=[s.to_dict() for s in realised_staleness(trial.result.versions)],
         lower_bound_cycles=m.lower_bound, efficiency=m.efficiency, info=dict(sched.info))
     return row
 

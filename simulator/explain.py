@@ -111,7 +111,7 @@ def explain(network: NetworkSpec, name: str, platform, *, minibatches: int, batc
     rungs = [Rung("pipedream", base.schedule, base.result)]
 
     def rung(label: str, build: Callable[[int], Schedule]) -> Schedule:
-        sched, result = converge(build, platform, minibatches)
+        sched, result = converge(build, platform, minibatches, record_versions=True)
         rungs.append(Rung(label, sched, result))
         return sched
 

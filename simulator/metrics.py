@@ -18,7 +18,10 @@ Definitions (a "minibatch" is one optimizer step: ``microbatches_per_step`` unit
   the extra bytes a method moves per step compared with a baseline, as a fraction of
   step_bytes.
 * memory per processor (:class:`ProcessorMemory`): ``weights`` - for every layer whose
-  forward runs there, versions (``schedule.versions()``) x its parameter bytes;
+  forward runs there, versions x its parameter bytes: the versions the run really held at
+  once when the engine recorded them (``SimResult.versions.kept``: weight stashing keeps a
+  forward's version until the unit's last task using the layer is done), else the
+  schedule's (``schedule.versions()``: S(l) + 1 stashed, 2 under EMA);
   ``stash_peak`` - the engine's peak of stashed activations (``stats.peak_stash_bytes``);
   ``gradients`` - one weight-gradient buffer (1 x parameter bytes) on every processor that
   computes the layer's weight gradient (its WG or W tasks, or the B task of the layer in
@@ -103,10 +106,17 @@ def _procs_by_task(schedule) -> dict[tuple[str, int], set[int]]:
     return where
 
 
-def static_memory(schedule) -> list[ProcessorMemory]:
-    """Weights x versions, optimizer state and gradient buffers per processor (no stash)."""
+def static_memory(schedule, kept: dict[tuple[int, int], int] | None = None) -> list[ProcessorMemory]:
+    """Weights x versions, optimizer state and gradient buffers per processor (no stash).
+
+    Versions are the schedule's (:meth:`schedules.schedule.Schedule.versions`: S(l) + 1 under
+    weight stashing, 2 under EMA reconstruction) unless ``kept`` gives, per (layer, processor),
+    the versions a stashing run really held at once (:mod:`simulator.engine.versions`); a
+    schedule that declares its own versions (EMA) keeps them."""
     graph = schedule.graph
     versions = schedule.versions()
+    if schedule.weight_versions is not None:
+        kept = None
     where = _procs_by_task(schedule)
     mem = [ProcessorMemory() for _ in range(schedule.processors)]
     has_u = any(n[0] == TaskKind.U for n in graph.nodes)
@@ -120,7 +130,7 @@ def static_memory(schedule) -> list[ProcessorMemory]:
         if not pb:
             continue
         for p in procs(f for f, ls in readers.items() if l in ls):
-            mem[p].weights += versions.get(l, 1) * pb
+            mem[p].weights += (kept.get((l, p), 1) if kept is not None else versions.get(l, 1)) * pb
         grads = gradient_tasks(graph, l)
         for p in procs(grads):
             mem[p].gradients += pb
@@ -131,8 +141,10 @@ def static_memory(schedule) -> list[ProcessorMemory]:
 
 
 def processor_memory(result) -> list[ProcessorMemory]:
-    """Every processor's memory in a run: :func:`static_memory` and the engine's stash peak."""
-    mem = static_memory(result.schedule)
+    """Every processor's memory in a run: :func:`static_memory` (with the versions the run kept,
+    when it recorded them) and the engine's stash peak."""
+    versions = getattr(result, "versions", None)
+    mem = static_memory(result.schedule, versions.kept if versions is not None else None)
     peaks = result.stats.peak_stash_bytes
     for p, m in enumerate(mem):
         m.stash_peak = peaks[p] if p < len(peaks) else 0
@@ -322,16 +334,17 @@ def _stash_events(trace, schedule) -> dict[int, dict[float, int]]:
     return events
 
 
-def memory_timeline(trace, schedule, *, static: bool = True) -> dict[int, list[tuple[float, int]]]:
+def memory_timeline(trace, schedule, *, static: bool = True,
+                    kept: dict[tuple[int, int], int] | None = None) -> dict[int, list[tuple[float, int]]]:
     """Memory of every processor as a step function: ``[(time, bytes from then on), ...]``.
 
     Stashed activations of layer ``l`` for unit ``i`` are held on the processor of its
     forward from the forward's start until the last backward task that reads them (kinds
     WG, AG2, B, W containing ``l``) ends; everything at one instant happens together.
     With ``static`` the weights, optimizer state and gradient buffers are added as a
-    constant (see :func:`static_memory`).
+    constant (see :func:`static_memory`; ``kept``: the versions a recorded run held).
     """
-    base = static_memory(schedule) if static else [ProcessorMemory() for _ in range(schedule.processors)]
+    base = static_memory(schedule, kept) if static else [ProcessorMemory() for _ in range(schedule.processors)]
     events = _stash_events(trace, schedule)
     result = {}
     for p in range(schedule.processors):

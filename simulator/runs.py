@@ -36,25 +36,28 @@ def auto_minibatches(network: NetworkSpec) -> int:
 
 
 def converge(build: Callable[[int], Schedule], platform, minibatches: int,
-             trace: Callable[[], TraceSink] | None = None) -> tuple[Schedule, SimResult]:
+             trace: Callable[[], TraceSink] | None = None, record_versions: bool = False) -> tuple[Schedule, SimResult]:
     """Simulate ``build(n)`` for n = ``minibatches``, doubling n (up to :data:`MAX_LENGTHENING`
     times) until the two halves of the measured window agree
-    (:attr:`simulator.engine.SimStats.converged`). ``trace`` makes a fresh sink for each try."""
+    (:attr:`simulator.engine.SimStats.converged`). ``trace`` makes a fresh sink for each try;
+    ``record_versions`` records the weight versions every task used (``SimResult.versions``)."""
     n = minibatches
     while True:
         sched = build(n)
-        result = simulate(sched, platform, trace=trace() if trace is not None else None)
+        result = simulate(sched, platform, trace=trace() if trace is not None else None,
+                          record_versions=record_versions)
         if result.stats.converged or n >= MAX_LENGTHENING * minibatches:
             return sched, result
         n *= 2
 
 
 def run_until_converged(name: str, network: NetworkSpec, platform, *, minibatches: int, batch: int,
-                        trace: Callable[[], TraceSink] | None = None, **options) -> tuple[Schedule, SimResult]:
+                        trace: Callable[[], TraceSink] | None = None, record_versions: bool = False,
+                        **options) -> tuple[Schedule, SimResult]:
     """Build method ``name`` (``options`` as :func:`schedules.registry.build_schedule` takes them)
     and simulate it until its steady state has converged (:func:`converge`)."""
     return converge(lambda n: build_schedule(name, network, platform, minibatches=n, batch=batch, **options),
-                    platform, minibatches, trace)
+                    platform, minibatches, trace, record_versions)
 
 
 def sequential_reference(network: NetworkSpec, platform, *, batch: int, minibatches: int = REFERENCE_MINIBATCHES,

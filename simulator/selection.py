@@ -11,9 +11,10 @@ never slower than any of its own variants (a straight or a replicated pipeline, 
 grouping) measured the same way. Ties go to the earlier candidate (PipeDream's own choice
 first).
 
-Memory is the metrics' model (``simulator.metrics.processor_memory``): weights x versions,
-the engine's peak of stashed activations, optimizer state and gradient buffers. So
-replication multiplies weight copies, extra delays multiply versions, EMA keeps two.
+Memory is the metrics' model (``simulator.metrics.processor_memory``): weights x the versions
+the run really held (weight stashing keeps each in-flight minibatch's version; EMA keeps two),
+the engine's peak of stashed activations, optimizer state and gradient buffers. So replication
+multiplies weight copies and realised staleness multiplies versions.
 
 >>> from models.network.zoo import get_network
 >>> from simulator.platform import PlatformSpec
@@ -88,14 +89,16 @@ class Choice:
 
 
 def choose(name: str, network: NetworkSpec, platform, *, minibatches: int, batch: int, **options) -> Choice:
-    """Simulate method ``name`` on every candidate plan and choose (module docstring)."""
+    """Simulate method ``name`` on every candidate plan and choose (module docstring). Every trial
+    records the weight versions its tasks used (``SimResult.versions``): they decide how many
+    versions weight stashing keeps, and so the memory."""
     capacity = getattr(platform, "memory_capacity", None)
     candidates: list[Candidate | None] = list(plan_candidates(name, network, platform, batch=batch, **options)) or [None]
     trials = []
     for cand in candidates:
         plan = {"plan": cand.plan} if cand is not None else {}
         sched, result = run_until_converged(name, network, platform, minibatches=minibatches, batch=batch,
-                                            **options, **plan)
+                                            record_versions=True, **options, **plan)
         trials.append(Trial(cand, sched, result, processor_memory(result)))
     fitting = [t for t in trials if t.fits(capacity)]
     chosen = min(fitting, key=lambda t: t.cycles_per_minibatch) if fitting else None

@@ -247,6 +247,26 @@ def weight_readers(graph: nx.DiGraph) -> dict[Hashable, tuple[int, ...]]:
     return {n: task_layers(graph, n) for n in graph if TaskKind(n[0]).reads_weights}
 
 
+def backward_weight_readers(graph: nx.DiGraph) -> dict[Hashable, tuple[int, ...]]:
+    """Tasks that propagate the error through a layer's weights (they contain its AG1,
+    ``W_l^T delta_l``), and those layers: which weight version they see is what weight stashing
+    fixes and what a backward through the current weights does not.
+
+    >>> from models.graph.work import TaskWork
+    >>> g = nx.DiGraph()
+    >>> add_task(g, Task(TaskKind.B, 2), TaskWork(macs=4), layers=(1, 2),
+    ...          parts=[(Task(TaskKind.AG1, 2), TaskWork(macs=2)), (Task(TaskKind.WG, 2), TaskWork(macs=2))])
+    >>> backward_weight_readers(g)
+    {Task(kind=TaskKind.B, layer=2): (2,)}
+    """
+    out: dict[Hashable, tuple[int, ...]] = {}
+    for node in graph:
+        layers = tuple(sorted({p[1] for p, _ in task_parts(graph, node) if p[0] == TaskKind.AG1}))
+        if layers:
+            out[node] = layers
+    return out
+
+
 def update_tasks(graph: nx.DiGraph) -> dict[int, tuple[Hashable, ...]]:
     """For each weight layer, the tasks whose completion finishes its update in a unit: its U
     tasks, or, in a graph without any U (the flush schedules' micro-batch templates), the
@@ -292,4 +312,4 @@ def total_work(graph: nx.DiGraph) -> TaskWork:
 
 __all__ = ["TaskKind", "Task", "task", "LayerInfo", "add_task", "add_edge", "task_work", "task_parts",
            "task_layers", "edge_bytes", "edge_tensor", "layer_infos", "num_layers", "param_bytes",
-           "weight_readers", "update_tasks", "stash_freers", "gradient_tasks", "total_work"]
+           "weight_readers", "backward_weight_readers", "update_tasks", "stash_freers", "gradient_tasks", "total_work"]

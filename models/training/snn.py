@@ -51,7 +51,7 @@ from models.network.spiking import RESETS, SURROGATES, canonical_surrogate, is_s
 from models.training.data import Dataset, rate_code
 from models.training.nn import ParamSlot, make_op, param_views, softmax_cross_entropy
 from models.training.optim import OptimizerConfig
-from models.training.trainer import DelayedTrainer, TrainConfig, TrainResult, check_delays, make_result
+from models.training.trainer import DelayedTrainer, EvalCurve, TrainConfig, TrainResult, check_delays, make_result
 
 Array = np.ndarray
 
@@ -493,6 +493,7 @@ def train_snn(spec: NetworkSpec, data: Dataset, config: TrainConfig | None = Non
     x_test = rate_code(_images(data.x_test, spec.input_shape), T, np.random.default_rng(snn.test_seed))
     n = len(y_train)
     curve: list[dict[str, float]] = []
+    checks = EvalCurve(config.eval_every, lambda: net.evaluate(x_test, data.y_test, params)[1])
     diverged = False
     with _one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(config.epochs):
@@ -504,6 +505,7 @@ def train_snn(spec: NetworkSpec, data: Dataset, config: TrainConfig | None = Non
                 if not np.isfinite(losses[-1]):
                     diverged = True
                     break
+                checks.after(trainer.t)
             _, accuracy = net.evaluate(x_test, data.y_test, params)
             point = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "test_accuracy": accuracy}
             curve.append(point)
@@ -515,7 +517,7 @@ def train_snn(spec: NetworkSpec, data: Dataset, config: TrainConfig | None = Non
         final_loss, _ = net.evaluate(x_train_spikes, y_train, params)
         _, test_accuracy = net.evaluate(x_test, data.y_test, params)
     return make_result(spec.name, f"{data.name} (rate-coded, T={T})", config, net, trainer, test_accuracy,
-                       final_loss, diverged, curve)
+                       final_loss, diverged, curve, checks.points)
 
 
 __all__ = [

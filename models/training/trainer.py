@@ -16,6 +16,12 @@ j < 0 (the pipeline fills with the initial weights).
   as empty updates relabels this as "update t of layer l applies the gradient of minibatch
   t - d_l"; the sequence of weights is the same.)
 * The pipeline never drains between epochs: the minibatch stream just goes on.
+* That is the *nominal* pattern of per-layer delays. ``TrainConfig.staleness`` replaces it with a
+  :class:`~models.training.staleness.StalenessPattern`, the versions a simulated schedule really
+  used (``simulator.staleness.replay_pattern``): per minibatch and layer a forward lag and a
+  backward lag (how many updates the versions used are behind the round the gradient joins),
+  and per layer an update round of R minibatches (a stage replicated R ways applies the mean
+  of R gradients as one update). The nominal pattern is forward lag d_l, backward lag 0, R = 1.
 
 The compensation mode decides which weights the forward and the backward use (the backward
 of layer l needs the weights of the layers above it to propagate the error, the AG1 task
@@ -64,7 +70,6 @@ in any mode.
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -76,8 +81,12 @@ from models.network.spec import NetworkSpec
 from models.training.data import Dataset
 from models.training.nn import Net
 from models.training.optim import OptimizerConfig
+from models.training.staleness import StalenessPattern
 
 COMPENSATIONS = ("none", "stash", "nostash", "ema", "predict")
+#: the learning rate of an update round of R minibatches (a stage replicated R ways): the same as
+#: for one minibatch, on the mean gradient, or R times it (the linear scaling rule)
+ROUND_LR = ("same", "linear")
 
 
 # --------------------------------------------------------------------------- delays and memory
@@ -210,6 +219,9 @@ class TrainConfig:
     """Everything a delayed-gradient training run depends on (with ``seed``, it fixes the numbers).
 
     ``delays`` are per weight layer, in updates (a Schedule's S(l)); ``None`` = all zero.
+    ``staleness`` replays a measured pattern instead (:class:`StalenessPattern`: per minibatch
+    and layer, the versions a schedule's forward and backward really used, and the update rounds
+    of replicated stages); ``delays`` is then its nominal staleness.
     """
 
     compensation: str = "none"
@@ -221,23 +233,60 @@ class TrainConfig:
     ema_beta: float | None = None
     warmup_steps: int = 0
     dtype: str = "float64"
+    staleness: StalenessPattern | None = None
+    eval_every: int = 0  # also measure test accuracy every this many minibatches (0: per epoch only)
+    round_lr: str = "same"  # an update round of R minibatches: "same" lr on the mean gradient, "linear": R x lr
 
     def __post_init__(self) -> None:
         _check_mode(self.compensation)
+        if self.staleness is not None:
+            if self.delays is not None and tuple(self.delays) != self.staleness.nominal:
+                raise TrainingError("give either delays or a staleness pattern (its nominal delays differ)")
+            object.__setattr__(self, "delays", self.staleness.nominal)
         if self.delays is not None:
             object.__setattr__(self, "delays", tuple(self.delays))
-        if self.batch_size <= 0 or self.epochs < 0 or self.warmup_steps < 0:
-            raise TrainingError("batch size must be positive, epochs and warm-up steps non-negative")
+        if self.batch_size <= 0 or self.epochs < 0 or self.warmup_steps < 0 or self.eval_every < 0:
+            raise TrainingError("batch size must be positive, epochs and warm-up steps non-negative, and eval_every >= 0")
         if self.ema_beta is not None and not 0 <= self.ema_beta < 1:
             raise TrainingError(f"EMA beta must be in [0, 1), got {self.ema_beta}")
+        if self.round_lr not in ROUND_LR:
+            raise TrainingError(f"round_lr must be one of {', '.join(ROUND_LR)}, got {self.round_lr!r}")
+
+    def pattern(self, num_layers: int) -> StalenessPattern:
+        """The pattern this run replays: the given one, or the nominal one of ``delays``
+        (synchronous for ``compensation="none"``, which ignores both)."""
+        if self.staleness is None:
+            delays = check_delays(self.delays, num_layers)
+        if self.compensation == "none":
+            return StalenessPattern.from_delays([0] * num_layers)
+        if self.staleness is not None:
+            if self.staleness.num_layers != num_layers:
+                raise TrainingError(f"the staleness pattern has {self.staleness.num_layers} layers, the network "
+                                    f"{num_layers} weight layers")
+            return self.staleness
+        return StalenessPattern.from_delays(delays)
+
+
+class _Version:
+    """A past version of a layer's weights, with what the mode derives from it at that moment."""
+
+    __slots__ = ("weights", "step", "ema_mean", "ema_count")
+
+    def __init__(self, weights, step=None, ema_mean=None, ema_count=0):
+        self.weights, self.step, self.ema_mean, self.ema_count = weights, step, ema_mean, ema_count
 
 
 class DelayedTrainer:
     """Applies stale gradients to a :class:`Net` the way one compensation mode prescribes.
 
     ``step(x, y)`` processes the next minibatch of the stream (see the module docstring) and
-    returns its loss at the mixed point. ``params`` are the current weights (updated in place);
-    ``last_grads`` the gradients applied by the last step.
+    returns its loss at the mixed point. The versions it uses come from the config's
+    :class:`StalenessPattern` (nominal delays, or a schedule's measured pattern): minibatch t's
+    forward of layer l uses version ``max(0, r - forward lag)`` and its backward version
+    ``max(0, r - backward lag)``, r the update round t's gradient joins; a round of R
+    minibatches applies their mean gradient as one update (at R times the learning rate with
+    ``round_lr="linear"``). ``params`` are the current weights
+    (updated in place); ``last_grads`` the gradients of the last minibatch.
 
     >>> from models.network.zoo import mlp
     >>> net = Net(mlp((64, 128, 128, 64, 10)))
@@ -251,40 +300,70 @@ class DelayedTrainer:
     def __init__(self, net: Net, params: list[np.ndarray], config: TrainConfig):
         self.net, self.params, self.config = net, params, config
         self.mode = config.compensation
-        given = check_delays(config.delays, net.num_layers)
-        self.delays = [0] * net.num_layers if self.mode == "none" else given
+        self.pattern = config.pattern(net.num_layers)
+        self.delays = list(self.pattern.nominal)
+        L = net.num_layers
         self.optimizers = [config.optimizer.build(p) for p in params]
-        # past versions (W_{t-d}..W_{t-1}) for replaying the stale forward; for "predict"
-        # each entry is (W_j, expected step at j)
-        self.history: list[deque] = [deque(maxlen=d) for d in self.delays]
+        self.updates = [0] * L  # updates applied to each layer: its current version
+        # past versions for replaying stale forwards (and, when the pattern says so, backwards)
+        self.keep = [self.pattern.max_forward_lag(l) for l in range(L)]
+        self.history: list[dict[int, _Version]] = [{} for _ in range(L)]
         # one moving average per delayed layer (an undelayed layer has nothing to rebuild)
         self.ema: list[UpdateEMA | None] = [
             (UpdateEMA(config.ema_beta if config.ema_beta is not None else ema_beta(d)) if d > 0 else None)
             for d in self.delays
-        ] if self.mode == "ema" else [None] * net.num_layers
+        ] if self.mode == "ema" else [None] * L
+        self.pending: list[np.ndarray | None] = [None] * L  # gradient sum of the open round
         self.t = 0
         self.last_grads: list[np.ndarray] | None = None
 
     # -- which weights ----------------------------------------------------------------
 
-    def forward_weights(self, l: int) -> np.ndarray:
-        """Weights layer ``l`` (0-based) uses in the forward of the current minibatch."""
-        past = self.history[l]
-        if not past:  # d_l = 0, or the very first minibatch
-            return self.params[l]
-        if self.mode == "predict":
-            weights, step = past[0]
-            return predict_weights(weights, step, min(self.delays[l], self.t))
-        return past[0]
+    def _version(self, l: int, v: int) -> _Version | None:
+        """Version ``v`` of layer ``l`` (None: it is the current weights)."""
+        if v >= self.updates[l]:
+            return None
+        return self.history[l][v]
 
-    def backward_weights(self, l: int, forward: np.ndarray) -> np.ndarray:
-        """Weights the backward propagates through at layer ``l``."""
+    def versions(self, l: int, t: int | None = None) -> tuple[int, int, int]:
+        """``(forward version, backward version, round)`` of layer ``l`` for minibatch ``t``
+        (default: the next one)."""
+        t = self.t if t is None else t
+        fwd_lag, bwd_lag = self.pattern.lags(t)
+        r = t // self.pattern.round_size[l]
+        return max(0, r - fwd_lag[l]), max(0, r - bwd_lag[l]), r
+
+    def forward_weights(self, l: int, v: int | None = None, r: int | None = None) -> np.ndarray:
+        """Weights layer ``l`` (0-based) uses in the forward when it holds version ``v`` and the
+        gradient will join round ``r`` (default: those of the next minibatch)."""
+        if v is None or r is None:
+            v, _, r = self.versions(l)
+        past = self._version(l, v)
+        if self.mode == "predict":
+            if past is None:
+                return self.params[l]
+            return predict_weights(past.weights, past.step, r - v)
+        return self.params[l] if past is None else past.weights
+
+    def backward_weights(self, l: int, forward: np.ndarray | None, v: int | None = None,
+                         u: int | None = None) -> np.ndarray:
+        """Weights the backward propagates through at layer ``l`` (forward version ``v``, the
+        layer holding version ``u`` when the backward runs; default: the next minibatch's)."""
+        if v is None or u is None:
+            v, u, _ = self.versions(l)
         if self.mode in ("none", "stash"):
             return forward
+        held = self._version(l, u)
+        current = self.params[l] if held is None else held.weights
         if self.mode == "ema":
             ema = self.ema[l]
-            return self.params[l] if ema is None else ema.reconstruct(self.params[l], self.delays[l])
-        return self.params[l]  # nostash, predict: whatever the layer holds now
+            if ema is None:
+                return current
+            if held is None:
+                return ema.reconstruct(current, u - v)
+            d = min(u - v, held.ema_count)  # the average as it was at version u
+            return current if d == 0 else current - d * held.ema_mean
+        return current  # nostash, predict: whatever the layer holds then
 
     def lr_scale(self, l: int) -> float:
         """PipeMare's warm-up factor ``1 / d^(1 - min(k/K, 1))`` (1 without warm-up or delay)."""
@@ -293,25 +372,45 @@ class DelayedTrainer:
             return 1.0
         return float(d) ** -(1.0 - min(self.t / warm, 1.0))
 
-    # -- one update -------------------------------------------------------------------
+    # -- one minibatch ------------------------------------------------------------------
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
-        forward = [self.forward_weights(l) for l in range(self.net.num_layers)]
-        backward = [self.backward_weights(l, w) for l, w in enumerate(forward)]
+        t, pattern = self.t, self.pattern
+        at = [self.versions(l, t) for l in range(self.net.num_layers)]
+        forward = [self.forward_weights(l, v, r) for l, (v, _, r) in enumerate(at)]
+        backward = [self.backward_weights(l, w, v, u) for l, (w, (v, u, _)) in enumerate(zip(forward, at))]
         loss, grads = self.net.loss_and_grads(x, y, forward, backward)
-        for l, (p, g, opt) in enumerate(zip(self.params, grads, self.optimizers)):
-            if self.delays[l]:
-                # W_t becomes "the past" for later minibatches
-                entry = p.copy()
-                self.history[l].append((entry, opt.predicted_step()) if self.mode == "predict" else entry)
-            ema = self.ema[l]
-            before = p.copy() if ema is not None else None
-            opt.step(g, self.lr_scale(l))
-            if ema is not None:
-                ema.update(p - before)
+        for l, g in enumerate(grads):
+            size = pattern.round_size[l]
+            if size == 1:
+                self._update(l, g)
+                continue
+            self.pending[l] = g.copy() if self.pending[l] is None else self.pending[l] + g
+            if (t + 1) % size == 0:  # the round is complete: one update with the mean gradient
+                total, self.pending[l] = self.pending[l], None
+                self._update(l, total / size, size if self.config.round_lr == "linear" else 1)
         self.last_grads = grads
         self.t += 1
         return loss
+
+    def _update(self, l: int, g: np.ndarray, lr_factor: float = 1) -> None:
+        p, opt, ema = self.params[l], self.optimizers[l], self.ema[l]
+        v = self.updates[l]
+        if self.keep[l]:
+            # W_v becomes "the past" for later minibatches
+            entry = _Version(p.copy())
+            if self.mode == "predict":
+                entry.step = opt.predicted_step()
+            if ema is not None and ema.m is not None:
+                entry.ema_mean, entry.ema_count = ema.estimate(), ema.count
+            self.history[l][v] = entry
+            # later minibatches use versions >= v + 1 - keep: the one below that is no longer needed
+            self.history[l].pop(v - self.keep[l], None)
+        before = p.copy() if ema is not None else None
+        opt.step(g, self.lr_scale(l) * lr_factor if lr_factor != 1 else self.lr_scale(l))
+        if ema is not None:
+            ema.update(p - before)
+        self.updates[l] = v + 1
 
 
 # --------------------------------------------------------------------------- whole runs
@@ -325,6 +424,8 @@ class TrainResult:
     (evaluation mode); ``curve`` has per epoch the mean minibatch loss the pipeline saw (at
     its mixed points) and the test accuracy of the weights at the epoch's end.
     ``weight_memory`` counts stored weight values: sum over layers of copies x parameters.
+    ``eval_curve`` has the test accuracy after every ``eval_every`` minibatches (when set);
+    ``staleness`` says where the versions came from: ``nominal`` delays or a ``replay``.
     """
 
     network: str
@@ -344,6 +445,9 @@ class TrainResult:
     diverged: bool
     steps: int
     curve: list[dict[str, float]] = field(default_factory=list)
+    eval_curve: list[dict[str, float]] = field(default_factory=list)
+    staleness: str = "nominal"
+    round_size: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -380,6 +484,7 @@ def train(spec: NetworkSpec, data: Dataset, config: TrainConfig,
     y_train = data.y_train
     n = len(y_train)
     curve: list[dict[str, float]] = []
+    checks = EvalCurve(config.eval_every, lambda: net.evaluate(data.x_test, data.y_test, params)[1])
     diverged = False
     with _one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(config.epochs):
@@ -391,6 +496,7 @@ def train(spec: NetworkSpec, data: Dataset, config: TrainConfig,
                 if not np.isfinite(losses[-1]):
                     diverged = True
                     break
+                checks.after(trainer.t)
             _, accuracy = net.evaluate(data.x_test, data.y_test, params)
             point = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "test_accuracy": accuracy}
             curve.append(point)
@@ -400,11 +506,25 @@ def train(spec: NetworkSpec, data: Dataset, config: TrainConfig,
                 break
         final_loss, _ = net.evaluate(x_train, y_train, params)
         _, test_accuracy = net.evaluate(data.x_test, data.y_test, params)
-    return make_result(spec.name, data.name, config, net, trainer, test_accuracy, final_loss, diverged, curve)
+    return make_result(spec.name, data.name, config, net, trainer, test_accuracy, final_loss, diverged, curve,
+                       checks.points)
+
+
+class EvalCurve:
+    """Test accuracy every ``every`` minibatches (nothing when ``every`` is 0)."""
+
+    def __init__(self, every: int, accuracy: Callable[[], float]):
+        self.every, self.accuracy = every, accuracy
+        self.points: list[dict[str, float]] = []
+
+    def after(self, steps: int) -> None:
+        if self.every and steps % self.every == 0:
+            self.points.append({"step": steps, "test_accuracy": float(self.accuracy())})
 
 
 def make_result(network: str, dataset: str, config: "TrainConfig", net, trainer: "DelayedTrainer",
-                test_accuracy: float, final_loss: float, diverged: bool, curve: list) -> "TrainResult":
+                test_accuracy: float, final_loss: float, diverged: bool, curve: list,
+                eval_curve: list | None = None) -> "TrainResult":
     """The :class:`TrainResult` of a finished run (shared by :func:`train` and ``models.training.snn.train_snn``)."""
     copies = weight_copies(config.compensation, trainer.delays)
     counts = net.param_counts()
@@ -414,11 +534,12 @@ def make_result(network: str, dataset: str, config: "TrainConfig", net, trainer:
         epochs=config.epochs, layers=net.layer_names(), params_per_layer=counts, delays=list(trainer.delays),
         weight_copies=copies, weight_memory=int(sum(c * n for c, n in zip(copies, counts))),
         test_accuracy=float(test_accuracy), final_loss=float(final_loss), diverged=diverged, steps=trainer.t,
-        curve=curve,
+        curve=curve, eval_curve=list(eval_curve or []), staleness=trainer.pattern.source,
+        round_size=list(trainer.pattern.round_size),
     )
 
 
 __all__ = [
-    "COMPENSATIONS", "check_delays", "stage_delays", "weight_copies", "ema_beta", "UpdateEMA", "predict_weights",
-    "TrainConfig", "DelayedTrainer", "TrainResult", "train", "make_result",
+    "COMPENSATIONS", "ROUND_LR", "check_delays", "stage_delays", "weight_copies", "ema_beta", "UpdateEMA", "predict_weights",
+    "TrainConfig", "DelayedTrainer", "TrainResult", "EvalCurve", "train", "make_result", "StalenessPattern",
 ]

@@ -142,4 +142,13 @@ def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence
     return StagePlan(tuple(stages), float(t))
 
 
-__all__ = ["StagePlan", "plan_stages"]
+def plan_text(stages) -> str:
+    """Stages ``(first, last, replicas)`` as text: each stage's layers, times its replicas.
+
+    >>> plan_text([[1, 5, 7], [6, 8, 1]])
+    '1-5x7 6-8'
+    """
+    return " ".join((f"{a}-{b}" if b > a else f"{a}") + (f"x{r}" if r > 1 else "") for a, b, r in stages)
+
+
+__all__ = ["StagePlan", "plan_stages", "plan_text"]

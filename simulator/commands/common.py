@@ -47,12 +47,13 @@ def schedule_names() -> tuple[str, ...]:
     return SCHEDULES
 
 
-def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
-    """--processors, --hardware, --link, --topology, --no-overlap."""
+def add_platform_arguments(parser: argparse.ArgumentParser, *, processors: int | None = DEFAULTS["processors"],
+                           processors_help: str | None = None) -> None:
+    """--processors, --hardware, --link, --topology, --no-overlap, --memory-capacity."""
     from simulator.platform import TOPOLOGIES
 
-    parser.add_argument("--processors", "-p", type=int, default=DEFAULTS["processors"], metavar="P",
-                        help=f"number of processors (default {DEFAULTS['processors']})")
+    parser.add_argument("--processors", "-p", type=int, default=processors, metavar="P",
+                        help=processors_help or f"number of processors (default {processors})")
     parser.add_argument("--hardware", default=DEFAULTS["hardware"], metavar="TEXT",
                         help="processor cost model: mac:MACS[:lanes=N][:overhead=N] or "
                              f"systolic:RxC[:os|ws|is] (default {DEFAULTS['hardware']})")

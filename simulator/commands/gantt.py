@@ -41,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
         raise LayerPipeError(f"--end ({args.end}) must be after --start ({args.start})")
     network, platform, schedule = resolve(args)
     trace = MemoryTrace()
-    result = simulate(schedule, platform, trace=trace)
+    result = simulate(schedule, platform, trace=trace, record_versions=True)
     st = result.stats
     title = args.title or (f"{schedule.name} on {network.name}: {schedule.processors} processors, {st.units} units, "
                            f"{st.cycles_per_step:,.0f} cycles per minibatch")
     plot_gantt(trace, out, title=title, links=args.links, start=args.start, end=args.end)
     if mem_out is not None:
-        plot_memory(trace, schedule, mem_out, title=f"memory per processor: {schedule.name} on {network.name}")
+        plot_memory(trace, schedule, mem_out, title=f"memory per processor: {schedule.name} on {network.name}",
+                    kept=result.versions.kept)
     summary = {"file": str(out), "memory_file": str(mem_out) if mem_out else None, "network": network.name,
                "schedule": schedule.name, "processors": schedule.processors, "units": st.units,
                "makespan": st.makespan, "cycles_per_minibatch": st.cycles_per_step}

@@ -2,13 +2,15 @@
 
 Prints the headline figures (cycles per minibatch, speedups over sequential and PipeDream,
 utilization, communication, memory, lower bound and efficiency) and the per-processor and
-per-layer detail; ``--json`` prints a one-element list with the fields of ``compare``.
+per-layer detail (the nominal staleness S(l), the realised forward and backward lags of the
+steady state, minibatches per update, weight versions kept); ``--json`` prints a one-element list with the fields of ``compare``.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from schedules.planning.partition import plan_text
 from simulator.commands.common import (
     add_run_arguments,
     add_schedule_options,
@@ -21,13 +23,6 @@ from simulator.commands.common import (
 from simulator.evaluate import check_something_fits, compare
 from simulator.limits import human_bytes
 from simulator.output import format_table, to_json
-
-
-def plan_text(stages) -> str:
-    """``[[1, 5, 7], [6, 8, 1]]`` -> ``'1-5x7 6-8'``: each stage's layers, times its replicas."""
-    def stage(a, b, r):
-        return (f"{a}-{b}" if b > a else f"{a}") + (f"x{r}" if r > 1 else "")
-    return " ".join(stage(*s) for s in stages)
 
 
 def print_rows(rows: list[dict]) -> None:
@@ -70,7 +65,17 @@ def run(args: argparse.Namespace) -> int:
     print(format_table([{"processor": f"P{p}", "utilization": u, "peak memory (bytes)": m}
                         for p, (u, m) in enumerate(zip(r["utilization"], r["peak_memory_bytes"]))]))
     print()
-    print(format_table([{"layer": l, "delay (slots)": d, "weight versions": r["weight_versions"].get(l, 1)}
+    realised = {s["layer"]: s for s in r["staleness"] or []}
+
+    def lags(s, side):
+        lo, hi = s[f"{side}_min"], s[f"{side}_max"]
+        return f"{lo}" if lo == hi else f"{lo}-{hi} (mean {s[f'{side}_mean']:.2f})"
+
+    print(format_table([{"layer": l, "delay (slots)": d, "S(l) nominal": d // 2,
+                         "forward lag (realised)": lags(realised[l], "forward") if l in realised else "-",
+                         "backward lag": lags(realised[l], "backward") if l in realised else "-",
+                         "minibatches per update": realised[l]["round_minibatches"] if l in realised else "-",
+                         "weight versions": r["weight_versions"].get(l, 1)}
                         for l, d in r["delays"].items()]))
     return 0
 

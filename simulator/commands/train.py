@@ -1,8 +1,13 @@
 """``layerpipe train``: train a network on the bundled digits with pipeline-delayed gradients.
 
-Runs the NumPy training core (:mod:`models.training`): per-weight-layer delays in weight
-updates (``--delays 3,2,1,0``; the number of stages after each layer's stage), one of the
-compensation modes none / stash / nostash / ema / predict, SGD with momentum or Adam.
+Runs the NumPy training core (:mod:`models.training`) with stale gradients: either the staleness
+a schedule really produces (``--schedule NAME --processors P`` and the platform options of
+``simulate``: the engine runs the schedule, records which weight version every forward and
+backward used and how replicated stages group their updates, and the trainer replays exactly
+that, minibatch by minibatch, then periodically from the steady state; ``--staleness nominal``
+uses the schedule's S(l) instead), or per-weight-layer delays in weight updates
+(``--delays 3,2,1,0``). Compensation modes none / stash / nostash / ema / predict; SGD with
+momentum or Adam.
 Prints test accuracy, final training loss, the per-layer delays used and the weight
 copies each layer keeps; ``--json`` prints the same fields plus the per-epoch curve.
 A progress bar over epochs appears when stderr is a terminal.
@@ -29,8 +34,10 @@ from models.network.spiking import is_spiking
 from models.training.data import DATASETS, DIGITS_NETWORKS, Dataset, load_dataset
 from models.training.optim import OPTIMIZERS, OptimizerConfig
 from models.training.snn import train_snn
-from models.training.trainer import COMPENSATIONS, TrainConfig, TrainResult, train
+from models.training.staleness import StalenessPattern
+from models.training.trainer import COMPENSATIONS, ROUND_LR, TrainConfig, TrainResult, train
 from schedules.planning.candidates import PARALLELISM
+from simulator.commands.common import add_platform_arguments
 from simulator.output import format_table, to_json
 
 #: learning rates of the command line: stable with the delays 3,2,1,0 of a 4-stage pipeline
@@ -71,29 +78,42 @@ def resolve_network(name: str, data: Dataset) -> NetworkSpec:
     return load_network(name, input_shape=data.input_shape)
 
 
-def resolve_delays(args: argparse.Namespace, net: NetworkSpec) -> list[int] | None:
-    """Per-weight-layer delays in updates (``None``: no delay).
+def resolve_staleness(args: argparse.Namespace, net: NetworkSpec) -> tuple[list[int] | None, StalenessPattern | None]:
+    """``(delays, pattern)``: what the trainer replays.
 
-    ``--delays`` gives them directly; ``--schedule NAME --processors P`` builds that schedule
-    for the network on the simulator's platform (``--hardware``, ``--link``) and takes S(l)
-    from the very Schedule object the engine would run.
+    ``--delays`` gives per-weight-layer delays directly (nominal: forward d_l updates behind,
+    backward through the current weights). ``--schedule NAME --processors P`` runs that schedule
+    on the platform the options describe, with the plan ``compare`` would choose
+    (:func:`simulator.staleness.schedule_staleness`); ``--staleness replay`` (the default) then
+    trains with the versions the engine recorded, minibatch by minibatch, update rounds of
+    replicated stages included, and ``--staleness nominal`` with the schedule's S(l) only.
     """
     if args.schedule is None:
         if args.processors is not None:
             raise TrainingError("--processors goes with --schedule")
-        return args.delays
+        return args.delays, None
     if args.delays is not None:
         raise TrainingError("give either --delays or --schedule, not both")
-    from schedules.registry import build_schedule
-    from simulator.limits import guarded_platform
-    from simulator.platform import PlatformSpec
+    from simulator.commands.common import platform_from_args
+    from simulator.staleness import schedule_staleness
 
     if args.processors is None or args.processors < 1:
         raise TrainingError("--schedule needs --processors P (a positive integer)")
-    platform = guarded_platform(PlatformSpec(args.processors, args.hardware, args.link), override=None)
-    schedule = build_schedule(args.schedule, net, platform, minibatches=1, batch=args.batch_size,
-                              parallelism=args.parallelism)
-    return schedule.layer_staleness()
+    platform = platform_from_args(args)
+    trial, pattern = schedule_staleness(args.schedule, net, platform, batch=args.batch_size,
+                                        parallelism=args.parallelism)
+    if args.staleness == "nominal":
+        return trial.schedule.layer_staleness(), None
+    return list(pattern.nominal), pattern
+
+
+def lag_ranges(rows) -> str:
+    """Per layer, the range of lags over the minibatches listed: ``((2, 0), (1, 0)) -> '1-2,0'``."""
+    out = []
+    for k in range(len(rows[0])):
+        lo, hi = min(r[k] for r in rows), max(r[k] for r in rows)
+        out.append(str(lo) if lo == hi else f"{lo}-{hi}")
+    return ",".join(out)
 
 
 def layer_rows(result: TrainResult) -> list[dict[str, Any]]:
@@ -106,13 +126,13 @@ def layer_rows(result: TrainResult) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset)
     net = resolve_network(args.network, data)
-    delays = resolve_delays(args, net)
+    delays, pattern = resolve_staleness(args, net)
     lr = args.lr if args.lr is not None else CLI_DEFAULT_LR[args.optimizer]
     optimizer = OptimizerConfig(args.optimizer, lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
     config = TrainConfig(
         compensation=args.compensation, delays=tuple(delays) if delays is not None else None, optimizer=optimizer,
         batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, ema_beta=args.ema_beta,
-        warmup_steps=args.warmup_steps,
+        warmup_steps=args.warmup_steps, staleness=pattern, round_lr=args.replica_lr,
     )
     try:
         from tqdm import tqdm
@@ -147,7 +167,11 @@ def run(args: argparse.Namespace) -> int:
     correct = round(result.test_accuracy * n_test)
     print(f"test accuracy   {result.test_accuracy:.4f} ({correct}/{n_test})")
     print(f"final loss      {result.final_loss:.4f}")
-    print(f"delays          {','.join(map(str, result.delays))} (weight updates)")
+    print(f"delays          {','.join(map(str, result.delays))} (weight updates, nominal)")
+    if pattern is not None:
+        steady = pattern.forward_lag[-pattern.period:]
+        print(f"staleness       replayed from the simulated {args.schedule} run: steady-state forward lags "
+              f"{lag_ranges(steady)} updates, one update per {','.join(map(str, pattern.round_size))} minibatches")
     print(f"weight copies   {','.join(map(str, result.weight_copies))} (total stored weight values {result.weight_memory})")
     if result.diverged:
         print(f"diverged        yes (loss not finite after {result.steps} updates)")
@@ -171,14 +195,21 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", choices=DATASETS, default="digits", help="training data (default digits)")
     parser.add_argument("--delays", type=parse_delays, default=None, metavar="D1,D2,...",
                         help="per-weight-layer delays in weight updates, first layer first (default: all 0)")
-    parser.add_argument("--schedule", metavar="NAME", default=None,
-                        help="take the per-layer delays from this schedule (with --processors), e.g. layerpipe")
-    parser.add_argument("--processors", type=int, default=None, metavar="P", help="processors of --schedule")
-    parser.add_argument("--hardware", default="mac:256", help="cost model --schedule plans with (default mac:256)")
-    parser.add_argument("--link", default="100,16", help="link --schedule plans with (default 100,16)")
+    parser.add_argument("--schedule", "-s", metavar="NAME", default=None,
+                        help="train with the staleness this schedule realises when simulated on --processors P "
+                             "(and the other platform options), e.g. layerpipe")
+    add_platform_arguments(parser, processors=None, processors_help="processors --schedule runs on")
     parser.add_argument("--parallelism", choices=PARALLELISM, default="hybrid",
                         help="parallelism --schedule plans with: pipeline (no stage replication) or hybrid "
                              "(default)")
+    parser.add_argument("--staleness", choices=("replay", "nominal"), default="replay",
+                        help="with --schedule: replay the weight versions the simulated run used, minibatch by "
+                             "minibatch, update rounds included (default), or train with its nominal S(l)")
+    parser.add_argument("--replica-lr", choices=ROUND_LR, default="same",
+                        help="with --schedule: a stage replicated R ways updates once per R minibatches, with the "
+                             "same learning rate on the mean gradient (default) or R times it (linear scaling)")
+    parser.add_argument("--no-limits", dest="no_limits", action="store_true",
+                        help="simulate --schedule even if simulator/limits.py estimates the run too large")
     parser.add_argument("--compensation", choices=COMPENSATIONS, default="stash",
                         help="how stale gradients are compensated (default stash)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (momentum) or adam (default sgd)")
@@ -198,4 +229,4 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-__all__ = ["register", "run", "parse_delays", "resolve_network", "resolve_delays"]
+__all__ = ["register", "run", "parse_delays", "resolve_network", "resolve_staleness", "lag_ranges"]

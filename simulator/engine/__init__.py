@@ -36,6 +36,7 @@ from schedules.passes import ExecutableSchedule, insert_transfers, validate
 from schedules.schedule import Schedule
 from simulator.engine.drivers import run_callbacks, run_processes
 from simulator.engine.state import EngineState, SimStats, describe_key
+from simulator.engine.versions import RealisedVersions
 from simulator.engine.window import schedule_period, schedule_window, steady_window, window_midpoint
 from simulator.platform import Platform
 from simulator.trace import TraceSink
@@ -49,6 +50,7 @@ class SimResult:
     platform: Platform
     stats: SimStats
     executable: ExecutableSchedule
+    versions: RealisedVersions | None = None  # with ``record_versions=True``
 
     @property
     def makespan(self) -> int:
@@ -67,15 +69,16 @@ def _transfers_free(ex: ExecutableSchedule, platform: Platform) -> bool:
 
 
 def simulate(schedule: Schedule | ExecutableSchedule, platform: Platform, *, trace: TraceSink | None = None,
-             check: bool = True, driver: str = "auto") -> SimResult:
+             check: bool = True, driver: str = "auto", record_versions: bool = False) -> SimResult:
     """Run ``schedule`` on ``platform`` and return streamed statistics.
 
     ``schedule`` is validated and its transfers inserted unless it is already an
     :class:`ExecutableSchedule`. ``trace`` receives every task and transfer (see
     :mod:`simulator.trace`). ``driver`` forces the process driver (``"processes"``, for
     tests) or the callback driver (``"callbacks"``, only valid when no transfer costs a
-    cycle); ``"auto"`` takes the callbacks whenever they apply. Raises
-    :class:`DeadlockError` naming the blocked task.
+    cycle); ``"auto"`` takes the callbacks whenever they apply. ``record_versions`` notes the
+    weight version every task used (``SimResult.versions``, :mod:`simulator.engine.versions`).
+    Raises :class:`DeadlockError` naming the blocked task.
     """
     if driver not in DRIVERS:
         raise LayerPipeError(f"unknown engine driver {driver!r} (known: {', '.join(DRIVERS)})")
@@ -87,7 +90,7 @@ def simulate(schedule: Schedule | ExecutableSchedule, platform: Platform, *, tra
     if driver == "callbacks" and not free:
         raise LayerPipeError("the callback driver needs transfers that cost no link cycles")
     callbacks = free if driver == "auto" else driver == "callbacks"
-    state = EngineState(ex, platform, trace, free_links=callbacks)
+    state = EngineState(ex, platform, trace, free_links=callbacks, record_versions=record_versions)
     env = simpy.Environment()
     position = (run_callbacks if callbacks else run_processes)(state, env)
     stuck = [p for p in range(state.P) if position[p] < len(state.orders[p])]
@@ -100,8 +103,8 @@ def simulate(schedule: Schedule | ExecutableSchedule, platform: Platform, *, tra
     stats = state.close(env.now)
     if trace is not None:
         trace.close()
-    return SimResult(ex.schedule, platform, stats, ex)
+    return SimResult(ex.schedule, platform, stats, ex, state.versions())
 
 
-__all__ = ["SimStats", "SimResult", "simulate", "schedule_period", "schedule_window", "steady_window",
+__all__ = ["SimStats", "SimResult", "RealisedVersions", "simulate", "schedule_period", "schedule_window", "steady_window",
            "window_midpoint", "DRIVERS"]

@@ -49,7 +49,7 @@ def run_callbacks(state: EngineState, env: simpy.Environment) -> list[int]:
                     return
                 needpos[p] = 0
             now = env.now
-            if pl.stash:
+            if pl.starts:
                 start_task(pl, unit, p, now)
             if pl.cost:
                 idx[p] = i
@@ -110,7 +110,7 @@ def run_processes(state: EngineState, env: simpy.Environment) -> list[int]:
                     state.transit_end(p, env.now)
                 j = state.acquire(p, pl, unit, j)
             start = env.now
-            if pl.stash:
+            if pl.starts:
                 state.start(pl, unit, p, start)
             if pl.cost:
                 yield env.timeout(pl.cost)
@@ -141,7 +141,7 @@ def run_processes(state: EngineState, env: simpy.Environment) -> list[int]:
                     if state.sink is not None:
                         state.sink.transfer(state.sink_key(s), hop, s.nbytes, t0, env.now, s.unit)
         state.in_flight.discard(key)
-        state.signal(key, s.readers)
+        state.deliver(s)
 
     for p in range(P):
         env.process(processor(p))

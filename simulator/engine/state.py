@@ -30,8 +30,18 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from models.errors import LayerPipeError
-from models.graph.tasks import Task, TaskKind, layer_infos, stash_freers, task_layers, update_tasks, weight_readers
+from models.graph.tasks import (
+    Task,
+    TaskKind,
+    backward_weight_readers,
+    layer_infos,
+    stash_freers,
+    task_layers,
+    update_tasks,
+    weight_readers,
+)
 from schedules.passes import ExecutableSchedule
+from simulator.engine.versions import RealisedVersions, VersionLog
 from simulator.engine.window import schedule_period, schedule_window, window_midpoint
 from simulator.hardware import task_cycles
 from simulator.trace import TraceSink
@@ -89,17 +99,18 @@ class Plan:
     """Everything about one template task for the units ``u`` with ``u % period == r``."""
 
     __slots__ = ("kind", "layer", "cost", "code", "needs", "refs", "sends", "stash", "upd_layers", "free_layers",
-                 "send_kind", "send_bytes")
+                 "send_kind", "send_bytes", "reads", "starts", "uses")
 
 
 class Send:
     """A transfer of one unit (or the new weights of one update round), ready to go."""
 
-    __slots__ = ("src", "dst", "key", "nbytes", "readers", "cycles", "unit")
+    __slots__ = ("src", "dst", "key", "nbytes", "readers", "cycles", "unit", "weights")
 
-    def __init__(self, src, dst, key, nbytes, readers, cycles, unit):
+    def __init__(self, src, dst, key, nbytes, readers, cycles, unit, weights=None):
         self.src, self.dst, self.key, self.nbytes = src, dst, key, nbytes
         self.readers, self.cycles, self.unit = readers, cycles, unit
+        self.weights = weights  # (layer, round) when it carries an update round's new weights
 
 
 class EngineState:
@@ -107,10 +118,12 @@ class EngineState:
 
     ``free_links``: no transfer can cost a cycle, so every transfer is delivered the moment
     its producer ends (the callback driver); otherwise :meth:`finish` returns the transfers
-    for the driver to move over the links.
+    for the driver to move over the links. ``record_versions``: note the weight version every
+    task used (:mod:`simulator.engine.versions`).
     """
 
-    def __init__(self, ex: ExecutableSchedule, platform, sink: TraceSink | None, *, free_links: bool):
+    def __init__(self, ex: ExecutableSchedule, platform, sink: TraceSink | None, *, free_links: bool,
+                 record_versions: bool = False):
         sched = ex.schedule
         self.ex, self.sched, self.platform, self.sink = ex, sched, platform, sink
         self.graph = graph = sched.graph
@@ -168,6 +181,23 @@ class EngineState:
         self.transit_since: list[float | None] = [None] * P
         self.n_waiting = 0
         self.wait_since = 0.0
+        self.vlog: VersionLog | None = None
+        self.bwd: dict = {}
+        self.uses: dict = {}
+        if record_versions:
+            layers = sorted(layer_infos(graph)) or sorted(self.upd)
+            self.bwd = backward_weight_readers(graph)
+            # the tasks after a unit's forward that use a layer's weights (AG1) or its stash
+            for node in graph:
+                used = set(self.bwd.get(node, ())) | (set(task_layers(graph, node)) if TaskKind(node[0]).frees_stash
+                                                      else set())
+                if used:
+                    self.uses[node] = tuple(sorted(used))
+            counts: dict[int, int] = defaultdict(int)
+            for ls in self.uses.values():
+                for l in ls:
+                    counts[l] += 1
+            self.vlog = VersionLog(layers, self.units, ex.weight_readers, dict(counts))
 
     # -- costs and codes ------------------------------------------------------------
     def hop_cycles(self, nbytes: int) -> int:
@@ -224,6 +254,11 @@ class EngineState:
                          if self.stash.get(l, 0)) if kind == TaskKind.F else ()
         pl.upd_layers = self.upd_of.get(task, ())
         pl.free_layers = task_layers(self.graph, task) if TaskKind(kind).frees_stash else ()
+        pl.reads = ()
+        if self.vlog is not None:
+            pl.reads = tuple((l, False) for l in self.fwd.get(task, ())) + tuple((l, True) for l in self.bwd.get(task, ()))
+        pl.uses = self.uses.get(task, ())
+        pl.starts = bool(pl.stash or pl.reads)
         self.plans[(kind, layer, r)] = pl
         return pl
 
@@ -264,9 +299,18 @@ class EngineState:
 
     # -- what a task does when it runs ----------------------------------------------------
     def start(self, pl: Plan, unit: int, p: int, now: float) -> None:
+        """A task that stashes activations or whose weight versions are recorded starts."""
         for l, nbytes, nfree in pl.stash:
             self.stash_left[(l, unit)] = [p, nbytes, nfree]
             self._stash_add(p, nbytes, now)
+        if pl.reads:
+            self.vlog.started(pl.reads, unit, p)
+
+    def deliver(self, send: Send) -> None:
+        """A transfer moved by the driver arrived at its destination."""
+        self.signal(send.key, send.readers)
+        if send.weights is not None and self.vlog is not None:
+            self.vlog.arrived(*send.weights, send.dst)
 
     def finish(self, pl: Plan, unit: int, p: int, start: float, end: float) -> list[Send] | None:
         """Account for a task that ran on ``p`` from ``start`` to ``end``: signal its local readers,
@@ -291,6 +335,8 @@ class EngineState:
                     sends.append(Send(tr.src, tr.dst, (code, unit), tr.bytes, readers, cycles, unit))
         if pl.upd_layers:
             self._updated(pl, p, unit, sends)
+        if pl.uses:
+            self.vlog.used(pl.uses, unit)
         if pl.free_layers:
             stash_left = self.stash_left
             for l in pl.free_layers:
@@ -339,20 +385,26 @@ class EngineState:
 
     def _release(self, l: int, round_: int, p: int, unit: int, sends: list | None) -> None:
         """Layer ``l``'s update of ``round_`` finished on ``p``: its readers may use the new weights."""
-        st = self.stats
+        st, vlog = self.stats, self.vlog
         nbytes, readers = self.ex.weight_readers.get(l, (0, ()))
+        if vlog is not None:
+            vlog.finished(l, round_)
         for d in readers:
             key = (self.code(("u", l, d)), round_)
             count = self._weight_readers_count(l, round_, d)
             if d == p or nbytes == 0:
                 self.signal(key, count)
+                if vlog is not None:
+                    vlog.arrived(l, round_, d)
                 continue
             st.bytes_moved += nbytes
             st.bytes_by_kind["weights"] = st.bytes_by_kind.get("weights", 0) + nbytes
             if sends is None:
                 self.signal(key, count)
+                if vlog is not None:
+                    vlog.arrived(l, round_, d)
             else:
-                sends.append(Send(p, d, key, nbytes, count, self.hop_cycles(nbytes), unit))
+                sends.append(Send(p, d, key, nbytes, count, self.hop_cycles(nbytes), unit, (l, round_)))
 
     def _weight_readers_count(self, l: int, round_: int, d: int) -> int:
         """Forward instances on ``d`` that wait for layer ``l``'s update of ``round_``."""
@@ -443,6 +495,12 @@ class EngineState:
             st.window_busy = [float(b) for b in st.busy]
             st.window_steps = 0
         return st
+
+    def versions(self) -> RealisedVersions | None:
+        """The weight versions every task used (None unless the run recorded them)."""
+        if self.vlog is None:
+            return None
+        return self.vlog.close(self.rule, self.m, (self.win_first, self.win_last))
 
     def describe_wait(self, key: tuple | None) -> tuple | None:
         """The waited-for key in readable form: ("t", task, unit), ("x", ...) or ("u", layer, round, proc)."""

@@ -281,6 +281,40 @@ def ladder_figure(ladder, path=None, *, title: str | None = None, dpi: int = 120
     return _save(fig, path)
 
 
+def tta_figure(rows, path=None, *, title: str | None = None, dpi: int = 120) -> Figure:
+    """Test accuracy against simulated cycles, one line per schedule of
+    :func:`simulator.studies.tta.time_to_accuracy` (the mean over its seeds, the band their
+    minimum to maximum; x = minibatches x the schedule's cycles per minibatch), with the target
+    dashed."""
+    rows = [r for r in rows if r.runs and r.runs[0].curve]
+    if not rows:
+        raise PlotError("no accuracy measurements to plot")
+    fig = _new_figure(7.0, 4.4, dpi)
+    ax = fig.add_subplot(1, 1, 1)
+    for r in rows:
+        steps = [s for s, _ in r.runs[0].curve]
+        accs = [[acc for _, acc in run.curve] for run in r.runs]
+        n = min(len(a) for a in accs)
+        xs = [steps[i] * r.cycles_per_minibatch for i in range(n)]
+        mean = [sum(a[i] for a in accs) / len(accs) for i in range(n)]
+        lo = [min(a[i] for a in accs) for i in range(n)]
+        hi = [max(a[i] for a in accs) for i in range(n)]
+        style = schedule_style(r.method, [x.method for x in rows])
+        ax.plot(xs, mean, color=style["color"], linewidth=1.5, label=r.schedule,
+                linestyle="-" if r.schedule == r.method else "--")
+        ax.fill_between(xs, lo, hi, color=style["color"], alpha=0.15, linewidth=0)
+    ax.axhline(rows[0].target, color="#555555", linestyle=":", linewidth=1.0, label=f"target {rows[0].target:.0%}")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("simulated cycles")
+    ax.set_ylabel("test accuracy")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    _style_axes(ax)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_title(title or "Time to accuracy", fontsize=11, loc="left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 # --------------------------------------------------------------------------- per processor
 
 
@@ -395,8 +429,9 @@ class ScheduleRun:
 
     def memory_over_time(self, path=None, *, title: str | None = None, **options) -> Figure:
         """Memory of each processor over time (:func:`simulator.plots.gantt.plot_memory`)."""
+        kept = self.result.versions.kept if self.result.versions is not None else None
         return plot_memory(self.trace, self.schedule, path, title=title or f"Memory per processor: {self.label}",
-                           **options)
+                           kept=kept, **options)
 
     def memory_breakdown(self, path=None, *, title: str | None = None, dpi: int = 120) -> Figure:
         """Stacked bars per processor: weights x versions, optimizer state, gradient buffers, stash peak."""
@@ -475,9 +510,9 @@ def schedule_run(network, schedule: str, processors: int, *, hardware: str = "ma
         return traces[-1]
 
     sched, result = run_until_converged(schedule, net, platform, minibatches=n, batch=batch, trace=new_trace,
-                                        **options)
+                                        record_versions=True, **options)
     return ScheduleRun(net, sched, platform, result, traces[-1], summarize(result))
 
 
 __all__ = ["SCHEDULE_STYLE", "BASELINES", "PlotError", "ScheduleRun", "schedule_run", "schedule_style", "filter_rows",
-           "speedup_figure", "utilization_figure", "memory_figure", "ladder_figure"]
+           "speedup_figure", "utilization_figure", "memory_figure", "ladder_figure", "tta_figure"]

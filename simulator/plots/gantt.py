@@ -189,14 +189,14 @@ class _ByteLocator(MaxNLocator):
 
 
 def plot_memory(trace, schedule, path=None, *, title: str | None = None, static: bool = True,
-                width: float = 12.0, dpi: int = 120) -> Figure:
+                width: float = 12.0, dpi: int = 120, kept: dict | None = None) -> Figure:
     """Memory of every processor over time (a step function per processor, one line each).
 
     With ``static`` the weights x versions, optimizer state and gradient buffers are
-    included; the changing part is the stash of activations (see
-    :func:`simulator.metrics.memory_timeline`).
+    included (``kept``: the versions a recorded run really held); the changing part is the stash
+    of activations (see :func:`simulator.metrics.memory_timeline`).
     """
-    timeline = memory_timeline(trace, schedule, static=static)
+    timeline = memory_timeline(trace, schedule, static=static, kept=kept)
     t_end = max([t.end for t in trace.tasks] + [x.end for x in trace.transfers], default=1)
     fig = _new_figure(width, 4.5, dpi)
     ax = fig.add_subplot(1, 1, 1)
