@@ -25,7 +25,7 @@ for the functions here.
   the fine task graph's tasks (F, WG, AG1, AG2, U per weight layer) for the methods that
   schedule it.
 * *memory* = tasks x :data:`BYTES_PER_TASK` (the schedule's orders, the validator's set
-  of finished tasks, the engine's bookkeeping) + tasks x :data:`BYTES_PER_TRACED_TASK`
+  of finished tasks, the engine's bookkeeping and its event log) + tasks x :data:`BYTES_PER_TRACED_TASK`
   when a trace is kept in memory (records, the checker's indexes, the Chrome export) +
   the platform (checked on its own, before it is built): :data:`BYTES_PER_PAIR_GRAPH` per
   processor pair for a fully connected
@@ -58,7 +58,7 @@ short runs only.
 >>> check([estimate_run(get_network("lenet5"), "layerpipe", 4, minibatches=10**8, batch=32)])
 Traceback (most recent call last):
 ...
-simulator.limits.LimitError: layerpipe on lenet5 would simulate 2,300,000,000 tasks (~1.3 TiB of memory; limit 4.0 GiB): reduce --minibatches or --processors, or pass --no-limits
+simulator.limits.LimitError: layerpipe on lenet5 would simulate 2,300,000,000 tasks (~2.1 TiB of memory; limit 4.0 GiB): reduce --minibatches or --processors, or pass --no-limits
 """
 
 from __future__ import annotations
@@ -69,8 +69,9 @@ from dataclasses import dataclass, replace
 from models.errors import LayerPipeError
 from simulator.platform import check_processor_count, mesh_shape
 
-#: bytes per simulated task instance without a trace (measured 350-470; orders + validation + engine)
-BYTES_PER_TASK = 600
+#: bytes per simulated task instance without a trace (measured 350-470 for orders + validation + engine,
+#: up to 750 with the exact steady state's event log, which holds a slice of a few periods of the run)
+BYTES_PER_TASK = 1_000
 #: extra bytes per task when the trace is kept in memory (measured 800-1,800: records, --check, the Chrome export)
 BYTES_PER_TRACED_TASK = 2_200
 #: seconds per task instance to build, validate and simulate (measured 20-80 us)

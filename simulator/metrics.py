@@ -2,10 +2,15 @@
 
 Definitions (a "minibatch" is one optimizer step: ``microbatches_per_step`` units):
 
-* ``cycles_per_minibatch`` - ``stats.cycles_per_step``: the mean interval between step
-  completions in the steady-state window (the makespan when there is one step);
+* ``cycles_per_minibatch`` - ``stats.cycles_per_step``: the exact steady-state rate, the
+  cycle time of the run's periodic event graph (:mod:`simulator.engine.steady`;
+  ``steady_state`` is ``"exact"``), else the mean interval between step completions in the
+  converged steady-state window (``"simulated"``; the makespan when there is one step), else
+  NaN with ``steady_state`` ``"not measured"``: a window that has not converged, or any figure
+  below the schedule's own lower bound, is never reported as a result.
   ``total_cycles`` - the makespan of the whole run.
-* ``utilization[p]`` - busy compute cycles of ``p`` inside the window / window length;
+* ``utilization[p]`` - busy compute cycles of ``p`` in one period / the period's cycles when
+  the steady state is exact, else inside the window / window length;
   ``mean_utilization`` - their mean over the schedule's processors.
 * ``bytes_per_minibatch`` - bytes that crossed between processors (each transfer once,
   however many hops) / steps run, where steps = units / m; ``link_busy_cycles`` - cycles
@@ -60,6 +65,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
+from models.errors import LayerPipeError
 from models.graph.tasks import (
     TaskKind,
     edge_bytes,
@@ -191,6 +197,8 @@ class Metrics:
     baseline_cycles: float | None = None
     speedup_vs_baseline: float | None = None
     communication_overhead: float | None = None
+    steady_state: str = "simulated"  # "exact", "simulated" or "not measured" (see the module docstring)
+    critical_cycle: list[str] | None = None  # the events of a critical cycle of the exact steady state
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -257,15 +265,19 @@ def summarize(result, sequential_cycles: float | None = None, baseline_cycles: f
     P = sched.processors
     m = sched.microbatches_per_step
     steps = st.units / m if m else float(st.steps)
-    cpm = float(st.cycles_per_step)
-    span = st.window[1] - st.window[0]
-    util = [_ratio(b, span) for b in st.window_busy]
+    bounds = lower_bounds(sched, plat) if with_bounds else None
+    lb = float(bounds.best) if bounds is not None else float("nan")
+    measured = steady_state(st, bounds)
+    cpm = float(st.cycles_per_step) if measured != "not measured" else float("nan")
+    if measured == "exact":
+        util = [st.steady.utilization(p) for p in range(len(st.busy))]
+    else:
+        span = st.window[1] - st.window[0]
+        util = [_ratio(b, span) for b in st.window_busy]
     link_total = sum(st.link_busy.values())
     mem = processor_memory(result)
     sb = step_bytes(sched)
     bpm = _ratio(st.bytes_moved, steps)
-    bounds = lower_bounds(sched, plat) if with_bounds else None
-    lb = float(bounds.best) if bounds is not None else float("nan")
     seq = float(sequential_cycles) if sequential_cycles is not None else float(_sequential_cycles(sched, plat))
     return Metrics(
         schedule=sched.name, platform=plat.describe(), processors=P, units=st.units, steps=steps,
@@ -281,7 +293,27 @@ def summarize(result, sequential_cycles: float | None = None, baseline_cycles: f
         speedup_vs_sequential=_ratio(seq, cpm), baseline_cycles=baseline_cycles,
         speedup_vs_baseline=_ratio(baseline_cycles, cpm) if baseline_cycles is not None else None,
         communication_overhead=(communication_overhead(bpm, baseline_bytes, sb) if baseline_bytes is not None else None),
+        steady_state=measured, critical_cycle=list(st.steady.critical) if measured == "exact" else None,
     )
+
+
+def steady_state(stats, bounds: Bounds | None = None) -> str:
+    """How ``stats`` (:class:`simulator.engine.SimStats`) measured its steady state: ``"exact"``,
+    ``"simulated"`` (a converged window) or ``"not measured"`` (an unconverged window, or a
+    figure below ``bounds``, the schedule's own lower bound, which no schedule can beat)."""
+    if stats.exact:
+        figure = stats.steady.cycles_per_step
+    elif stats.converged:
+        figure = Fraction(stats.cycles_per_step)
+    else:
+        return "not measured"
+    if bounds is not None and figure < bounds.best:
+        if stats.exact:  # the exact rate of a valid schedule cannot be below a valid bound
+            raise LayerPipeError(f"internal inconsistency: the exact steady state is "
+                                 f"{float(figure):,.1f} cycles per minibatch, below the schedule's lower bound "
+                                 f"{float(bounds.best):,.1f}; please report this")
+        return "not measured"
+    return "exact" if stats.exact else "simulated"
 
 
 # --------------------------------------------------------------------------- from a trace

@@ -16,6 +16,7 @@ from models.network.spec import NetworkSpec, weight_layers
 from schedules.registry import build_schedule, method
 from schedules.schedule import Schedule
 from simulator.engine import SimResult, simulate
+from simulator.engine.window import exact_steps
 from simulator.trace import TraceSink
 
 #: how far :func:`run_until_converged` lengthens a run, as a multiple of the minibatches asked for
@@ -38,17 +39,22 @@ def auto_minibatches(network: NetworkSpec) -> int:
 def converge(build: Callable[[int], Schedule], platform, minibatches: int,
              trace: Callable[[], TraceSink] | None = None, record_versions: bool = False) -> tuple[Schedule, SimResult]:
     """Simulate ``build(n)`` for n = ``minibatches``, doubling n (up to :data:`MAX_LENGTHENING`
-    times) until the two halves of the measured window agree
-    (:attr:`simulator.engine.SimStats.converged`). ``trace`` makes a fresh sink for each try;
+    times) until the run's exact steady state is known (:attr:`simulator.engine.SimStats.exact`:
+    two periods of its steady-state window repeat). When no length gives it, the longest run
+    whose window converged is kept, else the longest run (reported "not measured" by
+    :func:`simulator.metrics.summarize`). ``trace`` makes a fresh sink for each try;
     ``record_versions`` records the weight versions every task used (``SimResult.versions``)."""
-    n = minibatches
+    n, cap = minibatches, MAX_LENGTHENING * minibatches
     while True:
         sched = build(n)
         result = simulate(sched, platform, trace=trace() if trace is not None else None,
                           record_versions=record_versions)
-        if result.stats.converged or n >= MAX_LENGTHENING * minibatches:
+        if result.stats.exact or result.stats.steps <= 1 or n >= cap:
             return sched, result
-        n *= 2
+        # as long as the exact steady state needs (the plan fixes the period), at least twice as long
+        needed = exact_steps(sched, result.executable.placement.period)
+        cap = max(cap, needed)
+        n = min(max(2 * n, needed), cap)
 
 
 def run_until_converged(name: str, network: NetworkSpec, platform, *, minibatches: int, batch: int,

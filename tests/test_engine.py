@@ -307,12 +307,15 @@ def test_communication_overhead_and_json():
     from simulator.output import to_json
     plat = Platform.homogeneous(3, MacArray(64), LinkModel(20, 16.0))
     net = get_network("mlp")
-    base = summarize(simulate(build_schedule("pipedream", net, plat, minibatches=8, batch=4), plat))
-    lp = build_schedule("layerpipe", net, plat, minibatches=8, batch=4)
+    base = summarize(simulate(build_schedule("pipedream", net, plat, minibatches=32, batch=4), plat))
+    lp = build_schedule("layerpipe", net, plat, minibatches=32, batch=4)
     m = summarize(simulate(lp, plat), baseline_cycles=base.cycles_per_minibatch, baseline_bytes=base.bytes_per_minibatch)
     assert m.step_bytes == step_bytes(lp) > 0
     assert m.communication_overhead == communication_overhead(m.bytes_per_minibatch, base.bytes_per_minibatch, m.step_bytes)
+    assert base.steady_state == m.steady_state == "exact"
     assert m.speedup_vs_baseline == base.cycles_per_minibatch / m.cycles_per_minibatch
+    short = summarize(simulate(build_schedule("layerpipe", net, plat, minibatches=8, batch=4), plat))
+    assert short.steady_state == "not measured" and math.isnan(short.cycles_per_minibatch)  # never a guess
     assert '"bounds"' in to_json(m.to_dict()) and m.row()["schedule"] == "layerpipe"
 
 

@@ -36,7 +36,8 @@ def print_rows(rows: list[dict]) -> None:
             line["cycles/minibatch"] = f"does not fit: needs {human_bytes(r['memory_needed_bytes'])}"
             table.append(line)
             continue
-        line.update({"cycles/minibatch": r["cycles_per_minibatch"], "vs sequential": r["speedup_vs_sequential"],
+        measured = r["cycles_per_minibatch"] if r["steady_state"] != "not measured" else "not measured"
+        line.update({"cycles/minibatch": measured, "vs sequential": r["speedup_vs_sequential"],
                      "vs pipedream": r["speedup_vs_pipedream"], "utilization": r["utilization_mean"],
                      "comm bytes/mb": r["comm_bytes_per_minibatch"], "comm overhead": r["comm_overhead"],
                      "peak mem (MB)": max(r["peak_memory_bytes"]) / 1e6, "lower bound": r["lower_bound_cycles"],

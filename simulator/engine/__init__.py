@@ -69,7 +69,7 @@ def _transfers_free(ex: ExecutableSchedule, platform: Platform) -> bool:
 
 
 def simulate(schedule: Schedule | ExecutableSchedule, platform: Platform, *, trace: TraceSink | None = None,
-             check: bool = True, driver: str = "auto", record_versions: bool = False) -> SimResult:
+             check: bool = True, driver: str = "auto", record_versions: bool = False, exact: bool = True) -> SimResult:
     """Run ``schedule`` on ``platform`` and return streamed statistics.
 
     ``schedule`` is validated and its transfers inserted unless it is already an
@@ -78,7 +78,9 @@ def simulate(schedule: Schedule | ExecutableSchedule, platform: Platform, *, tra
     tests) or the callback driver (``"callbacks"``, only valid when no transfer costs a
     cycle); ``"auto"`` takes the callbacks whenever they apply. ``record_versions`` notes the
     weight version every task used (``SimResult.versions``, :mod:`simulator.engine.versions`).
-    Raises :class:`DeadlockError` naming the blocked task.
+    ``exact`` logs what the events of a slice of the steady-state window waited for and reads
+    the exact steady state from it (``stats.steady``, :mod:`simulator.engine.steady`); the log
+    holds a few periods, however long the run. Raises :class:`DeadlockError` naming the blocked task.
     """
     if driver not in DRIVERS:
         raise LayerPipeError(f"unknown engine driver {driver!r} (known: {', '.join(DRIVERS)})")
@@ -90,7 +92,8 @@ def simulate(schedule: Schedule | ExecutableSchedule, platform: Platform, *, tra
     if driver == "callbacks" and not free:
         raise LayerPipeError("the callback driver needs transfers that cost no link cycles")
     callbacks = free if driver == "auto" else driver == "callbacks"
-    state = EngineState(ex, platform, trace, free_links=callbacks, record_versions=record_versions)
+    state = EngineState(ex, platform, trace, free_links=callbacks, record_versions=record_versions,
+                        record_events=exact)
     env = simpy.Environment()
     position = (run_callbacks if callbacks else run_processes)(state, env)
     stuck = [p for p in range(state.P) if position[p] < len(state.orders[p])]
@@ -101,6 +104,7 @@ def simulate(schedule: Schedule | ExecutableSchedule, platform: Platform, *, tra
         raise DeadlockError(f"simulation deadlocked: {head} on P{p} waits for {describe_key(waits)}",
                             task=head, waits_for=waits)
     stats = state.close(env.now)
+    stats.steady = state.steady_state()
     if trace is not None:
         trace.close()
     return SimResult(ex.schedule, platform, stats, ex, state.versions())

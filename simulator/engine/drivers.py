@@ -116,8 +116,14 @@ def run_processes(state: EngineState, env: simpy.Environment) -> list[int]:
                 yield env.timeout(pl.cost)
             sends = state.finish(pl, unit, p, start, env.now)
             if sends and not overlap:
+                # the processor sends them one after another and waits for the last
+                chain = sends[0].last_ev
                 for s in sends:
+                    s.last_ev = chain
                     yield from transfer(s)
+                    chain = s.last_ev
+                if state.elog is not None:
+                    state.prev_ev[p] = chain
             elif sends:
                 for s in sends:
                     env.process(transfer(s))
@@ -129,7 +135,7 @@ def run_processes(state: EngineState, env: simpy.Environment) -> list[int]:
         if state.waiting_on[s.dst] == key and state.transit_since[s.dst] is None:
             state.transit_start(s.dst, env.now)
         if s.cycles:
-            for hop in state.platform.route(s.src, s.dst):
+            for h, hop in enumerate(state.platform.route(s.src, s.dst)):
                 res = links.get(hop)
                 if res is None:
                     res = links[hop] = simpy.Resource(env, capacity=1)
@@ -138,6 +144,7 @@ def run_processes(state: EngineState, env: simpy.Environment) -> list[int]:
                     t0 = env.now
                     yield env.timeout(s.cycles)
                     state.stats.link_busy[hop] = state.stats.link_busy.get(hop, 0) + s.cycles
+                    state.hop_done(s, hop, h, t0, env.now)
                     if state.sink is not None:
                         state.sink.transfer(state.sink_key(s), hop, s.nbytes, t0, env.now, s.unit)
         state.in_flight.discard(key)

@@ -41,6 +41,8 @@ from models.graph.tasks import (
     weight_readers,
 )
 from schedules.passes import ExecutableSchedule
+from simulator.engine.events import EventLog
+from simulator.engine.steady import SteadyState, exact_steady_state
 from simulator.engine.versions import RealisedVersions, VersionLog
 from simulator.engine.window import schedule_period, schedule_window, window_midpoint
 from simulator.hardware import task_cycles
@@ -48,6 +50,8 @@ from simulator.trace import TraceSink
 
 # what a task waits for
 LOCAL, XFER, UPDATE = 0, 1, 2
+#: the longest period, as a multiple of the schedule's own, that the exact steady state tries
+EXACT_MAX_FOLD = 4
 
 
 @dataclass
@@ -72,13 +76,19 @@ class SimStats:
     transfer_wait: list[float] = field(default_factory=list)  # cycles each processor idled on in-flight data
     any_transfer_wait: float = 0.0  # cycles in which some processor waited on in-flight data
     peak_stash_bytes: list[int] = field(default_factory=list)
+    steady: SteadyState | None = None  # the exact steady state, when the run logged its events
+
+    @property
+    def exact(self) -> bool:
+        """Whether :attr:`cycles_per_step` is the exact steady-state rate (:mod:`simulator.engine.steady`)."""
+        return self.steady is not None and self.steady.exact
 
     @property
     def converged(self) -> bool:
-        """Whether the run reached its steady state: one step, or a window at least as long as
-        the pipeline's depth whose two halves (each a whole number of periods) give the same
-        cycles per step within 0.5%."""
-        if self.steps <= 1:
+        """Whether the run measured its steady state: the exact rate is known, or one step ran,
+        or the window is at least as long as the pipeline's depth and its two halves (each a
+        whole number of periods) give the same cycles per step within 0.5%."""
+        if self.steps <= 1 or self.exact:
             return True
         if self.window_steps <= 0 or self.window_mid is None or self.window_steps < self.depth:
             return False
@@ -88,8 +98,18 @@ class SimStats:
         return abs(first - second) <= 0.005 * max(first, second)
 
     @property
+    def window_cycles_per_step(self) -> float:
+        """Mean interval between step completions inside the simulated window (the makespan for one step)."""
+        if self.window_steps <= 0:
+            return float(self.makespan) / max(1, self.steps)
+        return (self.window[1] - self.window[0]) / self.window_steps
+
+    @property
     def cycles_per_step(self) -> float:
-        """Mean interval between step completions inside the window (the makespan for one step)."""
+        """The steady-state cycles per step: exact when known (:attr:`exact`), else the mean
+        interval between step completions inside the window (the makespan for one step)."""
+        if self.exact:
+            return float(self.steady.cycles_per_step)
         if self.window_steps <= 0:
             return float(self.makespan) / max(1, self.steps)
         return (self.window[1] - self.window[0]) / self.window_steps
@@ -105,12 +125,14 @@ class Plan:
 class Send:
     """A transfer of one unit (or the new weights of one update round), ready to go."""
 
-    __slots__ = ("src", "dst", "key", "nbytes", "readers", "cycles", "unit", "weights")
+    __slots__ = ("src", "dst", "key", "nbytes", "readers", "cycles", "unit", "weights", "eid", "last_ev")
 
-    def __init__(self, src, dst, key, nbytes, readers, cycles, unit, weights=None):
+    def __init__(self, src, dst, key, nbytes, readers, cycles, unit, weights=None, eid=None, last_ev=None):
         self.src, self.dst, self.key, self.nbytes = src, dst, key, nbytes
         self.readers, self.cycles, self.unit = readers, cycles, unit
         self.weights = weights  # (layer, round) when it carries an update round's new weights
+        # event ids (simulator.engine.events): the hops' prefix, and the event the next hop waits for
+        self.eid, self.last_ev = eid, last_ev
 
 
 class EngineState:
@@ -119,11 +141,12 @@ class EngineState:
     ``free_links``: no transfer can cost a cycle, so every transfer is delivered the moment
     its producer ends (the callback driver); otherwise :meth:`finish` returns the transfers
     for the driver to move over the links. ``record_versions``: note the weight version every
-    task used (:mod:`simulator.engine.versions`).
+    task used (:mod:`simulator.engine.versions`). ``record_events``: log what each event of a
+    slice of the run waited for (:mod:`simulator.engine.events`), for the exact steady state.
     """
 
     def __init__(self, ex: ExecutableSchedule, platform, sink: TraceSink | None, *, free_links: bool,
-                 record_versions: bool = False):
+                 record_versions: bool = False, record_events: bool = False):
         sched = ex.schedule
         self.ex, self.sched, self.platform, self.sink = ex, sched, platform, sink
         self.graph = graph = sched.graph
@@ -198,6 +221,23 @@ class EngineState:
                 for l in ls:
                     counts[l] += 1
             self.vlog = VersionLog(layers, self.units, ex.weight_readers, dict(counts))
+        # the event log (None: not logging); ``core`` is the slice the steady state is read from
+        self.elog: EventLog | None = None
+        self.period_units = period_steps * self.m
+        self.core: tuple[int, int] = (0, 0)
+        if record_events and self.win_first >= 0:
+            hi = self.win_last * self.m
+            core_lo = max(self.win_first * self.m, hi - 3 * EXACT_MAX_FOLD * self.period_units)
+            # what a period's events wait for lies within the pipeline's depth on either side
+            margin = 2 * self.rule.depth_units() + EXACT_MAX_FOLD * self.period_units
+            self.core = (core_lo, hi)
+            self.elog = EventLog(max(0, core_lo - margin), hi + margin, self.rule.group)
+            self.key_src: dict[tuple[int, int], tuple] = {}
+            self.cur_preds: list[list] = [[] for _ in range(P)]
+            self.prev_ev: list[tuple | None] = [None] * P  # what the processor's next task waits for
+            self.prev_task: list[tuple | None] = [None] * P  # the processor's last task
+            self.round_evs: dict[tuple[int, int], list] = defaultdict(list)
+            self.chan_last: dict[tuple[int, int], tuple] = {}
 
     # -- costs and codes ------------------------------------------------------------
     def hop_cycles(self, nbytes: int) -> int:
@@ -281,6 +321,8 @@ class EngineState:
             if left is None:
                 self.waiting_on[p] = key
                 return j
+            if self.elog is not None:
+                self.cur_preds[p].append(self.key_src[key] if left > 1 else self.key_src.pop(key))
             if left == 1:
                 del avail[key]
             else:
@@ -289,10 +331,13 @@ class EngineState:
         self.waiting_on[p] = None
         return -1
 
-    def signal(self, key: tuple, readers: int) -> None:
-        """``key`` is available to ``readers`` consumers; wake its waiter, if any."""
+    def signal(self, key: tuple, readers: int, src: tuple | None = None) -> None:
+        """``key`` is available to ``readers`` consumers (``src``: the event that made it, when
+        logging events); wake its waiter, if any."""
         if readers > 0:
             self.avail[key] = readers
+            if self.elog is not None:
+                self.key_src[key] = src
             waiter = self.waiters.pop(key, None)
             if waiter is not None:
                 self.wake(waiter)
@@ -308,7 +353,7 @@ class EngineState:
 
     def deliver(self, send: Send) -> None:
         """A transfer moved by the driver arrived at its destination."""
-        self.signal(send.key, send.readers)
+        self.signal(send.key, send.readers, send.last_ev)
         if send.weights is not None and self.vlog is not None:
             self.vlog.arrived(*send.weights, send.dst)
 
@@ -322,19 +367,26 @@ class EngineState:
             self._window_busy(p, start, end)
         if self.sink is not None:
             self.sink.task(pl.kind, pl.layer, unit, p, start, end)
+        ev = None
+        if self.elog is not None:
+            ev = ("t", pl.code, 0, unit, 0)
+            self.elog.add(ev, f"P{p}", start, end, [self.prev_ev[p], *self.cur_preds[p]], self.prev_task[p])
+            self.cur_preds[p] = []
+            self.prev_ev[p] = self.prev_task[p] = ev
         if pl.refs:
-            self.signal((pl.code, unit), pl.refs)
+            self.signal((pl.code, unit), pl.refs, ev)
         sends = None if self.free_links else []
         if pl.sends:
             st.bytes_moved += pl.send_bytes
             st.bytes_by_kind[pl.send_kind] = st.bytes_by_kind.get(pl.send_kind, 0) + pl.send_bytes
             for code, tr, readers, cycles in pl.sends:
                 if sends is None:
-                    self.signal((code, unit), readers)
+                    self.signal((code, unit), readers, ev)
                 else:
-                    sends.append(Send(tr.src, tr.dst, (code, unit), tr.bytes, readers, cycles, unit))
+                    sends.append(Send(tr.src, tr.dst, (code, unit), tr.bytes, readers, cycles, unit,
+                                      eid=("x", code, 0, unit), last_ev=ev))
         if pl.upd_layers:
-            self._updated(pl, p, unit, sends)
+            self._updated(pl, p, unit, sends, ev, end)
         if pl.uses:
             self.vlog.used(pl.uses, unit)
         if pl.free_layers:
@@ -350,12 +402,14 @@ class EngineState:
             self._track(unit, end)
         return sends
 
-    def _updated(self, pl: Plan, p: int, unit: int, sends: list | None) -> None:
+    def _updated(self, pl: Plan, p: int, unit: int, sends: list | None, ev: tuple | None, end: float) -> None:
         """An update task of ``pl``'s layers ended; after a layer's last one of the round, release it."""
         rule = self.rule
         for l in pl.upd_layers:
             round_ = rule.round_of(l, unit)
             k = (l, round_)
+            if ev is not None:
+                self.round_evs[k].append(ev)
             left = self.update_left.get(k)
             if left is None:
                 left = self._updates_in_round(l, round_)
@@ -364,7 +418,11 @@ class EngineState:
                 self.update_left[k] = left
             else:
                 self.update_left.pop(k, None)
-                self._release(l, round_, p, unit, sends)
+                rel = None
+                if ev is not None:
+                    rel = ("r", l, 0, round_, 0)
+                    self.elog.add(rel, f"P{p}", end, end, self.round_evs.pop(k))
+                self._release(l, round_, p, unit, sends, rel)
 
     def _updates_in_round(self, l: int, round_: int) -> int:
         """Update-task instances of layer ``l`` in ``round_`` (an update may run once per round)."""
@@ -383,8 +441,9 @@ class EngineState:
             n = self._unit_cache[r] = sum(1 for t in self.graph if self.place(t, unit) >= 0)
         return n
 
-    def _release(self, l: int, round_: int, p: int, unit: int, sends: list | None) -> None:
-        """Layer ``l``'s update of ``round_`` finished on ``p``: its readers may use the new weights."""
+    def _release(self, l: int, round_: int, p: int, unit: int, sends: list | None, rel: tuple | None) -> None:
+        """Layer ``l``'s update of ``round_`` finished on ``p``: its readers may use the new weights
+        (``rel``: the release's event id, when logging events)."""
         st, vlog = self.stats, self.vlog
         nbytes, readers = self.ex.weight_readers.get(l, (0, ()))
         if vlog is not None:
@@ -393,18 +452,19 @@ class EngineState:
             key = (self.code(("u", l, d)), round_)
             count = self._weight_readers_count(l, round_, d)
             if d == p or nbytes == 0:
-                self.signal(key, count)
+                self.signal(key, count, rel)
                 if vlog is not None:
                     vlog.arrived(l, round_, d)
                 continue
             st.bytes_moved += nbytes
             st.bytes_by_kind["weights"] = st.bytes_by_kind.get("weights", 0) + nbytes
             if sends is None:
-                self.signal(key, count)
+                self.signal(key, count, rel)
                 if vlog is not None:
                     vlog.arrived(l, round_, d)
             else:
-                sends.append(Send(p, d, key, nbytes, count, self.hop_cycles(nbytes), unit, (l, round_)))
+                sends.append(Send(p, d, key, nbytes, count, self.hop_cycles(nbytes), unit, (l, round_),
+                                  eid=("w", l, d, round_), last_ev=rel))
 
     def _weight_readers_count(self, l: int, round_: int, d: int) -> int:
         """Forward instances on ``d`` that wait for layer ``l``'s update of ``round_``."""
@@ -419,6 +479,16 @@ class EngineState:
             n = sum(1 for u in units for f in readers if self.place(f, u) == d)
             self._readers_cache[key] = n
         return n
+
+    def hop_done(self, send: Send, hop: tuple[int, int], h: int, start: float, end: float) -> None:
+        """Hop ``h`` of ``send`` held link channel ``hop`` from ``start`` to ``end`` (event logging)."""
+        if self.elog is None:
+            return
+        eid = (*send.eid, h)
+        before = self.chan_last.get(hop)
+        self.elog.add(eid, f"{hop[0]}->{hop[1]}", start, end, (send.last_ev, before), before)
+        self.chan_last[hop] = eid
+        send.last_ev = eid
 
     # -- the steady-state window ------------------------------------------------------------
     def _window_busy(self, p: int, start: float, end: float) -> None:
@@ -512,6 +582,29 @@ class EngineState:
         if info[0] == "x":
             return ("x", info[1], info[2], info[3], key[1])
         return ("u", info[1], key[1], info[2])
+
+    def describe_event(self, eid: tuple) -> str:
+        """An event id of the log (:mod:`simulator.engine.events`) in readable form."""
+        from schedules.schedule import Action
+
+        tag, a, b, index, hop = eid
+        if tag == "t":
+            kind, layer = self.code_info[a][1]
+            return str(Action(kind, layer, index))
+        if tag == "x":
+            _, (kind, layer), tensor, dst = self.code_info[a]
+            return f"{tensor} of {Action(kind, layer, index)} to P{dst} (hop {hop + 1})"
+        if tag == "r":
+            return f"update round {index} of layer {a}"
+        return f"layer {a}'s round-{index} weights to P{b} (hop {hop + 1})"
+
+    def steady_state(self):
+        """The exact steady state of the run (:func:`simulator.engine.steady.exact_steady_state`),
+        or None when it logged no events."""
+        if self.elog is None:
+            return None
+        return exact_steady_state(self.elog, self.core, self.period_units, self.m, self.P, self.describe_event,
+                                  EXACT_MAX_FOLD)
 
     def sink_key(self, send: Send) -> tuple:
         info = self.code_info[send.key[0]]

@@ -51,6 +51,29 @@ def schedule_window(sched, steps: int, placement_period: int = 1) -> tuple[int, 
     return steady_window(steps, *schedule_period(sched, placement_period))
 
 
+def exact_steps(sched, placement_period: int = 1, fold: int = 4) -> int:
+    """The fewest steps whose steady-state window holds two periods of ``fold`` x the schedule's
+    period with the pipeline's depth of room after them: enough for the exact steady state
+    (:mod:`simulator.engine.steady`) of a schedule whose orders repeat within ``fold`` periods.
+
+    >>> from models.graph.synthetic import uniform_pipeline_graph
+    >>> from schedules.schedule import Schedule, parse_orders
+    >>> s = Schedule("one", uniform_pipeline_graph(1, f=1, b=1, w=1), parse_orders("P0: F1.0 B1.0 W1.0"))
+    >>> exact_steps(s)
+    27
+    """
+    depth, period = schedule_period(sched, placement_period)
+    m = sched.rule.default_group
+    span = 3 * fold * period  # two aligned periods of fold x period steps always fit in 3 x that
+    after = -(-(2 * sched.rule.depth_units() + fold * period * m) // m)
+    steps = 4 * max(depth, after, 1)
+    while True:
+        first, last = steady_window(steps, depth, period)
+        if first >= 0 and last - first >= span and steps // 4 >= after:
+            return steps
+        steps += max(1, steps // 8)
+
+
 def window_midpoint(first: int, last: int, period: int) -> int:
     """A step completion splitting the window into two halves of whole periods (-1: no room).
 
@@ -63,4 +86,4 @@ def window_midpoint(first: int, last: int, period: int) -> int:
     return first + (k // 2) * period if k >= 2 else -1
 
 
-__all__ = ["steady_window", "schedule_period", "schedule_window", "window_midpoint"]
+__all__ = ["steady_window", "schedule_period", "schedule_window", "window_midpoint", "exact_steps"]
