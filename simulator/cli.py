@@ -14,9 +14,10 @@ import importlib
 import sys
 
 from models.errors import LayerPipeError
+from simulator.commands import SUMMARIES
 
 #: subcommand modules, in the order ``layerpipe --help`` lists them
-COMMANDS = ("networks", "describe", "simulate", "compare", "explain", "trace", "gantt", "sweep", "plot", "train", "tta", "dho2")
+COMMANDS = tuple(SUMMARIES)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -26,7 +27,10 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with subcommand ``command`` complete (every one when None) and the others as
+    one-line entries: a subcommand's module imports what it runs (SciPy, the trainer, ...), so
+    a command imports only its own (``layerpipe --help`` and ``compare`` start fast)."""
     parser = _OneLineParser(
         prog="layerpipe",
         description="Discrete-event simulator of pipelined DNN training on multiprocessors "
@@ -35,12 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(f"simulator.commands.{name}").register(sub)
+        if command is None or name == command:
+            importlib.import_module(f"simulator.commands.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=SUMMARIES[name])
     return parser
 
 
+def _command(argv: list[str]) -> str:
+    """The subcommand ``argv`` asks for ("" when none: the top-level help or an error)."""
+    return argv[0] if argv and argv[0] in SUMMARIES else ""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_command(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

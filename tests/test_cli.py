@@ -66,3 +66,23 @@ def test_train_a_spiking_network_with_spikepipe_delays(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["delays"] == [2, 1, 0]  # one layer per stage on 3 processors: S = stages after
     assert out["test_accuracy"] > 0.8  # 3 epochs of Adam reach ~0.9 (96% after 15 epochs, docs/results)
+
+
+def test_a_command_imports_only_what_it_runs():
+    """`layerpipe --help` lists every subcommand without importing any, and `compare` does not
+    import the trainer or SciPy (what makes a CLI call slow to start, not a timing)."""
+    import subprocess
+    import sys
+
+    from simulator.commands import SUMMARIES
+
+    code = ("import sys; from simulator.cli import build_parser; build_parser({!r}); "
+            "print(sorted(m for m in sys.modules if m.startswith(('scipy', 'models.training.trainer', "
+            "'simulator.commands.'))))")
+    out = subprocess.run([sys.executable, "-c", code.format("")], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    out = subprocess.run([sys.executable, "-c", code.format("compare")], capture_output=True, text=True,
+                         check=True).stdout
+    assert "scipy" not in out and "trainer" not in out and "simulator.commands.compare" in out
+    helptext = subprocess.run([sys.executable, "-m", "simulator.cli", "--help"], capture_output=True, text=True).stdout
+    assert all(name in helptext for name in SUMMARIES)

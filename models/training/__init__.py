@@ -9,6 +9,13 @@ training with stashing / EMA / prediction, spiking networks with BPTT, and FOSI'
   :mod:`~models.training.kfac` - Hessian-vector products, Lanczos, FOSI and K-FAC (DHO2 study).
 """
 
-from models.training.trainer import COMPENSATIONS, TrainConfig, TrainResult, train
+import importlib
 
 __all__ = ["COMPENSATIONS", "TrainConfig", "TrainResult", "train"]
+
+
+def __getattr__(name: str):
+    # the trainer pulls in SciPy; importing a light submodule (models.training.staleness) must not
+    if name in __all__:
+        return getattr(importlib.import_module("models.training.trainer"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

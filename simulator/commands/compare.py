@@ -10,6 +10,7 @@ import argparse
 
 from models.errors import LayerPipeError
 from schedules.registry import SCHEDULES, default_schedules
+from simulator.commands import SUMMARIES
 from simulator.commands.common import (
     add_run_arguments,
     add_schedule_options,
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("compare", help="compare schedules on one network (one row per schedule)", description=__doc__)
+    p = sub.add_parser("compare", help=SUMMARIES["compare"], description=__doc__)
     add_run_arguments(p, schedule=False)
     p.add_argument("--schedules", default=None,
                    help="comma-separated schedules (default: all but sequential, and spikepipe only for spiking "

@@ -12,6 +12,7 @@ import argparse
 from models.graph.build import training_graph
 from models.graph.tasks import layer_infos, task_work
 from models.network.zoo import load_network, parse_input_shape
+from simulator.commands import SUMMARIES
 from simulator.costs import parse_hardware
 from simulator.output import format_table, to_json
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("describe", help="per-layer shapes, work, GEMM shapes and cycles of one training step",
+    p = sub.add_parser("describe", help=SUMMARIES["describe"],
                        description=__doc__)
     p.add_argument("network", help="zoo name (see `layerpipe networks`) or a .yaml/.json/.csv network file")
     p.add_argument("--batch", type=int, default=32, help="samples per minibatch (default 32)")

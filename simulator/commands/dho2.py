@@ -48,6 +48,7 @@ from models.training.hvp import Objective
 from models.training.kfac import Kfac, KfacConfig
 from models.training.nn import Net
 from models.training.optim import OptimizerConfig
+from simulator.commands import SUMMARIES
 from simulator.costs import parse_hardware, parse_link
 from simulator.output import format_table, to_json
 from simulator.platform import TOPOLOGIES, Platform
@@ -325,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``dho2`` parser (see :mod:`simulator.cli`)."""
     p = subparsers.add_parser(
-        "dho2", help="time-to-accuracy and per-device memory of distributed FOSI (DHO2) and its baselines",
+        "dho2", help=SUMMARIES["dho2"],
         description="For each design (data-parallel SGD, Adam, K-FAC; FOSI with the curvature on one device; "
         "DHO2 with the Lanczos basis sharded and the curvature overlapped with updates) print the steps the "
         "NumPy optimizer needs to reach the target on digits, the simulated cycles per step on P devices, their "

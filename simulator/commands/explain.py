@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 
+from simulator.commands import SUMMARIES
 from simulator.commands.common import (
     add_run_arguments,
     add_schedule_options,
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("explain", help="attribute a method's speedup over PipeDream, rung by rung",
+    p = sub.add_parser("explain", help=SUMMARIES["explain"],
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p, schedule=False)
     p.add_argument("--schedule", "-s", default="layerpipe", metavar="NAME",

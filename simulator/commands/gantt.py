@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from models.errors import LayerPipeError
+from simulator.commands import SUMMARIES
 from simulator.commands.common import add_run_arguments, resolve
 from simulator.output import to_json
 
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("gantt", help="simulate one schedule and draw its Gantt chart (PNG or SVG)",
+    p = sub.add_parser("gantt", help=SUMMARIES["gantt"],
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p)
     p.add_argument("--output", "-o", default="gantt.png", metavar="FILE",

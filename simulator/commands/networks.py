@@ -17,6 +17,7 @@ from typing import Any
 
 from models.network.spec import weight_layers
 from models.network.zoo import all_network_names, get_network
+from simulator.commands import SUMMARIES
 from simulator.output import format_table, to_json
 
 
@@ -67,7 +68,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``networks`` parser to ``subparsers`` (see :mod:`simulator.cli`)."""
     parser = subparsers.add_parser(
         "networks",
-        help="list the built-in networks (zoo)",
+        help=SUMMARIES["networks"],
         description="List the built-in networks with input shape, weight layers, total layers, parameters "
         "and forward MACs per sample. Other commands also accept 'mlp:N0-N1-...', a YAML/JSON network "
         "file or a SCALE-Sim topology CSV wherever a network is asked for.",

@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from models.errors import LayerPipeError
+from simulator.commands import SUMMARIES
 from simulator.commands.sweep import _split
 from simulator.output import to_json
 
@@ -118,7 +119,7 @@ def _add_row_parser(sub, kind: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("plot", help="draw speedup, utilization, memory or Gantt charts (PNG/SVG)",
+    p = sub.add_parser("plot", help=SUMMARIES["plot"],
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = p.add_subparsers(dest="kind", metavar="KIND", parser_class=type(p))
     kinds.required = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from schedules.planning.partition import plan_text
+from simulator.commands import SUMMARIES
 from simulator.commands.common import (
     add_run_arguments,
     add_schedule_options,
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("simulate", help="run one schedule on a network and print every metric", description=__doc__)
+    p = sub.add_parser("simulate", help=SUMMARIES["simulate"], description=__doc__)
     add_run_arguments(p)
     add_schedule_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")

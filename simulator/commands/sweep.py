@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from models.errors import LayerPipeError
+from simulator.commands import SUMMARIES
 from simulator.output import format_table, to_json
 
 PLOT_KINDS = ("speedup", "utilization", "memory")
@@ -148,8 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("sweep", help="run a grid of configurations (networks x schedules x processors x "
-                                     "hardware x links) into a CSV, resumably", description=__doc__,
+    p = sub.add_parser("sweep", help=SUMMARIES["sweep"], description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiment", nargs="?", default=None, metavar="EXPERIMENT",
                    help="experiment file (.yaml, .yml or .toml); options below override its values")

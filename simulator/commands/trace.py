@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from models.errors import LayerPipeError
+from simulator.commands import SUMMARIES
 from simulator.commands.common import add_run_arguments, resolve
 from simulator.output import to_json
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("trace", help="simulate one schedule and write its trace (Chrome trace JSON or JSON lines)",
+    p = sub.add_parser("trace", help=SUMMARIES["trace"],
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p)
     p.add_argument("--output", "-o", default="trace.json", metavar="FILE",

@@ -37,6 +37,7 @@ from models.training.snn import train_snn
 from models.training.staleness import StalenessPattern
 from models.training.trainer import COMPENSATIONS, ROUND_LR, TrainConfig, TrainResult, train
 from schedules.planning.candidates import PARALLELISM
+from simulator.commands import SUMMARIES
 from simulator.commands.common import add_platform_arguments
 from simulator.output import format_table, to_json
 
@@ -182,7 +183,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``train`` parser to ``subparsers`` (see :mod:`simulator.cli`)."""
     parser = subparsers.add_parser(
         "train",
-        help="train a network on digits with pipeline-delayed gradients (NumPy)",
+        help=SUMMARIES["train"],
         description="Train NETWORK with gradients that are d_l weight updates stale at layer l (the number of "
         "pipeline stages after the layer's stage) and compensate the staleness: none (synchronous baseline, "
         "delays ignored), stash (PipeDream weight stashing, d_l+1 weight copies), nostash (stale forward, "

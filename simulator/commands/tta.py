@@ -30,6 +30,7 @@ from models.training.optim import OPTIMIZERS, OptimizerConfig
 from models.training.trainer import ROUND_LR
 from schedules.planning.candidates import PARALLELISM
 from schedules.planning.partition import plan_text
+from simulator.commands import SUMMARIES
 from simulator.commands.common import add_platform_arguments, platform_from_args
 from simulator.commands.train import CLI_DEFAULT_LR, resolve_network
 from simulator.limits import human_bytes
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("tta", help="time to accuracy: train each schedule with the staleness its simulation realises",
+    p = sub.add_parser("tta", help=SUMMARIES["tta"],
                        description=__doc__.split("\n\n>>>")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("network", metavar="NETWORK", help="mlp, digits-cnn, snn_mlp, ... (trained on the dataset)")
     p.add_argument("--dataset", choices=DATASETS, default="digits", help="training data (default digits)")
