@@ -28,7 +28,19 @@ PUBLISHED = {
     "vgg16": (138_357_544, 15.47e9, 0.0003 + 0.01),  # "15.47" is +-0.03%
     "resnet18": (11_689_512, 1.82e9, 0.003 + 0.01),  # "1.82" is +-0.3%
     "resnet18_cifar": (11_173_962, 0.56e9, 0.009 + 0.01),  # "0.56" is +-0.9%
+    "resnet50": (25_557_032, 4.09e9, 0.0012 + 0.01),  # torchvision ResNet50_Weights.IMAGENET1K_V1: "4.09"
 }
+
+
+def test_deep_networks_for_scale():
+    """The zoo's scale cases: ResNet-50's 54 weight layers (stem, 16 bottlenecks x 3 convs, 4
+    projections, fc) and mlp128's 128 (a hand count of its parameters)."""
+    from models.network.spec import weight_layers
+
+    assert len(weight_layers(get_network("resnet50"))) == 1 + 16 * 3 + 4 + 1
+    net = get_network("mlp128")
+    assert len(weight_layers(net)) == 128
+    assert net.total_params() == (64 * 128 + 128) + 126 * (128 * 128 + 128) + (128 * 10 + 10)
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
@@ -134,7 +146,7 @@ def test_input_shape_is_a_parameter():
 
 
 def test_registry():
-    assert network_names() == ("lenet5", "alexnet", "vgg16", "resnet18", "resnet18_cifar", "mlp")
+    assert network_names() == ("lenet5", "alexnet", "vgg16", "resnet18", "resnet18_cifar", "resnet50", "mlp", "mlp128")
     copy = zoo()
     copy["mine"] = mlp
     del copy["vgg16"]
@@ -148,7 +160,7 @@ def test_registry():
 
 def test_unknown_network_lists_known_names():
     with pytest.raises(UnknownNetworkError) as err:
-        get_network("resnet50")
+        get_network("resnet34")
     for name in network_names():
         assert name in str(err.value)
     with pytest.raises(NetworkError, match="no option"):

@@ -30,6 +30,8 @@ True
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -198,6 +200,63 @@ def resnet18_cifar(input_shape: Sequence[int] | None = None, num_classes: int = 
                      "ResNet-18, CIFAR stem (3x3, no maxpool)")
 
 
+def resnet50(input_shape: Sequence[int] | None = None, num_classes: int = 1000) -> NetworkSpec:
+    """ResNet-50 for ImageNet (He et al. 2016, torchvision layout): bottleneck blocks
+    1x1 -> 3x3 (stride here, as torchvision's v1.5) -> 1x1 with 4x expansion, 3-4-6-3 blocks.
+
+    54 weight layers: the stem conv, 48 block convs, 4 projection shortcuts and the fc;
+    25,557,032 parameters as torchvision counts them (BatchNorm's affine ones included).
+
+    >>> net = resnet50()
+    >>> net.total_params(), net.shapes["layer4.2.add"]
+    (25557032, (2048, 7, 7))
+    """
+    nodes: list[Node] = []
+
+    def add(node_name: str, layer, *inputs: str) -> str:
+        nodes.append(Node(node_name, layer, tuple(inputs)))
+        return node_name
+
+    x = add("conv1", Conv2d(64, kernel=7, stride=2, padding=3, bias=False), INPUT)
+    x = add("bn1", BatchNorm2d(), x)
+    x = add("relu", Activation("relu"), x)
+    x = add("maxpool", MaxPool2d(3, stride=2, padding=1), x)
+    in_channels = 64
+    for stage, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3)), start=1):
+        for block in range(blocks):
+            stride = 2 if stage > 1 and block == 0 else 1
+            p = f"layer{stage}.{block}"
+            shortcut = x
+            y = add(f"{p}.conv1", Conv2d(width, kernel=1, bias=False), x)
+            y = add(f"{p}.bn1", BatchNorm2d(), y)
+            y = add(f"{p}.relu1", Activation("relu"), y)
+            y = add(f"{p}.conv2", Conv2d(width, kernel=3, stride=stride, padding=1, bias=False), y)
+            y = add(f"{p}.bn2", BatchNorm2d(), y)
+            y = add(f"{p}.relu2", Activation("relu"), y)
+            y = add(f"{p}.conv3", Conv2d(4 * width, kernel=1, bias=False), y)
+            y = add(f"{p}.bn3", BatchNorm2d(), y)
+            if stride != 1 or in_channels != 4 * width:
+                s = add(f"{p}.downsample.0", Conv2d(4 * width, kernel=1, stride=stride, bias=False), shortcut)
+                shortcut = add(f"{p}.downsample.1", BatchNorm2d(), s)
+            x = add(f"{p}.add", Add(activation="relu"), y, shortcut)
+            in_channels = 4 * width
+    x = add("avgpool", GlobalAvgPool(), x)
+    add("fc", Linear(num_classes), x)
+    return NetworkSpec("resnet50", _shape(input_shape, (3, 224, 224)), tuple(nodes),
+                       "ResNet-50 (bottleneck blocks), ImageNet stem")
+
+
+def mlp128(input_shape: Sequence[int] | None = None) -> NetworkSpec:
+    """A deep MLP for scale: 64 inputs, 127 hidden layers of 128 units, 10 outputs (128 weight layers).
+
+    >>> net = mlp128()   # 64*128+128 + 126*(128*128+128) + 128*10+10 parameters
+    >>> len(net.nodes), net.total_params()
+    (128, 2090122)
+    """
+    return replace(mlp((64, *([128] * 127), 10), input_shape), name="mlp128",
+                   description="MLP 64-128x127-10, ReLU hidden (128 weight layers)")
+
+
 def mlp(sizes: Sequence[int] = (64, 128, 64, 10), input_shape: Sequence[int] | None = None) -> NetworkSpec:
     """Fully connected network ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``, ReLU on hidden layers.
 
@@ -228,7 +287,9 @@ ZOO: Mapping[str, Callable[..., NetworkSpec]] = MappingProxyType({
     "vgg16": vgg16,
     "resnet18": resnet18,
     "resnet18_cifar": resnet18_cifar,
+    "resnet50": resnet50,
     "mlp": mlp,
+    "mlp128": mlp128,
 })
 
 
@@ -244,8 +305,8 @@ def zoo() -> dict[str, Callable[..., NetworkSpec]]:
 def network_names() -> tuple[str, ...]:
     """Zoo names in listing order (``mlp`` also accepts ``mlp:784-256-10``).
 
-    >>> network_names()[-1]
-    'mlp'
+    >>> network_names()[-2:]
+    ('mlp', 'mlp128')
     """
     return tuple(ZOO)
 
@@ -314,7 +375,7 @@ def load_network(name_or_path: str | Path, input_shape: Sequence[int] | None = N
     >>> load_network("nosuchnet")
     Traceback (most recent call last):
     ...
-    models.errors.UnknownNetworkError: 'nosuchnet' is neither a zoo network (lenet5, alexnet, vgg16, resnet18, resnet18_cifar, mlp, mlp:N0-...-Nk) nor a readable network file (.yaml, .yml, .json, .csv)
+    models.errors.UnknownNetworkError: 'nosuchnet' is neither a zoo network (lenet5, alexnet, vgg16, resnet18, resnet18_cifar, resnet50, mlp, mlp128, mlp:N0-...-Nk) nor a readable network file (.yaml, .yml, .json, .csv)
     """
     text = str(name_or_path)
     key = text.strip().lower()
