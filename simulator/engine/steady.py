@@ -80,7 +80,7 @@ def _fold(eid: EventId, T: int, group: Callable[[int], int]) -> tuple[EventId, i
     return (tag, a, b, index - k * per, hop), k
 
 
-def _period(log: EventLog, k: int, T: int) -> _Period | str:
+def _period(log: EventLog, k: int, T: int, name: Callable[[EventId], str] | None = None) -> _Period | str:
     """The events of period ``k`` with their folded waits, or why they cannot be read."""
     out = _Period()
     events = log.events
@@ -92,7 +92,7 @@ def _period(log: EventLog, k: int, T: int) -> _Period | str:
         for q in ev.preds:
             pq = events.get(q)
             if pq is None:
-                return f"{_describe_id(q)} (waited for by {_describe_id(eid)}) is outside the logged slice"
+                return f"{_describe_id(q, name)} (waited for by {_describe_id(eid, name)}) is outside the logged slice"
             qrep, kq = _fold(q, T, log.group)
             out.edges.add((qrep, rep, k - kq, pq.end - pq.start))
     return out
@@ -130,12 +130,12 @@ def _same(a: _Period, b: _Period) -> bool:
                for r in a.nodes)
 
 
-def _check_starts(log: EventLog, period: _Period) -> str:
+def _check_starts(log: EventLog, period: _Period, name: Callable[[EventId], str] | None = None) -> str:
     """'' when every event of ``period`` started at the latest end of what it waited for."""
     for ev in period.nodes.values():
         ready = max((log.events[q].end for q in ev.preds), default=0.0)
         if ev.start != ready:
-            return (f"{_describe_id(ev.id)} started at {ev.start} but what it waited for ended at {ready}: "
+            return (f"{_describe_id(ev.id, name)} started at {ev.start} but what it waited for ended at {ready}: "
                     "a wait of the engine is not in the event log")
     return ""
 
@@ -181,7 +181,7 @@ def exact_steady_state(log: EventLog, core: tuple[int, int], period_units: int, 
         k_last = hi // T - 2  # periods k and k + 1 must lie inside [lo, hi)
         if k_last < 0 or k_last * T < lo:
             continue
-        a, b = _period(log, k_last, T), _period(log, k_last + 1, T)
+        a, b = _period(log, k_last, T, name), _period(log, k_last + 1, T, name)
         if isinstance(a, str) or isinstance(b, str):
             why = a if isinstance(a, str) else b
             continue
@@ -190,7 +190,7 @@ def exact_steady_state(log: EventLog, core: tuple[int, int], period_units: int, 
         if not _same(a, b) or not _orders_repeat(log, a, k_last, T):
             why = f"the orders do not repeat with a period of {period_units} to {max_fold * period_units} units"
             continue
-        problem = _check_starts(log, a) or _check_starts(log, b)
+        problem = _check_starts(log, a, name) or _check_starts(log, b, name)
         if problem:
             return SteadyState(False, reason=problem)
         edges = _retimed(sorted(a.edges, key=repr))
