@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -95,14 +96,18 @@ def _speedups(rows, platform_name, setting, method, networks, processors):
 
 
 def _fmt(x) -> str:
-    return "does not fit" if x is None else f"{x:.2f}"
+    if x is None:
+        return "does not fit"
+    return "not measured" if math.isnan(x) else f"{x:.2f}"
 
 
 def _summary(values: list) -> str:
-    xs = [v for v in values if v is not None]
+    xs = [v for v in values if v is not None and not math.isnan(v)]
+    unmeasured = sum(1 for v in values if v is not None and math.isnan(v))
     if not xs:
-        return "no cell fits"
-    return f"mean **{statistics.mean(xs):.2f}x** (min {min(xs):.2f}, max {max(xs):.2f}, {len(xs)} cells)"
+        return "no cell fits" if not unmeasured else "no cell measured"
+    more = f"; {unmeasured} not measured" if unmeasured else ""
+    return f"mean **{statistics.mean(xs):.2f}x** (min {min(xs):.2f}, max {max(xs):.2f}, {len(xs)} cells{more})"
 
 
 def markdown(rows, ladders, networks, processors, hardware, capacities) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -120,6 +121,9 @@ def read_csv(path: Path) -> list[dict]:
                 if v == "":
                     row[k] = None
                     continue
+                if v in ("nan", "inf", "-inf"):  # how csv writes a float that is not a number
+                    row[k] = float(v)
+                    continue
                 try:
                     row[k] = json.loads(v)
                 except (json.JSONDecodeError, TypeError):
@@ -143,13 +147,16 @@ def ladder_markdown(lad: dict) -> list[str]:
     mode = lad["parallelism"] + (f", {format_bytes(lad['memory_capacity'])} per processor"
                                  if lad["memory_capacity"] else "")
     lines = [f"**{lad['method']} on {lad['network']}, P={lad['processors']}, {lad['hardware']}, {mode}**: "
-             f"{lad['speedup']:.3f}x over PipeDream", "",
+             + ("not measured" if math.isnan(lad["speedup"]) else f"{lad['speedup']:.3f}x") + " over PipeDream", "",
              "| rung | plan | cycles/minibatch | factor | peak memory (MB) | bytes/minibatch (MB) |",
              "|---|---|---|---|---|---|"]
+    def num(x, fmt: str) -> str:
+        return "not measured" if x is None or math.isnan(x) else format(x, fmt)
+
     for r in lad["rungs"]:
         lines.append(f"| {r['rung']} | {plan_text(r['stages']) if r['stages'] else '-'} | "
-                     f"{r['cycles_per_minibatch']:,.0f} | x{r['factor']:.3f} | {r['peak_memory_bytes'] / 1e6:,.0f} | "
-                     f"{r['comm_bytes_per_minibatch'] / 1e6:,.2f} |")
+                     f"{num(r['cycles_per_minibatch'], ',.0f')} | x{num(r['factor'], '.3f')} | "
+                     f"{r['peak_memory_bytes'] / 1e6:,.0f} | {r['comm_bytes_per_minibatch'] / 1e6:,.2f} |")
     return lines + [""]
 
 

@@ -47,7 +47,7 @@ for the functions here.
 one hour for everything a command runs (``compare`` runs the sequential reference,
 PipeDream and each schedule one after the other, so their times add up while their
 memory does not). The estimates are for the minibatches asked for: ``compare`` may
-lengthen a run whose steady-state window has not converged (up to 16x), which happens for
+lengthen a run whose steady state is not known yet (up to 32x), which happens for
 short runs only.
 
 >>> from models.network.zoo import get_network

@@ -19,8 +19,10 @@ from simulator.engine import SimResult, simulate
 from simulator.engine.window import exact_steps
 from simulator.trace import TraceSink
 
-#: how far :func:`run_until_converged` lengthens a run, as a multiple of the minibatches asked for
-MAX_LENGTHENING = 16
+#: how far :func:`run_until_converged` lengthens a run, as a multiple of the minibatches asked for (or
+#: of what the exact steady state needs): only schedules whose orders never repeat (some list-scheduled
+#: LayerPipe orders drift for hundreds of steps) go that far
+MAX_LENGTHENING = 32
 #: minibatches of the sequential reference (its steady state is reached at once: one processor)
 REFERENCE_MINIBATCHES = 4
 

@@ -110,9 +110,7 @@ class SimStats:
         interval between step completions inside the window (the makespan for one step)."""
         if self.exact:
             return float(self.steady.cycles_per_step)
-        if self.window_steps <= 0:
-            return float(self.makespan) / max(1, self.steps)
-        return (self.window[1] - self.window[0]) / self.window_steps
+        return self.window_cycles_per_step
 
 
 class Plan:
