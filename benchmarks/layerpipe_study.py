@@ -17,7 +17,7 @@ to the layer below) in the pipeline setting; and the attribution ladder (``layer
 of a few cells. Writes into docs/results/: layerpipe_study.csv, layerpipe_study.md,
 layerpipe_speedup.png, layerpipe_ladders.json.
 
-    python benchmarks/layerpipe_study.py            # the full study (14 minutes on 2 cores)
+    python benchmarks/layerpipe_study.py            # the full study (about 35 minutes on 2 cores)
     python benchmarks/layerpipe_study.py --quick    # 3 networks, P in {2, 4, 8}, MAC arrays
     python benchmarks/layerpipe_study.py --from-csv docs/results/layerpipe_study.csv   # re-render only
 """
