@@ -30,10 +30,9 @@ True
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
