@@ -285,6 +285,8 @@ CASES: list[Case] = [
     case("train: staleness replay without a schedule is nominal; a bad mode is refused",
          "train mlp --staleness later", "invalid choice: 'later'"),
     case("dho2: zero devices", "dho2 --devices 0", "expected a positive integer, got '0'"),
+    case("dho2: infinite target", "dho2 --devices 2 --quick --target inf", "--target must be a finite number, got inf"),
+    case("dho2: NaN target", "dho2 --devices 2 --quick --target nan", "--target must be a finite number, got nan"),
     case("dho2: no eigenpairs", "dho2 --devices 2 --k 0 --quick --max-steps 5", "needs k + l >= 1"),
     case("dho2: unknown network", "dho2 --devices 2 --network nope", "neither a zoo network"),
     # ---- sweeps: experiment files and result files

@@ -289,6 +289,12 @@ def test_training_is_deterministic_and_reports_memory(digits):
     assert len(a["curve"]) == 2 and a["steps"] == 2 * 45
 
 
+def test_an_exploding_finite_loss_is_divergence(digits):
+    """Adam at lr 1e10 keeps its loss finite (about 5.8e9 on this MLP) but is no result: diverged."""
+    result = train(mlp(MLP4), digits, TrainConfig(epochs=1, optimizer=OptimizerConfig("adam", lr=1e10)))
+    assert result.diverged and result.steps < 45
+
+
 def test_divergence_is_reported_not_raised(digits):
     result = train(mlp(MLP4), digits, TrainConfig(compensation="nostash", delays=(8, 6, 4, 0), epochs=3,
                                                   optimizer=OptimizerConfig("sgd", lr=3.0)))

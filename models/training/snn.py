@@ -51,7 +51,15 @@ from models.network.spiking import RESETS, SURROGATES, canonical_surrogate, is_s
 from models.training.data import Dataset, rate_code
 from models.training.nn import ParamSlot, make_op, param_views, softmax_cross_entropy
 from models.training.optim import OptimizerConfig
-from models.training.trainer import DelayedTrainer, EvalCurve, TrainConfig, TrainResult, check_delays, make_result
+from models.training.trainer import (
+    DelayedTrainer,
+    EvalCurve,
+    TrainConfig,
+    TrainResult,
+    check_delays,
+    diverged_loss,
+    make_result,
+)
 
 Array = np.ndarray
 
@@ -494,7 +502,7 @@ def train_snn(spec: NetworkSpec, data: Dataset, config: TrainConfig | None = Non
     n = len(y_train)
     curve: list[dict[str, float]] = []
     checks = EvalCurve(config.eval_every, lambda: net.evaluate(x_test, data.y_test, params)[1])
-    diverged = False
+    diverged, first_loss = False, None
     with _one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(config.epochs):
             order = order_rng.permutation(n)
@@ -502,7 +510,8 @@ def train_snn(spec: NetworkSpec, data: Dataset, config: TrainConfig | None = Non
             for start in range(0, n, config.batch_size):
                 idx = order[start:start + config.batch_size]
                 losses.append(trainer.step(rate_code(x_train[idx], T, spike_rng), y_train[idx]))
-                if not np.isfinite(losses[-1]):
+                first_loss = losses[-1] if first_loss is None else first_loss
+                if diverged_loss(losses[-1], first_loss):
                     diverged = True
                     break
                 checks.after(trainer.t)

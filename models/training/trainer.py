@@ -70,6 +70,7 @@ in any mode.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -84,6 +85,20 @@ from models.training.optim import OptimizerConfig
 from models.training.staleness import StalenessPattern
 
 COMPENSATIONS = ("none", "stash", "nostash", "ema", "predict")
+#: a minibatch loss this many times the first one's (cross-entropy starts near ln(classes)) means the run diverged:
+#: logits a million times too large, from which no run of the studies ever came back (their worst final loss is 2.7)
+DIVERGENCE_FACTOR = 1e6
+
+
+def diverged_loss(loss: float, first: float) -> bool:
+    """Whether a minibatch ``loss`` says training diverged: not finite, or above
+    :data:`DIVERGENCE_FACTOR` x the ``first`` minibatch's (a loss that explodes while staying
+    finite, e.g. Adam at a learning rate of 1e10, is no result either).
+
+    >>> diverged_loss(float("nan"), 2.3), diverged_loss(5.8e9, 2.3), diverged_loss(0.1, 2.3)
+    (True, True, False)
+    """
+    return not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(first, 1e-12)
 #: the learning rate of an update round of R minibatches (a stage replicated R ways): the same as
 #: for one minibatch, on the mean gradient, or R times it (the linear scaling rule)
 ROUND_LR = ("same", "linear")
@@ -485,7 +500,7 @@ def train(spec: NetworkSpec, data: Dataset, config: TrainConfig,
     n = len(y_train)
     curve: list[dict[str, float]] = []
     checks = EvalCurve(config.eval_every, lambda: net.evaluate(data.x_test, data.y_test, params)[1])
-    diverged = False
+    diverged, first_loss = False, None
     with _one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(config.epochs):
             order = order_rng.permutation(n)
@@ -493,7 +508,8 @@ def train(spec: NetworkSpec, data: Dataset, config: TrainConfig,
             for start in range(0, n, config.batch_size):
                 idx = order[start:start + config.batch_size]
                 losses.append(trainer.step(x_train[idx], y_train[idx]))
-                if not np.isfinite(losses[-1]):
+                first_loss = losses[-1] if first_loss is None else first_loss
+                if diverged_loss(losses[-1], first_loss):
                     diverged = True
                     break
                 checks.after(trainer.t)
@@ -539,7 +555,7 @@ def make_result(network: str, dataset: str, config: "TrainConfig", net, trainer:
     )
 
 
-__all__ = [
+__all__ = ["DIVERGENCE_FACTOR", "diverged_loss", 
     "COMPENSATIONS", "ROUND_LR", "check_delays", "stage_delays", "weight_copies", "ema_beta", "UpdateEMA", "predict_weights",
     "TrainConfig", "DelayedTrainer", "TrainResult", "EvalCurve", "train", "make_result", "StalenessPattern",
 ]

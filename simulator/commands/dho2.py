@@ -278,6 +278,8 @@ def _one_blas_thread():
 
 def run(args: argparse.Namespace) -> int:
     net, preset = study_network(args.network)
+    if args.target is not None and not math.isfinite(args.target):
+        raise LayerPipeError(f"--target must be a finite number, got {args.target}")
     if args.target is not None:
         preset = replace(preset, target=Target(args.target_metric or preset.target.metric, args.target))
     elif args.target_metric is not None:

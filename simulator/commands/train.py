@@ -35,7 +35,7 @@ from models.training.data import DATASETS, DIGITS_NETWORKS, Dataset, load_datase
 from models.training.optim import OPTIMIZERS, OptimizerConfig
 from models.training.snn import train_snn
 from models.training.staleness import StalenessPattern
-from models.training.trainer import COMPENSATIONS, ROUND_LR, TrainConfig, TrainResult, train
+from models.training.trainer import COMPENSATIONS, DIVERGENCE_FACTOR, ROUND_LR, TrainConfig, TrainResult, train
 from schedules.planning.candidates import PARALLELISM
 from simulator.commands import SUMMARIES
 from simulator.commands.common import add_platform_arguments
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
               f"{lag_ranges(steady)} updates, one update per {','.join(map(str, pattern.round_size))} minibatches")
     print(f"weight copies   {','.join(map(str, result.weight_copies))} (total stored weight values {result.weight_memory})")
     if result.diverged:
-        print(f"diverged        yes (loss not finite after {result.steps} updates)")
+        print(f"diverged        yes (loss not finite or over {DIVERGENCE_FACTOR:g}x its first value after {result.steps} updates)")
     return 0
 
 
