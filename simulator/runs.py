@@ -43,8 +43,8 @@ def converge(build: Callable[[int], Schedule], platform, minibatches: int,
     """Simulate ``build(n)`` for n = ``minibatches``, doubling n (up to :data:`MAX_LENGTHENING`
     times) until the run's exact steady state is known (:attr:`simulator.engine.SimStats.exact`:
     two periods of its steady-state window repeat). When no length gives it, the longest run
-    whose window converged is kept, else the longest run (reported "not measured" by
-    :func:`simulator.metrics.summarize`). ``trace`` makes a fresh sink for each try;
+    is kept: :func:`simulator.metrics.summarize` reports its window if that converged, else
+    "not measured". ``trace`` makes a fresh sink for each try;
     ``record_versions`` records the weight versions every task used (``SimResult.versions``)."""
     n, cap = minibatches, MAX_LENGTHENING * minibatches
     while True:

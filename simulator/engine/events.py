@@ -61,9 +61,6 @@ class EventLog:
         self.lo, self.hi, self.group = lo, hi, group
         self.events: dict[EventId, Event] = {}
 
-    def wants(self, eid: EventId) -> bool:
-        return self.lo <= first_unit(eid, self.group) < self.hi
-
     def add(self, eid: EventId, resource: str, start: float, end: float, preds, after: EventId | None = None) -> None:
         if self.lo <= first_unit(eid, self.group) < self.hi:
             self.events[eid] = Event(eid, resource, start, end, tuple(p for p in preds if p is not None), after)

@@ -57,14 +57,6 @@ class SteadyState:
     def utilization(self, p: int) -> float:
         return float(self.busy[p] / self.period_cycles) if self.exact and self.period_cycles else float("nan")
 
-    def to_dict(self) -> dict:
-        if not self.exact:
-            return {"exact": False, "reason": self.reason}
-        return {"exact": True, "cycles_per_minibatch": float(self.cycles_per_step),
-                "cycles_per_minibatch_fraction": f"{self.cycles_per_step.numerator}/{self.cycles_per_step.denominator}",
-                "period_units": self.period_units, "period_cycles": float(self.period_cycles),
-                "critical_cycle": list(self.critical), "settled": self.settled}
-
 
 @dataclass
 class _Period:
