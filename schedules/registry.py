@@ -28,16 +28,19 @@ from typing import Any
 
 from models.errors import ScheduleError
 from models.graph.build import training_graph
-from models.network.spec import NetworkSpec
+from models.network.spec import NetworkSpec, weight_layers
 from models.network.spiking import is_spiking
+from schedules.methods.chunked import interleaved_microbatches
 from schedules.methods.gpipe import default_microbatches, gpipe
+from schedules.methods.interleaved import DEFAULT_VIRTUAL_STAGES, interleaved_1f1b
 from schedules.methods.layerpipe import layerpipe
 from schedules.methods.layerpipe2 import layerpipe2
 from schedules.methods.onefoneb import one_f_one_b
 from schedules.methods.pipedream import pipedream
 from schedules.methods.sequential import sequential_method
 from schedules.methods.spikepipe import spikepipe
-from schedules.methods.zerobubble import zb_h1
+from schedules.methods.zbv import zb_v
+from schedules.methods.zerobubble import zb_h1, zb_h2
 from schedules.planning.candidates import PARALLELISM, Candidate, candidate_plans, check_parallelism
 from schedules.planning.partition import StagePlan
 from schedules.schedule import Schedule
@@ -119,6 +122,8 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("ag_split", "the activation-gradient split: design (AG1 on layer l, element-wise AG2 on l-1; default), "
            "balanced (a fraction of AG1's product moves to l-1 to equalise the two layers' work) or a fraction RHO",
            _ag_split, metavar="design|balanced|RHO"),
+    Option("virtual_stages", "chunks per processor (Megatron's virtual pipeline stages; default 2)",
+           _positive_int("--virtual-stages"), metavar="V"),
     Option("spike_bits", "spiking networks: count binary spike tensors as 1 bit per element (default 1 byte)",
            _flag, flag=True, default=False),
 )}
@@ -132,9 +137,11 @@ class Method:
     """One scheduling method (see the module docstring).
 
     ``tasks_per_stage``: task instances per stage and unit (at most) when the method works on stage
-    templates (PipeDream and GPipe F, B, U; 1F1B and ZB-H1 F, B, W, U); None when it schedules
-    the fine graph. ``planner``: the planning the builder does besides ordering ("pipedream":
-    the stage DP; "layerpipe": the DP, list-scheduled candidates and the offloading search).
+    templates (PipeDream, GPipe and 1F1B F, B, U; the zero-bubble schedules F, B, W, U); None when
+    it schedules the fine graph. ``planner``: the planning the builder does besides ordering
+    ("pipedream": the stage DP; "layerpipe": the DP, list-scheduled candidates and the offloading
+    search). ``chunked``: several stages (chunks) per processor, up to one per layer.
+    ``microbatch_rule(batch, processors)``: the default micro-batches per step of a flush method.
     """
 
     name: str
@@ -146,6 +153,9 @@ class Method:
     planner: str | None = None
     spiking_only: bool = False  # in the default list for spiking networks only
     reference: bool = False  # the speedup reference, not a method to compare
+    chunked: bool = False
+    virtual: int | None = None  # chunks per processor of a chunked method (None: its virtual_stages option)
+    microbatch_rule: Callable[[int, int], int] = default_microbatches
 
     @property
     def plans(self) -> bool:
@@ -155,11 +165,30 @@ class Method:
     def accepts(self, option: str) -> bool:
         return option in self.options or option == "spike_bits"
 
+    def not_applicable(self, network: NetworkSpec, processors: int, options: dict[str, Any] | None = None,
+                       batch: int | None = None) -> str | None:
+        """Why this method cannot run ``network`` on ``processors`` processors (with ``batch``
+        samples per step, when given), or None when it can: a chunked method needs a weight layer
+        per chunk at least, and a flush method a default number of micro-batches for the batch."""
+        options = options or {}
+        if self.chunked:
+            v = self.virtual or options.get("virtual_stages") or DEFAULT_VIRTUAL_STAGES
+            layers = len(weight_layers(network))
+            if layers < v * processors:
+                return f"{v} chunks on each of {processors} processors need {v * processors} weight layers; " \
+                       f"{network.name} has {layers}"
+        if self.synchronous and batch is not None and options.get("microbatches") is None:
+            try:
+                self.microbatch_rule(batch, processors)
+            except ScheduleError as exc:
+                return str(exc)
+        return None
+
     def units_per_step(self, batch: int, processors: int, microbatches: int | None = None) -> int:
         """Units (micro-batches) per optimizer step: m for the flush schedules, else 1."""
         if not self.synchronous:
             return 1
-        return microbatches if microbatches is not None else default_microbatches(batch, processors)
+        return microbatches if microbatches is not None else self.microbatch_rule(batch, processors)
 
 
 _PLANNED = frozenset({"parallelism", "replicate"})
@@ -173,9 +202,19 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("pipedream", pipedream, _PLANNED,
            "PipeDream: planned stages, asynchronous 1F1B, weight stashing", tasks_per_stage=3, planner="pipedream"),
     Method("gpipe", gpipe, summary="GPipe: micro-batches with a flush", tasks_per_stage=3, **_FLUSH),
-    Method("1f1b", one_f_one_b, summary="1F1B with a flush, backward split into B and W", tasks_per_stage=4, **_FLUSH),
+    Method("1f1b", one_f_one_b, summary="1F1B with a flush (Megatron's), backward as one task", tasks_per_stage=3,
+           **_FLUSH),
+    Method("interleaved-1f1b", interleaved_1f1b, frozenset({"microbatches", "virtual_stages"}),
+           "interleaved 1F1B: v chunks per processor (Megatron's virtual stages), straight pipeline",
+           synchronous=True, tasks_per_stage=3, planner="pipedream", chunked=True,
+           microbatch_rule=interleaved_microbatches),
     Method("zb-h1", zb_h1, summary="zero-bubble ZB-H1: deferred weight gradients fill the cool-down",
            tasks_per_stage=4, **_FLUSH),
+    Method("zb-h2", zb_h2, summary="zero-bubble ZB-H2: twice the warm-up, weight gradients fill every bubble",
+           tasks_per_stage=4, **_FLUSH),
+    Method("zb-v", zb_v, frozenset({"microbatches"}),
+           "zero-bubble ZB-V: two chunks per processor in a V, 1F1B's memory, straight pipeline",
+           synchronous=True, tasks_per_stage=4, planner="pipedream", chunked=True, virtual=2),
     Method("layerpipe", layerpipe, _LAYERPIPE_OPTIONS,
            "LayerPipe: fine tasks, partition + weight-gradient offloading + list scheduling", planner="layerpipe"),
     Method("layerpipe2", layerpipe2, _LAYERPIPE_OPTIONS | {"groups", "memory"},
@@ -196,11 +235,20 @@ def method(name: str) -> Method:
     return found
 
 
-def default_schedules(network: NetworkSpec | None = None) -> tuple[str, ...]:
-    """The methods a comparison runs by default: all but the reference, and the spiking-only
-    ones only for a spiking network (elsewhere they add nothing). With no network, every one."""
+def default_schedules(network: NetworkSpec | None = None, processors: int | None = None,
+                      options: dict[str, Any] | None = None, batch: int | None = None) -> tuple[str, ...]:
+    """The methods a comparison runs by default: all but the reference, the spiking-only ones only
+    for a spiking network (elsewhere they add nothing), and with ``processors`` only those that
+    apply (:meth:`Method.not_applicable`). With no network, every one."""
     spiking = network is None or any(is_spiking(n.layer) for n in network.nodes)
-    return tuple(m.name for m in METHODS.values() if not m.reference and (spiking or not m.spiking_only))
+    return tuple(m.name for m in METHODS.values() if not m.reference and (spiking or not m.spiking_only)
+                 and (network is None or processors is None
+                      or m.not_applicable(network, processors, options, batch) is None))
+
+
+def applicable(name: str, network: NetworkSpec, processors: int, batch: int | None = None, **options) -> bool:
+    """Whether method ``name`` can run ``network`` on ``processors`` processors (:meth:`Method.not_applicable`)."""
+    return method(name).not_applicable(network, processors, options, batch) is None
 
 
 def training_compensation(name: str, options: dict[str, Any] | None = None) -> str:
@@ -265,5 +313,5 @@ def plan_candidates(name: str, network: NetworkSpec, platform, *, batch: int = 3
                            replicate=opts.get("replicate"))
 
 
-__all__ = ["Option", "OPTIONS", "Method", "METHODS", "SCHEDULES", "SYNCHRONOUS", "method", "default_schedules",
+__all__ = ["Option", "OPTIONS", "Method", "METHODS", "SCHEDULES", "SYNCHRONOUS", "method", "default_schedules", "applicable",
            "training_compensation", "schedule_options", "build_schedule", "plan_candidates"]

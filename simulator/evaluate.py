@@ -6,7 +6,8 @@ processor, every task of the step in order) and ``pipedream``. Each row has the 
 the ``simulate``/``compare`` JSON: schedule, network, processors (the platform's;
 ``processors_used`` is how many the schedule occupies), cycles_per_minibatch,
 speedup_vs_sequential, speedup_vs_pipedream, utilization_mean, utilization (per
-processor), comm_bytes_per_minibatch, comm_overhead (extra bytes over PipeDream as a
+processor), bubble_rate (the idle share of a step on the busiest processor, the zero-bubble
+paper's figure; :mod:`simulator.metrics`), comm_bytes_per_minibatch, comm_overhead (extra bytes over PipeDream as a
 fraction of the bytes a step reads and writes), peak_memory_bytes (per processor),
 weight_versions and delays (per layer; delays in slots), staleness (per layer: the nominal
 S(l) and the realised lags of the steady state, :mod:`simulator.staleness`), lower_bound_cycles,
@@ -60,7 +61,7 @@ def check_something_fits(rows: list[dict]) -> None:
 #: the fields of a row (the simulate/compare JSON), in order
 ROW_FIELDS = ("schedule", "network", "processors", "processors_used", "platform", "feasible", "cycles_per_minibatch",
               "total_cycles", "minibatches", "converged", "steady_state", "critical_cycle", "speedup_vs_sequential", "speedup_vs_pipedream",
-              "utilization_mean", "utilization", "comm_bytes_per_minibatch", "comm_overhead",
+              "utilization_mean", "utilization", "bubble_rate", "comm_bytes_per_minibatch", "comm_overhead",
               "link_busy_cycles_per_minibatch", "transfer_wait_fraction", "peak_memory_bytes", "memory_capacity_bytes",
               "memory_needed_bytes", "weight_versions", "delays", "staleness", "lower_bound_cycles", "efficiency", "plan",
               "candidates", "info")
@@ -100,7 +101,7 @@ def _row(net: NetworkSpec, choice: Choice, m: Metrics | None, processors: int, p
         minibatches=m.steps, converged=trial.result.stats.converged, steady_state=m.steady_state,
         critical_cycle=m.critical_cycle, speedup_vs_sequential=m.speedup_vs_sequential,
         speedup_vs_pipedream=m.speedup_vs_baseline, utilization_mean=m.mean_utilization, utilization=m.utilization,
-        comm_bytes_per_minibatch=m.bytes_per_minibatch, comm_overhead=m.communication_overhead,
+        bubble_rate=m.bubble_rate, comm_bytes_per_minibatch=m.bytes_per_minibatch, comm_overhead=m.communication_overhead,
         link_busy_cycles_per_minibatch=m.link_busy_per_minibatch, transfer_wait_fraction=m.transfer_wait_fraction,
         peak_memory_bytes=[x.total for x in m.memory], weight_versions=_versions(trial), delays=sched.layer_delays(),
         staleness=[s.to_dict() for s in realised_staleness(trial.result.versions)],

@@ -205,8 +205,9 @@ def tasks_per_unit(network, schedule: str, processors: int) -> int:
     from schedules.registry import method
 
     m = method(schedule)
-    if m.tasks_per_stage is not None:
-        return m.tasks_per_stage * min(processors, len(weight_layers(network)))
+    if m.tasks_per_stage is not None:  # a chunked schedule has up to one stage per layer
+        L = len(weight_layers(network))
+        return m.tasks_per_stage * (L if m.chunked else min(processors, L))
     from models.graph.build import training_graph
 
     return training_graph(network, 1).number_of_nodes()

@@ -12,6 +12,11 @@ Definitions (a "minibatch" is one optimizer step: ``microbatches_per_step`` unit
 * ``utilization[p]`` - busy compute cycles of ``p`` in one period / the period's cycles when
   the steady state is exact, else inside the window / window length;
   ``mean_utilization`` - their mean over the schedule's processors.
+* ``bubble_rate`` - 1 - max utilization: the idle share of a step on the busiest processor,
+  (C - W) / C with C the cycles per minibatch and W the most compute any processor does per
+  step. It is the zero-bubble paper's bubble rate, (cost - m(T_F + T_B + T_W)) / cost with
+  cost the longest stage's span (Qi et al., ICLR 2024, section 5.3): a flush step repeats
+  with that span, and every stage's work is m(T_F + T_B + T_W) there.
 * ``bytes_per_minibatch`` - bytes that crossed between processors (each transfer once,
   however many hops) / steps run, where steps = units / m; ``link_busy_cycles`` - cycles
   links were busy, summed over directed links (``link_busy`` per link), also per minibatch.
@@ -177,6 +182,7 @@ class Metrics:
     busy: list[int]
     utilization: list[float]
     mean_utilization: float
+    bubble_rate: float
     bytes_moved: int
     bytes_per_minibatch: float
     bytes_by_kind: dict[str, int]
@@ -284,6 +290,7 @@ def summarize(result, sequential_cycles: float | None = None, baseline_cycles: f
         microbatches_per_step=m, cycles_per_minibatch=cpm, total_cycles=st.makespan, window=tuple(st.window),
         window_steps=st.window_steps, busy=list(st.busy), utilization=util,
         mean_utilization=sum(util) / len(util) if util else float("nan"),
+        bubble_rate=1 - max(util) if util and cpm == cpm else float("nan"),
         bytes_moved=st.bytes_moved, bytes_per_minibatch=bpm, bytes_by_kind=dict(st.bytes_by_kind),
         link_busy={f"{a}->{b}": c for (a, b), c in sorted(st.link_busy.items())}, link_busy_cycles=link_total,
         link_busy_per_minibatch=_ratio(link_total, steps), transfer_wait=list(st.transfer_wait),

@@ -244,5 +244,27 @@ class PlatformSpec:
         return cls(**fields)
 
 
-__all__ = ["Platform", "PlatformSpec", "TOPOLOGIES", "check_processor_count", "FREE_LINK", "topology_graph", "mesh_shape", "parse_bytes",
+DEFAULT_LINK = "100,16"
+
+
+def network_link(network: object, link: str | None) -> str:
+    """The link a run of ``network`` uses: ``link`` (None: :data:`DEFAULT_LINK`), except for a
+    ``uniform:`` network stating ``comm=C``, whose every hop costs C (``models.network.uniform``):
+    its link is ``C,inf`` and another one given is an error.
+
+    >>> network_link("mlp", None), network_link("uniform:p=2,f=1,b=1,w=1,comm=5", None)
+    ('100,16', '5,inf')
+    """
+    from models.network.uniform import uniform_link
+
+    stated = uniform_link(network)
+    if stated is None:
+        return DEFAULT_LINK if link is None else link
+    if link is not None and link.strip().lower() != stated:
+        raise HardwareError(f"network {str(network)[:60]!r} states its hops' cost (link {stated}); "
+                            f"drop the link {str(link)[:30]!r} or the spec's comm")
+    return stated
+
+
+__all__ = ["Platform", "PlatformSpec", "DEFAULT_LINK", "network_link", "TOPOLOGIES", "check_processor_count", "FREE_LINK", "topology_graph", "mesh_shape", "parse_bytes",
            "format_bytes"]

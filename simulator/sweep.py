@@ -18,18 +18,21 @@ networks        zoo names, ``mlp:64-128-10`` or network files (list)       (requ
 schedules       schedule names of ``schedules.registry`` (list)            all but sequential
 processors      processor counts: list of ints, ``"2-9"`` or ``"2,4,8"``  [2, 4, 8]
 hardware        cost models, ``mac:256``, ``systolic:32x32:ws`` (list)     [mac:256]
-links           ``LATENCY,BYTES_PER_CYCLE`` or ``none`` (list)             ["100,16"]
+links           ``LATENCY,BYTES_PER_CYCLE`` or ``none`` (list)             ["100,16"] [#]_
 topologies      full, ring, mesh (list)                                    [full]
 memory          memory per processor, ``8GiB`` or ``none`` (list)          [none]
 parallelism     ``pipeline`` or ``hybrid`` (list)                          [hybrid]
 batch           samples per minibatch                                      32
 minibatches     optimizer steps simulated, or ``auto``                     auto
-microbatches    micro-batches per step of gpipe/1f1b/zb-h1, or null        null (builder's)
+microbatches    micro-batches per step of the flush schedules, or null     null (builder's)
 overlap         a processor computes while it sends                        true
 input           input shape per sample, ``3x32x32`` (null: network's)      null
 output          CSV file the rows go to                                    sweep.csv
 plots           folder for speedup/utilization/memory plots (null: none)   null
 ==============  ========================================================  ============
+
+.. [#] A ``uniform:`` network that states ``comm=C`` runs on links ``C,inf`` (a different link
+   listed is an error; :func:`simulator.platform.network_link`).
 
 Any axis also takes a single value instead of a list; the singular forms ``network``,
 ``schedule``, ``link``, ``topology`` and ``memory_capacity`` are accepted as aliases. Unknown keys are errors.
@@ -284,7 +287,7 @@ class Experiment:
     schedules: tuple[str, ...] = field(default_factory=default_schedules)
     processors: tuple[int, ...] = (2, 4, 8)
     hardware: tuple[str, ...] = ("mac:256",)
-    links: tuple[str, ...] = ("100,16",)
+    links: tuple[str, ...] | None = None  # None: 100,16 (a uniform: network with comm: its own)
     topologies: tuple[str, ...] = ("full",)
     memory: tuple[str | None, ...] = (None,)
     parallelism: tuple[str, ...] = ("hybrid",)
@@ -301,7 +304,7 @@ class Experiment:
         self.schedules = tuple(s.lower() for s in _strings("schedules", self.schedules))
         self.processors = parse_processors(self.processors)
         self.hardware = _strings("hardware", self.hardware)
-        self.links = _strings("links", self.links)
+        self.links = None if self.links is None else _strings("links", self.links)
         self.topologies = tuple(t.lower() for t in _strings("topologies", self.topologies))
         self.memory = tuple(None if str(m).lower() in ("none", "unlimited") else m
                             for m in _strings("memory", tuple("none" if m is None else m for m in _as_list("memory", self.memory))))
@@ -315,10 +318,14 @@ class Experiment:
 
     def runs(self) -> list[RunConfig]:
         """Every run of the grid, networks outermost and schedules innermost."""
+        from simulator.platform import network_link
+
         out = []
         for net in self.networks:
+            # a uniform network stating comm=C runs on links of latency C (simulator.platform.network_link)
+            links = dict.fromkeys(network_link(net, link) for link in (self.links or (None,)))
             for hw in self.hardware:
-                for link in self.links:
+                for link in links:
                     for topo in self.topologies:
                         for mem in self.memory:
                             for mode in self.parallelism:
@@ -335,7 +342,7 @@ class Experiment:
         from schedules.planning.candidates import check_parallelism
         from schedules.registry import SCHEDULES
         from simulator.costs import parse_hardware, parse_link
-        from simulator.platform import TOPOLOGIES, parse_bytes
+        from simulator.platform import TOPOLOGIES, network_link, parse_bytes
 
         unknown = [s for s in self.schedules if s not in SCHEDULES]
         if unknown:
@@ -349,8 +356,11 @@ class Experiment:
                 load_network(net, shape)
             for hw in self.hardware:
                 parse_hardware(hw)
-            for link in self.links:
+            for link in self.links or ():
                 parse_link(link)
+            for net in self.networks:
+                for link in self.links or (None,):
+                    network_link(net, link)
             for mem in self.memory:
                 if mem is not None:
                     parse_bytes(mem)

@@ -313,6 +313,29 @@ CASES: list[Case] = [
     case("sweep: results into a non-UTF-8 file", "sweep --networks mlp --processors 2 -j 1 -o s.csv",
          "not a results file", s__csv=b"a\xff\n"),
     case("plot: non-UTF-8 results file", "plot speedup r.csv -o p.png", "not UTF-8", r__csv=b"a\xff\n"),
+    # ---- uniform stages, transformer layers, chunked schedules
+    case("uniform spec with a superscript digit", "describe uniform:p=\u00b2,f=1,b=1,w=1", "at most 16 digits"),
+    case("uniform spec of 40 digits", "describe uniform:p=2,f=" + "9" * 40 + ",b=1,w=1", "at most 16 digits"),
+    case("uniform spec without w", "describe uniform:p=2,f=1,b=1", "needs w"),
+    case("uniform spec with a key twice", "describe uniform:p=2,f=1,f=2,b=1,w=1", "f is given twice"),
+    case("uniform spec with an unknown key", "describe uniform:p=2,f=1,b=1,w=1,x=3", "expected KEY=VALUE"),
+    case("uniform spec of zero stages", "describe uniform:p=0,f=1,b=1,w=1", "p must be in [1, 4096]"),
+    case("uniform spec of stages that take no time", "describe uniform:p=2,f=0,b=0,w=0", "f + b + w > 0"),
+    case("uniform spec with comm and another --link", "simulate uniform:p=2,f=1,b=1,w=1,comm=5 -s 1f1b --link 100,16",
+         "states its hops' cost (link 5,inf)"),
+    case("uniform spec with an input shape", "simulate uniform:p=2,f=1,b=1,w=1 -s 1f1b --input 4", "takes no --input"),
+    case("attention heads that do not divide the hidden size", "describe net.yaml", "5 heads do not divide the hidden size 64",
+         net__yaml=b"input: [32]\nlayers:\n  - {type: embedding, vocab: 10, hidden: 64}\n"
+                   b"  - {type: attention, heads: 5}\n"),
+    case("attention on token ids", "describe net.yaml", "needs a (sequence, hidden) input",
+         net__yaml=b"input: [32]\nlayers:\n  - {type: attention, heads: 4}\n"),
+    case("gpt2 with a zero sequence length", "describe gpt2 --input 0", "--input sizes must be positive"),
+    case("ZB-V on fewer layers than chunks", "simulate alexnet -s zb-v -p 8", "need at least 16 weight layers"),
+    case("interleaved 1F1B on a micro-batch count that is not a multiple of P",
+         "simulate uniform:p=8,f=1,b=1,w=1 -s interleaved-1f1b -p 4 --batch 6 --microbatches 6",
+         "multiple of the 4 processors"),
+    case("interleaved 1F1B with no fitting micro-batch count", "simulate uniform:p=12,f=1,b=1,w=1 -s interleaved-1f1b "
+         "-p 6 --batch 32", "there is none"),
 ]
 
 #: rows that also run through the installed console script, in a child process
@@ -571,6 +594,8 @@ def test_route_table_size_matches_networkx(topology):
 @pytest.mark.parametrize("P", [1, 3, 8])
 def test_task_estimate_bounds_the_schedule(P):
     """Exact for the schedules on the fine graph, an upper bound for stage-level ones."""
+    from netcases import runnable
+
     from models.network.zoo import get_network
     from schedules.registry import SCHEDULES, build_schedule
     from simulator.costs import MacArray
@@ -580,8 +605,9 @@ def test_task_estimate_bounds_the_schedule(P):
     plat = Platform.homogeneous(P, MacArray(256))
     for net in (get_network("lenet5"), get_network("resnet18_cifar", (3, 8, 8))):
         for name in SCHEDULES:
-            sched = build_schedule(name, net, plat, minibatches=3, batch=12)
-            est = estimate_run(net, name, P, minibatches=3, batch=12)
+            network, batch = runnable(name, net, P, 12)
+            sched = build_schedule(name, network, plat, minibatches=3, batch=batch)
+            est = estimate_run(network, name, P, minibatches=3, batch=batch)
             tasks = sum(len(a) for a in sched.orders.values())
             assert est.units == sched.units, name
             if name in ("sequential", "layerpipe", "layerpipe2"):

@@ -1,6 +1,7 @@
 """The independent trace checker: silent on every correct run, loud on every corruption."""
 
 import pytest
+from netcases import runnable
 
 from models.errors import ScheduleError
 from models.graph.synthetic import uniform_pipeline_graph
@@ -67,7 +68,8 @@ def training_cases():
 def test_training_graph_traces_are_clean(name, link, topo, overlap):
     from schedules.registry import build_schedule
     plat = Platform.homogeneous(4, SystolicArray(8, 8), link, topology=topo, overlap_comm=overlap)
-    s = build_schedule(name, get_network("lenet5"), plat, minibatches=6, batch=2)
+    net, batch = runnable(name, get_network("lenet5"), 4, 2)
+    s = build_schedule(name, net, plat, minibatches=6, batch=batch)
     trace = traced(s, plat)
     assert find_violations(trace, s, plat) == []
     check_trace(trace, s, plat)

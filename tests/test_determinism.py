@@ -62,13 +62,13 @@ def test_trace_files_are_byte_identical_across_processes(tmp_path):
 SCHEDULE_TEXT = """
 import sys
 from models.network.zoo import get_network
-from schedules.registry import SCHEDULES, build_schedule
+from schedules.registry import SCHEDULES, applicable, build_schedule
 from simulator.costs import LinkModel, MacArray
 from simulator.platform import Platform
 net = get_network("resnet18_cifar", (3, 8, 8))
 for p in (2, 5):
     plat = Platform.homogeneous(p, MacArray(64), LinkModel(50, 8.0), topology="ring")
-    for name in SCHEDULES:
+    for name in (n for n in SCHEDULES if applicable(n, net, p, 4)):
         s = build_schedule(name, net, plat, minibatches=4, batch=4)
         sys.stdout.write(s.to_text() + repr(sorted(s.info.items(), key=str)) + "\\n")
 """

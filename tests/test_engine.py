@@ -8,6 +8,7 @@ import math
 
 import networkx as nx
 import pytest
+from netcases import runnable
 
 from models.errors import DeadlockError
 from models.graph.build import training_graph
@@ -203,9 +204,10 @@ def test_weights_cross_when_update_and_forward_are_apart():
 def registry_cases():
     from schedules.registry import SCHEDULES, build_schedule
     for name in SCHEDULES:
+        net, batch = runnable(name, get_network("mlp"), 3, 4)
         for link in (FREE_LINK, LinkModel(20, 16.0)):
             plat = Platform.homogeneous(3, MacArray(64), link, topology="ring")
-            yield name, build_schedule(name, get_network("mlp"), plat, minibatches=6, batch=4), plat
+            yield name, build_schedule(name, net, plat, minibatches=6, batch=batch), plat
 
 
 @pytest.mark.parametrize("name,schedule,platform", list(registry_cases()),
@@ -331,7 +333,8 @@ def test_metrics_from_trace_equal_streamed_figures(name, link, topo):
     from schedules.registry import build_schedule
     from simulator.metrics import memory_timeline, metrics_from_trace
     plat = Platform.homogeneous(4, MacArray(64), link, topology=topo)
-    s = build_schedule(name, get_network("lenet5"), plat, minibatches=8, batch=2)
+    net, batch = runnable(name, get_network("lenet5"), 4, 2)
+    s = build_schedule(name, net, plat, minibatches=8, batch=batch)
     r, trace = run(s, plat)
     st, tm = r.stats, metrics_from_trace(trace, s)
     assert tm.makespan == st.makespan and tm.busy == st.busy

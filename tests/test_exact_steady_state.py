@@ -70,7 +70,7 @@ def test_exact_rate_is_the_simulated_rate_on_the_zoo(net_name):
     for P in (1, 2, 4, 8):
         spec = PlatformSpec.from_text(f"{P} x mac:256 link 100,16 full")
         plat = spec.build()
-        for name in default_schedules(net):
+        for name in default_schedules(net, P, batch=32):
             sched, result = run_until_converged(name, net, plat, minibatches=auto_minibatches(net), batch=32)
             steady = result.stats.steady
             assert steady is not None and steady.exact, (name, P, steady and steady.reason)
@@ -128,7 +128,7 @@ def test_no_figure_below_its_bound(n, P, width, depth):
     net = get_network("mlp:" + "-".join([str(8 + width)] + [str(4 + (width * (k + 3)) % 61) for k in range(depth)]
                                         + ["10"]))
     plat = PlatformSpec.from_text(f"{P} x mac:64 link 20,8 full").build()
-    for row in compare(net, list(default_schedules(net)), plat, minibatches=n, batch=8):
+    for row in compare(net, list(default_schedules(net, P, batch=8)), plat, minibatches=n, batch=8):
         if row["steady_state"] == "not measured":
             assert row["cycles_per_minibatch"] is None or math.isnan(row["cycles_per_minibatch"])
         else:

@@ -62,7 +62,7 @@ from models.network.layers import (
 from models.network.spec import INPUT, NetworkSpec, Node, chain, weight_layers
 from models.network.spiking import LIFLinear
 from schedules.passes import instances_per_step
-from schedules.registry import SCHEDULES, SYNCHRONOUS, build_schedule
+from schedules.registry import SCHEDULES, SYNCHRONOUS, applicable, build_schedule
 from simulator.bounds import lower_bounds
 from simulator.checker import find_violations
 from simulator.costs import FREE_LINK, LinkModel, MacArray, SystolicArray
@@ -234,6 +234,12 @@ def build(name, net, P, plat, n, batch):
     return build_schedule(name, net, plat, minibatches=n, batch=batch)
 
 
+def methods(names, net, P, batch):
+    """The methods of ``names`` that can run ``net`` on P processors (a chunked schedule needs a
+    layer per chunk, interleaved 1F1B a micro-batch count that is a multiple of P)."""
+    return [name for name in names if applicable(name, net, P, batch)]
+
+
 BATCHES = st.sampled_from([1, 2, 4, 6, 8, 12, 16])
 
 
@@ -244,7 +250,7 @@ BATCHES = st.sampled_from([1, 2, 4, 6, 8, 12, 16])
 @given(net=networks, P=processors(), data=st.data(), batch=BATCHES, n=st.integers(1, 6))
 def test_every_trace_passes_the_independent_checker(net, P, data, batch, n):
     plat = data.draw(platforms(P))
-    for name in SCHEDULES:
+    for name in methods(SCHEDULES, net, P, batch):
         sched = build(name, net, P, plat, n, batch)
         trace = MemoryTrace()
         result = simulate(sched, plat, trace=trace)
@@ -264,7 +270,7 @@ def critical_loop_steps(sched, bounds) -> Fraction:
 def test_whole_run_is_at_least_every_lower_bound(net, P, data, batch, n):
     """Exact for any run length: the bounds are per step, a run of `steps` steps cannot beat them."""
     plat = data.draw(platforms(P))
-    for name in SCHEDULES:
+    for name in methods(SCHEDULES, net, P, batch):
         sched = build(name, net, P, plat, n, batch)
         r = simulate(sched, plat)
         b = lower_bounds(sched, plat)
@@ -311,7 +317,7 @@ def marginal_cycles_per_step(name, net, P, plat, batch, n, **options):
 def test_steady_state_is_at_least_every_lower_bound(net, P, data, batch):
     plat = data.draw(platforms(P))
     n = max(16, 4 * (len(weight_layers(net)) + 1))  # the command line's default run length, at least
-    for name in SCHEDULES:
+    for name in methods(SCHEDULES, net, P, batch):
         m = n
         rate, sched = marginal_cycles_per_step(name, net, P, plat, batch, m)
         b = lower_bounds(sched, plat)  # of the long run: replicas count only when they all run
@@ -333,7 +339,7 @@ def test_one_processor_speedup_is_one(net, data, batch, n):
     seq_r = simulate(seq, plat)
     total = sum(cm.task_cycles(d["work"]) for _, d in seq.graph.nodes(data=True))
     assert seq_r.stats.cycles_per_step == total
-    for name in SCHEDULES:
+    for name in methods(SCHEDULES, net, 1, batch):
         sched = build(name, net, 1, plat, n, batch)
         r = simulate(sched, plat)
         # a merged task is its parts run back to back: each part rounds and pays its overhead
@@ -372,7 +378,7 @@ def test_total_work_is_the_same_in_every_view(net, batch, P, data):
         assert _work(build(name, net, P, plat, 1, batch).graph) == one, name
     # m micro-batches of B/m samples and one update per step do the work of the whole batch
     # (in a straight pipeline: R replicas of a stage apply R updates)
-    for name in SYNCHRONOUS:
+    for name in methods(SYNCHRONOUS, net, P, batch):
         sched = build_schedule(name, net, plat, minibatches=1, batch=batch, parallelism="pipeline")
         n = instances_per_step(sched)
         step = {f: sum(n[t] * getattr(task_work(sched.graph, t), f) for t in sched.graph)
@@ -526,7 +532,7 @@ def test_every_replicated_pipedream_plan_is_deadlock_free():
 @given(net=networks, P=processors(), data=st.data(), batch=BATCHES, n=st.integers(1, 8))
 def test_two_runs_give_identical_results(net, P, data, batch, n):
     plat = data.draw(platforms(P))
-    for name in SCHEDULES:
+    for name in methods(SCHEDULES, net, P, batch):
         runs = []
         for _ in range(2):
             sched = build(name, net, P, plat, n, batch)

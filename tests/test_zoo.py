@@ -146,7 +146,8 @@ def test_input_shape_is_a_parameter():
 
 
 def test_registry():
-    assert network_names() == ("lenet5", "alexnet", "vgg16", "resnet18", "resnet18_cifar", "resnet50", "mlp", "mlp128")
+    assert network_names() == ("lenet5", "alexnet", "vgg16", "resnet18", "resnet18_cifar", "resnet50", "mlp", "mlp128",
+                               "gpt2", "gpt2_medium", "gpt3-1.5b", "gpt3-6.2b", "gpt3-14.6b", "gpt3-28.3b")
     copy = zoo()
     copy["mine"] = mlp
     del copy["vgg16"]

@@ -66,22 +66,37 @@ from models.graph.work import TaskWork
 from models.network.layers import Conv2d, Linear, numel
 from models.network.spec import INPUT, NetworkSpec, weight_layers
 from models.network.spiking import SPIKE_PRESERVING_KINDS, is_spiking, time_steps
+from models.network.transformer import is_token_layer
 
 
-def _gemms(layer, in_shape, out_shape, batch: int) -> dict[str, tuple[int, int, int]]:
+def _gemms(layer, in_shape, out_shape, batch: int) -> dict[str, tuple[tuple[int, int, int], ...]]:
+    """The matrix products of F, WG and AG1 of one weight layer over the whole batch."""
+    if is_token_layer(layer):  # transformer layers: several products per task
+        return layer.task_gemms(in_shape, out_shape, batch)
+    if hasattr(layer, "task_cycles"):  # a stage of stated durations has no matrix products
+        return {"F": (), "WG": (), "AG1": ()}
     if isinstance(layer, Linear):
         n_in, n_out = numel(in_shape), layer.out_features
-        return {"F": (batch, n_out, n_in), "WG": (n_out, n_in, batch), "AG1": (batch, n_in, n_out)}
-    if isinstance(layer, Conv2d):
+        one = {"F": (batch, n_out, n_in), "WG": (n_out, n_in, batch), "AG1": (batch, n_in, n_out)}
+    elif isinstance(layer, Conv2d):
         kh, kw = layer.kernel_hw
         k = in_shape[0] * kh * kw
         rows = batch * out_shape[1] * out_shape[2]
         cout = layer.out_channels
-        return {"F": (rows, cout, k), "WG": (cout, k, rows), "AG1": (rows, k, cout)}
-    gemm = getattr(layer, "gemm_shapes", None)  # layer kinds defined elsewhere (e.g. spiking)
-    if gemm is None:
-        raise NetworkError(f"no GEMM mapping for weight layer kind {layer.kind!r}")
-    return gemm(in_shape, out_shape, batch)
+        one = {"F": (rows, cout, k), "WG": (cout, k, rows), "AG1": (rows, k, cout)}
+    else:
+        gemm = getattr(layer, "gemm_shapes", None)  # layer kinds defined elsewhere (e.g. spiking)
+        if gemm is None:
+            raise NetworkError(f"no GEMM mapping for weight layer kind {layer.kind!r}")
+        one = gemm(in_shape, out_shape, batch)
+    return {task: (g,) for task, g in one.items()}
+
+
+def own_elementwise(net: NetworkSpec, wl) -> int:
+    """Element-wise work of a transformer weight layer's own node, whose backward runs in its AG1
+    (0 for every other kind: there AG2 differentiates all of the layer's element-wise work)."""
+    layer = wl.node.layer
+    return layer.elementwise([net.shapes[wl.node.inputs[0]]]) if is_token_layer(layer) else 0
 
 
 def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, updates: bool = True,
@@ -171,6 +186,13 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, upd
         ext_in_bytes = sum(read_bytes(l, p, elems) for p, elems in wl.producers.items())
         # stash: the input for WG, and the output (ANN, for f') or the membrane (SNN, for the surrogate)
         stash = in_bytes + (z_bytes if spiking[l] else out_bytes)
+        token = is_token_layer(wl.node.layer)
+        if token:  # what a transformer layer keeps is its own formula (models.network.transformer)
+            stash = B * wl.node.layer.stash_bytes([in_shape], wb)
+        # a transformer layer's tasks differ in work (the score products have no weight gradient)
+        task_macs = {t: sum(m * n * k for m, n, k in g) if token else B * wl.macs for t, g in gemms.items()}
+        wg_elementwise = B * wl.node.layer.weight_grad_elementwise([in_shape]) if token else 0
+        ag1_elementwise = B * wl.node.layer.backward_elementwise([in_shape]) if token else 0
         info[l] = LayerInfo(l, wl.name, wl.node.layer.kind, wl.params, wl.params * wb, in_bytes,
                             out_bytes, stash, tuple(sorted(wl.producers)))
         loss = 3 * B * out_elems if l == last else 0  # softmax, cross-entropy and its gradient
@@ -181,24 +203,30 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, upd
             if l == last:  # readout over T, then the output membrane's BPTT makes delta_L
                 elementwise += B * T * out_elems + B * wl.node.layer.backward_elementwise([in_shape])
         template.add_node(("F", l), work=TaskWork(
-            macs=B * wl.macs, elementwise=elementwise, gemms=(gemms["F"],), sequential_steps=seq,
+            macs=task_macs["F"], elementwise=elementwise, gemms=gemms["F"], sequential_steps=seq,
             bytes_read=ext_in_bytes + wl.params * wb, bytes_written=z_bytes + out_bytes))
         template.add_node(("WG", l), work=TaskWork(
-            macs=B * wl.macs, gemms=(gemms["WG"],),
+            macs=task_macs["WG"], elementwise=wg_elementwise, gemms=gemms["WG"],
             bytes_read=z_bytes + in_bytes, bytes_written=wl.params * wb))
         # delta_l comes from the loss (last layer) or from this layer's AG2
         delta_src = ("F", l) if l == last else ("AG2", l)
         add_edge(template, ("F", l), ("WG", l), in_bytes, ("in", l))
         add_edge(template, delta_src, ("WG", l), z_bytes, ("d", l))
-        if weight_input_owner[l] not in (0, l):
+        # a stage of stated cycles (the uniform spec) stands for many layers: it has an input gradient
+        fixed = getattr(wl.node.layer, "task_cycles", None)
+        if weight_input_owner[l] not in (0, l) or fixed is not None:
             template.add_node(("AG1", l), work=TaskWork(
-                macs=B * wl.macs, gemms=(gemms["AG1"],),
+                macs=task_macs["AG1"], elementwise=ag1_elementwise, gemms=gemms["AG1"],
                 bytes_read=z_bytes + wl.params * wb, bytes_written=tensor_bytes(in_elems, T)))
             add_edge(template, delta_src, ("AG1", l), z_bytes, ("d", l))
         if updates:
             template.add_node(("U", l), work=TaskWork(
                 elementwise=wl.params, bytes_read=2 * wl.params * wb, bytes_written=wl.params * wb))
             add_edge(template, ("WG", l), ("U", l), wl.params * wb, ("dW", l))
+        if fixed is not None:  # stated durations per sample replace every work figure
+            for kind in ("F", "WG", "AG1", "U"):
+                if (kind, l) in template:
+                    template.nodes[kind, l]["work"] = TaskWork(fixed_cycles=B * fixed.get(kind, 0))
         for p, elems in wl.producers.items():
             if p != 0:
                 add_edge(template, ("F", p), ("F", l), read_bytes(l, p, elems), ("a", p))
@@ -221,7 +249,8 @@ def training_graph(net: NetworkSpec, batch: int = 1, *, word_bytes: int = 2, upd
             stored = (tensor_bytes(z_elems, T), ("mem", p))  # the surrogate needs the membrane
         else:
             work = TaskWork(
-                elementwise=B * (wl.elementwise + fan_in_sums),
+                # a transformer layer's own element-wise backward ran in its AG1; the fused rest is here
+                elementwise=B * (wl.elementwise - own_elementwise(net, wl) + fan_in_sums),
                 bytes_read=B * (g_in + wl.output_elements) * wb,
                 bytes_written=B * z_elems * wb)
             stored = (B * wl.output_elements * wb, ("a", p))

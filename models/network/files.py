@@ -21,7 +21,9 @@ optional (default: the previous layer in the list, ``input`` for the first one; 
 names the network input). Every other key is a field of that layer's spec:
 conv2d ``out_channels, kernel, stride, padding, bias, activation``; linear ``out_features,
 bias, activation``; maxpool/avgpool ``kernel, stride, padding``; activation ``function``;
-add ``activation``; placeholder ``shape``. ``kernel``/``stride``/``padding`` take an int
+add ``activation``; placeholder ``shape``; the transformer kinds (:mod:`models.network.transformer`,
+on a ``[sequence]`` input of token ids) embedding ``vocab, hidden``, attention ``heads, dropout``,
+feedforward ``expansion, dropout``, lm_head ``vocab``. ``kernel``/``stride``/``padding`` take an int
 or ``[h, w]``. Unknown keys are errors (they are usually typos).
 
 SCALE-Sim topology CSV (the header line decides the format; trailing commas, blank rows,
@@ -98,6 +100,7 @@ from models.network.layers import (
 )
 from models.network.spec import INPUT, NetworkSpec, Node
 from models.network.spiking import SPIKING_KINDS
+from models.network.transformer import TRANSFORMER_KINDS
 
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
@@ -136,7 +139,8 @@ class Placeholder(LayerSpec):
 
 
 #: layer types a network file may use: the layer kinds plus :class:`Placeholder`
-FILE_LAYER_KINDS: Mapping[str, type[LayerSpec]] = MappingProxyType({**LAYER_KINDS, **SPIKING_KINDS, Placeholder.kind: Placeholder})
+FILE_LAYER_KINDS: Mapping[str, type[LayerSpec]] = MappingProxyType({**LAYER_KINDS, **SPIKING_KINDS, **TRANSFORMER_KINDS,
+                                                                    Placeholder.kind: Placeholder})
 
 _TOP_KEYS = ("name", "description", "input", "layers")
 _NODE_KEYS = ("name", "type", "inputs")
@@ -397,7 +401,7 @@ def network_from_dict(data: Any, source: str | Path = "<dict>",
     >>> network_from_dict({"input": [2], "layers": [{"type": "conv"}]}, source="n.yaml")
     Traceback (most recent call last):
     ...
-    models.errors.NetworkFileError: n.yaml: field 'layers[0].type': unknown layer type 'conv' (known: conv2d, linear, maxpool, avgpool, globalavgpool, flatten, activation, batchnorm, add, lif_linear, lif_conv2d, placeholder)
+    models.errors.NetworkFileError: n.yaml: field 'layers[0].type': unknown layer type 'conv' (known: conv2d, linear, maxpool, avgpool, globalavgpool, flatten, activation, batchnorm, add, lif_linear, lif_conv2d, embedding, attention, feedforward, lm_head, placeholder)
     """
     where = _Where(str(source), lines or {})
     if not isinstance(data, dict):

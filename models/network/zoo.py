@@ -21,6 +21,10 @@ resnet18_cifar  11,173,962   555,422,720     11,173,962 params (kuangliu/pytorch
 mlp             17,226       17,024          (hand count)
 ==============  ===========  ==============  =========================================
 
+The GPT networks (``gpt2``, ``gpt2_medium``, ``gpt3-1.5b`` ... ``gpt3-28.3b``) are in
+:mod:`models.network.gpt_zoo`; ``uniform:p=P,f=F,b=B,w=W[,comm=C]`` (:mod:`models.network.uniform`)
+states a pipeline's per-stage cycles directly.
+
 >>> net = get_network("mlp:4-3-2")
 >>> net.input_shape, net.total_params()
 ((4,), 23)
@@ -38,6 +42,7 @@ from types import MappingProxyType
 
 from models.errors import NetworkError, UnknownNetworkError
 from models.network.files import read_network_file
+from models.network.gpt_zoo import GPT_ZOO
 from models.network.layers import (
     Activation,
     Add,
@@ -53,6 +58,7 @@ from models.network.layers import (
 )
 from models.network.snn_zoo import SNN_ZOO
 from models.network.spec import INPUT, NetworkSpec, Node, chain
+from models.network.uniform import is_uniform, uniform_network
 
 #: file name endings that :func:`load_network` hands to :mod:`models.network.files`
 NETWORK_FILE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")
@@ -289,6 +295,7 @@ ZOO: Mapping[str, Callable[..., NetworkSpec]] = MappingProxyType({
     "resnet50": resnet50,
     "mlp": mlp,
     "mlp128": mlp128,
+    **GPT_ZOO,
 })
 
 
@@ -304,8 +311,8 @@ def zoo() -> dict[str, Callable[..., NetworkSpec]]:
 def network_names() -> tuple[str, ...]:
     """Zoo names in listing order (``mlp`` also accepts ``mlp:784-256-10``).
 
-    >>> network_names()[-2:]
-    ('mlp', 'mlp128')
+    >>> network_names()[6:9]
+    ('mlp', 'mlp128', 'gpt2')
     """
     return tuple(ZOO)
 
@@ -374,12 +381,16 @@ def load_network(name_or_path: str | Path, input_shape: Sequence[int] | None = N
     >>> load_network("nosuchnet")
     Traceback (most recent call last):
     ...
-    models.errors.UnknownNetworkError: 'nosuchnet' is neither a zoo network (lenet5, alexnet, vgg16, resnet18, resnet18_cifar, resnet50, mlp, mlp128, mlp:N0-...-Nk) nor a readable network file (.yaml, .yml, .json, .csv)
+    models.errors.UnknownNetworkError: 'nosuchnet' is neither a zoo network (lenet5, alexnet, vgg16, resnet18, resnet18_cifar, resnet50, mlp, mlp128, gpt2, gpt2_medium, gpt3-1.5b, gpt3-6.2b, gpt3-14.6b, gpt3-28.3b, mlp:N0-...-Nk, uniform:p=P,f=F,b=B,w=W) nor a readable network file (.yaml, .yml, .json, .csv)
     """
     text = str(name_or_path)
     key = text.strip().lower()
     if key in ZOO or key in SNN_ZOO or key.startswith("mlp:"):
         return get_network(key, input_shape)
+    if is_uniform(key):
+        if input_shape is not None:
+            raise NetworkError("a uniform: network states its stages' cycles; it takes no --input shape")
+        return uniform_network(key)
     path = Path(text)
     if path.suffix.lower() in NETWORK_FILE_SUFFIXES:
         if not path.exists():
@@ -389,7 +400,8 @@ def load_network(name_or_path: str | Path, input_shape: Sequence[int] | None = N
         net = read_network_file(path)
         return net if input_shape is None else net.with_input(tuple(input_shape))
     raise UnknownNetworkError(
-        f"{text!r} is neither a zoo network ({', '.join(ZOO)}, mlp:N0-...-Nk) nor a readable network file "
+        f"{text!r} is neither a zoo network ({', '.join(ZOO)}, mlp:N0-...-Nk, uniform:p=P,f=F,b=B,w=W) nor a "
+        "readable network file "
         f"({', '.join(NETWORK_FILE_SUFFIXES)})"
     )
 

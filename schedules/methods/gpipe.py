@@ -4,7 +4,7 @@ A minibatch of B samples is split into m micro-batches of B/m; every stage runs 
 forwards, then all m backwards (backward as one task, B + W), and applies the update once per
 step, after its last backward (the gradients of the m micro-batches accumulate). Stages come
 from the same planner as PipeDream. Cycles per minibatch = the step time. :func:`synchronous`
-is the builder the three flush schedules share (GPipe, 1F1B, ZB-H1).
+is the builder the flush schedules on one stage per processor share (GPipe, 1F1B, ZB-H1, ZB-H2).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def micro_template(net: NetworkSpec, batch: int, microbatches: int, view: str, w
 
 def synchronous(name: str, net: NetworkSpec, hw: Hardware, *, batch: int, steps: int,
                 microbatches: int | None, view: str, pattern: str, split_w: bool, defer_w: bool = False,
-                word_bytes: int = 2, spike_bits: bool = False, parallelism: str = "hybrid",
+                warm_factor: int = 1, word_bytes: int = 2, spike_bits: bool = False, parallelism: str = "hybrid",
                 replicate: bool | None = None, plan: StagePlan | None = None) -> Schedule:
     """A flush schedule: ``pattern`` orders (``schedules.planning.orders``) of m micro-batches per
     step on ``plan`` (default: the first candidate plan of one micro-batch), one update per step."""
@@ -63,7 +63,8 @@ def synchronous(name: str, net: NetworkSpec, hw: Hardware, *, batch: int, steps:
     template = stage_template(micro_template(net, batch, m, view, word_bytes, spike_bits), plan)
     schedule = None
     for warm_up in (True, False):
-        orders = flush_orders(plan, m, steps, pattern=pattern, split_w=split_w, defer_w=defer_w, warm_up=warm_up)
+        orders = flush_orders(plan, m, steps, pattern=pattern, split_w=split_w, defer_w=defer_w, warm_up=warm_up,
+                              warm_factor=warm_factor)
         # a stage may lack a kind of task (in the zero-bubble view a first stage of one layer has
         # no B: layer 1 has no input gradient and its AG2 runs with layer 2), so drop those actions
         orders = add_round_updates({p: [a for a in seq if a.task in template] for p, seq in orders.items()},

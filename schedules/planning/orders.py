@@ -7,8 +7,12 @@ have ``F`` and ``B`` tasks and optionally ``W`` (weight gradient split from B):
 * ``1f1b``: stage s (0-based, of n) admits ``n - 1 - s`` warm-up forwards, then alternates one
   forward and one backward; W (if split) runs right after its B.
 * ``1f1b`` with ``defer_w`` is ZB-H1 (Qi et al., 2024): same forwards and backwards as 1F1B,
-  but stage s postpones the W of its first ``s`` backwards to the cool-down, so the backward
-  chain reaches stage 1 sooner; in-flight micro-batches stay at 1F1B's ``n - s``.
+  but on stage s each W trails its B by ``s`` micro-batches (the last ``s`` run in the
+  cool-down), so the backward chain reaches stage 1 sooner; in-flight micro-batches stay at
+  1F1B's ``n - s``.
+* ``1f1b`` with ``defer_w`` and ``warm_factor=2`` is ZB-H2: stage s admits ``2 (n - 1 - s)``
+  warm-up forwards (2n - 1 micro-batches in flight on the first stage) and W trails B by ``2 s``,
+  which turns the trapezoid into a parallelogram (bubble (n-1)(F + B - 2W) with uniform costs).
 
 A stage replicated R ways (:func:`flush_orders` on a replicated plan) splits the m micro-batches
 of a step round robin over its replicas; each replica runs the pattern on its share, a 1F1B
@@ -20,6 +24,8 @@ With ``steps`` > 1 the step pattern repeats on units ``k*m .. k*m + m - 1``.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from models.errors import ScheduleError
 from models.graph.tasks import TaskKind
@@ -50,8 +56,14 @@ def replica_windows(replicas: list[int]) -> list[int]:
     return window
 
 
-def _stage_sequence(s: int, units: list[int], pattern: str, *, warm: int, defer: int, split_w: bool) -> list[Action]:
-    """One step of one processor of stage ``s`` (1-based) over its ``units``, in the pattern's order."""
+def _stage_sequence(s: int, units: list[int], pattern: str, *, warm: int, lag: int, split_w: bool) -> list[Action]:
+    """One step of one processor of stage ``s`` (1-based) over its ``units``, in the pattern's order.
+
+    The 1F1B family follows the zero-bubble authors' generator (``get_hand_schedule`` of their
+    ``efficiency.py``): ``warm`` forwards, then per unit i a forward (while any is left) and the
+    backward of unit i, then, once i >= ``lag``, the oldest weight gradient not yet run (so W
+    trails B by ``lag`` units, first in first out); the last ``lag`` weight gradients close the step.
+    """
     F, B, W = TaskKind.F, TaskKind.B, TaskKind.W
     seq: list[Action] = []
     if pattern == "gpipe":
@@ -61,43 +73,37 @@ def _stage_sequence(s: int, units: list[int], pattern: str, *, warm: int, defer:
             if split_w:
                 seq.append(Action(W, s, u))
         return seq
-    warm = min(warm, len(units))
-    f = b = 0
-    deferred: list[int] = []
-    for _ in range(warm):
-        seq.append(Action(F, s, units[f]))
-        f += 1
-
-    def backward() -> None:
-        nonlocal b
-        seq.append(Action(B, s, units[b]))
+    n = len(units)
+    f = min(warm, n)
+    seq += [Action(F, s, u) for u in units[:f]]
+    pending: deque[int] = deque()
+    for i, u in enumerate(units):
+        if f < n:
+            seq.append(Action(F, s, units[f]))
+            f += 1
+        seq.append(Action(B, s, u))
         if split_w:
-            if len(deferred) < defer and b < len(units) - 1:
-                deferred.append(units[b])
-            else:
-                seq.append(Action(W, s, units[b]))
-        b += 1
-
-    while f < len(units):
-        seq.append(Action(F, s, units[f]))
-        f += 1
-        backward()
-    while b < len(units):
-        backward()
-    seq += [Action(W, s, u) for u in deferred]
+            pending.append(u)
+            if i >= lag:
+                seq.append(Action(W, s, pending.popleft()))
+    seq += [Action(W, s, u) for u in pending]
     return seq
 
 
 def flush_orders(plan: StagePlan, microbatches: int, steps: int = 1, *, pattern: str = "1f1b",
-                 split_w: bool = True, defer_w: bool = False, warm_up: bool = True) -> dict[int, list[Action]]:
+                 split_w: bool = True, defer_w: bool = False, warm_up: bool = True,
+                 warm_factor: int = 1) -> dict[int, list[Action]]:
     """Orders of a flush schedule on ``plan``'s processors (module docstring). ``warm_up=False``
     runs every forward of a step before its backwards on every replica (GPipe's order), the
-    order no delay can deadlock."""
+    order no delay can deadlock. ``warm_factor`` 2 with ``defer_w`` is ZB-H2: twice the warm-up
+    forwards and W trailing B by 2s on stage s."""
     _check(len(plan.stages), microbatches, steps)
     if pattern not in PATTERNS:
         raise ScheduleError(f"unknown flush pattern {pattern!r} (known: {', '.join(PATTERNS)})")
     if defer_w and not split_w:
-        raise ScheduleError("ZB-H1 needs the weight gradient split from the backward (split_w=True)")
+        raise ScheduleError("ZB-H1 and ZB-H2 need the weight gradient split from the backward (split_w=True)")
+    if warm_factor not in (1, 2):
+        raise ScheduleError(f"warm-up factor must be 1 (1F1B, ZB-H1) or 2 (ZB-H2), got {warm_factor!r}")
     reps = [r for _, _, r in plan.stages]
     window = replica_windows(reps)
     orders: dict[int, list[Action]] = {}
@@ -107,8 +113,9 @@ def flush_orders(plan: StagePlan, microbatches: int, steps: int = 1, *, pattern:
             seq: list[Action] = []
             for k in range(steps):
                 units = [k * microbatches + i for i in range(idx, microbatches, r)]
-                warm = window[s0] // r if warm_up else len(units)
-                seq += _stage_sequence(s0 + 1, units, pattern, warm=warm, defer=s0 if defer_w else 0, split_w=split_w)
+                warm = warm_factor * window[s0] // r if warm_up else len(units)
+                lag = warm_factor * s0 if defer_w else 0
+                seq += _stage_sequence(s0 + 1, units, pattern, warm=warm, lag=lag, split_w=split_w)
             orders[p] = seq
     return orders
 
@@ -150,10 +157,12 @@ def gpipe_orders(stages: int, microbatches: int, steps: int = 1, split_w: bool =
 
 
 def one_f_one_b_orders(stages: int, microbatches: int, steps: int = 1, split_w: bool = True,
-                       defer_w: bool = False) -> dict[int, list[Action]]:
-    """1F1B (``defer_w=False``) or ZB-H1 (``defer_w=True``) on ``stages`` processors."""
+                       defer_w: bool = False, warm_factor: int = 1) -> dict[int, list[Action]]:
+    """1F1B (``defer_w=False``), ZB-H1 (``defer_w=True``) or ZB-H2 (and ``warm_factor=2``) on
+    ``stages`` processors."""
     _check(stages, microbatches, steps)
-    return flush_orders(_straight(stages), microbatches, steps, pattern="1f1b", split_w=split_w, defer_w=defer_w)
+    return flush_orders(_straight(stages), microbatches, steps, pattern="1f1b", split_w=split_w, defer_w=defer_w,
+                        warm_factor=warm_factor)
 
 
 __all__ = ["PATTERNS", "flush_orders", "add_round_updates", "gpipe_orders", "one_f_one_b_orders", "replica_windows"]

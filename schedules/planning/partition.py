@@ -66,21 +66,28 @@ class StagePlan:
 def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence[float] | None = None,
                 param_bytes: Sequence[float] | None = None, bandwidth: float = math.inf,
                 replicate: bool = False, stash_bytes: Sequence[float] | None = None,
-                memory_limit: float | None = None, versions: Sequence[int] | None = None) -> StagePlan:
+                memory_limit: float | None = None, versions: Sequence[int] | None = None,
+                exact: bool = False) -> StagePlan:
     """Best contiguous partition of per-layer ``compute`` times onto ``processors``.
 
     ``boundary[k]`` (k = 1..L-1, index k-1) is the cycles to move boundary k's activations
     and gradients; ``param_bytes`` and ``bandwidth`` price replication; ``stash_bytes`` and
     ``memory_limit`` bound each stage's memory, with per-layer ``versions`` when the delays are
     per layer (module docstring). Ties prefer fewer stages,
-    then earlier cuts, so the plan is deterministic. Raises :class:`ScheduleError` when no
-    plan fits the memory limit.
+    then earlier cuts, so the plan is deterministic. ``exact`` asks for exactly ``processors``
+    stages (the chunks of an interleaved or V schedule, several per processor). Raises
+    :class:`ScheduleError` when no plan fits the memory limit.
+
+    >>> plan_stages([1, 1, 1, 1], processors=4, exact=True).stages
+    ((1, 1, 1), (2, 2, 1), (3, 3, 1), (4, 4, 1))
     """
     L = len(compute)
     if L == 0:
         raise ScheduleError("cannot partition a network with no layers")
     if not isinstance(processors, int) or processors < 1:
         raise ScheduleError(f"number of processors must be a positive integer, got {processors!r}")
+    if exact and processors > L:
+        raise ScheduleError(f"cannot cut {L} layers into {processors} stages")
     if any(c < 0 for c in compute):
         raise ScheduleError("layer compute times must be non-negative")
     boundary = list(boundary) if boundary is not None else [0.0] * (L - 1)
@@ -135,7 +142,8 @@ def plan_stages(compute: Sequence[float], processors: int, *, boundary: Sequence
                 t, _, st = min(cand, key=lambda c: (c[0], c[1], c[2]))
                 best[j][m] = (t, st)
     # using fewer processors than available is allowed (a straight pipeline has at most L stages)
-    options = [(best[L][m][0], m, best[L][m][1]) for m in range(1, processors + 1) if best[L][m][0] < INF]
+    options = [(best[L][m][0], m, best[L][m][1]) for m in range(1 if not exact else processors, processors + 1)
+               if best[L][m][0] < INF]
     if not options:
         raise ScheduleError(f"no plan of {L} layers on {processors} processors fits {memory_limit:,.0f} bytes per processor")
     t, _, stages = min(options, key=lambda o: (o[0], o[1]))

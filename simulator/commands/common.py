@@ -16,7 +16,7 @@ NETWORK                zoo name, ``mlp:784-256-10``, or a .yaml/.json/.csv netwo
 --topology NAME        full, ring or mesh (full)
 --minibatches N        optimizer steps to simulate (auto: max(32, 4 (L + 1)) for L weight layers)
 --batch B              samples per minibatch (32)
---microbatches M       micro-batches per step of gpipe / 1f1b / zb-h1 (the builder's)
+--microbatches M       micro-batches per step of the flush schedules (the builder's)
 --input CxHxW          input shape per sample (the network's)
 --no-overlap           a processor cannot compute while it sends (overlap on)
 --memory-capacity SIZE memory per processor, e.g. 8GiB; plans that need more are not run (unlimited)
@@ -57,9 +57,10 @@ def add_platform_arguments(parser: argparse.ArgumentParser, *, processors: int |
     parser.add_argument("--hardware", default=DEFAULTS["hardware"], metavar="TEXT",
                         help="processor cost model: mac:MACS[:lanes=N][:overhead=N] or "
                              f"systolic:RxC[:os|ws|is] (default {DEFAULTS['hardware']})")
-    parser.add_argument("--link", default=DEFAULTS["link"], metavar="LAT,BW",
+    parser.add_argument("--link", default=None, metavar="LAT,BW",
                         help="link latency in cycles and bandwidth in bytes per cycle, e.g. 100,16; "
-                             f"'none' for free communication (default {DEFAULTS['link']})")
+                             f"'none' for free communication (default {DEFAULTS['link']}; a uniform: network "
+                             "with comm=C: C,inf)")
     parser.add_argument("--topology", default=DEFAULTS["topology"], choices=TOPOLOGIES,
                         help=f"processor interconnect (default {DEFAULTS['topology']})")
     parser.add_argument("--no-overlap", dest="overlap", action="store_false",
@@ -84,7 +85,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, network: bool = True, 
     parser.add_argument("--batch", "-b", type=int, default=DEFAULTS["batch"], metavar="B",
                         help=f"samples per minibatch (default {DEFAULTS['batch']})")
     parser.add_argument("--microbatches", "-m", type=int, default=None, metavar="M",
-                        help="micro-batches per step for gpipe, 1f1b and zb-h1 (default: the builder's)")
+                        help="micro-batches per step of the flush schedules (gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-h2, "
+                             "zb-v; default: the builder's)")
     parser.add_argument("--input", metavar="CxHxW", default=None,
                         help="input shape per sample, e.g. 3x32x32 (default: the network's)")
     parser.add_argument("--parallelism", choices=("pipeline", "hybrid"), default=None,
@@ -117,10 +119,11 @@ def add_schedule_options(parser: argparse.ArgumentParser) -> None:
 
 def platform_spec_from_args(args: argparse.Namespace):
     """The :class:`simulator.platform.PlatformSpec` the options describe."""
-    from simulator.platform import PlatformSpec, parse_bytes
+    from simulator.platform import PlatformSpec, network_link, parse_bytes
 
     capacity = getattr(args, "memory_capacity", None)
-    return PlatformSpec(args.processors, args.hardware, args.link, args.topology, getattr(args, "overlap", True),
+    link = network_link(getattr(args, "network", None), args.link)
+    return PlatformSpec(args.processors, args.hardware, link, args.topology, getattr(args, "overlap", True),
                         parse_bytes(capacity) if capacity is not None else None)
 
 

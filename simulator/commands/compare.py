@@ -26,14 +26,17 @@ from simulator.output import to_json
 
 
 def run(args: argparse.Namespace) -> int:
+    check_sizes(args)
+    skipped: dict[str, str] = {}
     if args.schedules is None:
         names = list(default_schedules(network_from_args(args)))
+        skipped = _skipped(names, args)
+        names = [n for n in names if n not in skipped]
     else:
         names = [s.strip() for s in args.schedules.split(",") if s.strip()]
     unknown = [s for s in names if s not in SCHEDULES]
     if unknown or not names:
         raise LayerPipeError(f"unknown schedule(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(SCHEDULES)})")
-    check_sizes(args)
     net, plat = network_from_args(args), platform_from_args(args)
     n = minibatches_from_args(args, net)
     rows = compare(net, names, plat, minibatches=n, batch=args.batch, no_limits=args.no_limits,
@@ -44,7 +47,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{net.name} on {rows[0]['platform']}, batch {args.batch}, {n} minibatches")
     print_rows(rows)
+    for name, why in skipped.items():
+        print(f"not run: {name} ({why})")
     return 0
+
+
+def _skipped(names: list[str], args: argparse.Namespace) -> dict[str, str]:
+    """The default schedules that cannot run this network on this many processors, and why."""
+    from schedules.registry import method
+
+    net = network_from_args(args)
+    out = {}
+    for name in names:
+        why = method(name).not_applicable(net, args.processors, schedule_options(args), args.batch)
+        if why is not None:
+            out[name] = why
+    return out
 
 
 def register(sub) -> argparse.ArgumentParser:

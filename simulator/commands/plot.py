@@ -105,7 +105,7 @@ def _add_row_parser(sub, kind: str, help_text: str) -> argparse.ArgumentParser:
     grid.add_argument("--batch", "-b", type=int, default=None, metavar="B", help="samples per minibatch (32)")
     grid.add_argument("--minibatches", "-n", default=None, metavar="N", help="optimizer steps simulated (auto)")
     grid.add_argument("--microbatches", "-m", type=int, default=None, metavar="M",
-                      help="micro-batches per step of gpipe, 1f1b, zb-h1")
+                      help="micro-batches per step of the flush schedules")
     grid.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="processes when simulating (1)")
     if kind == "speedup":
         p.add_argument("--baseline", choices=("pipedream", "sequential"), default="pipedream",

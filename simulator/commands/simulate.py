@@ -31,7 +31,8 @@ def print_rows(rows: list[dict]) -> None:
     the simulated one."""
     table = []
     for r in rows:
-        line = {"schedule": r["schedule"], "plan": plan_text(r["plan"]["stages"]) if r["plan"] else "-",
+        stages = r["plan"]["stages"] if r["plan"] else (r["info"] or {}).get("stages")  # chunked: their chunks
+        line = {"schedule": r["schedule"], "plan": plan_text(stages) if stages else "-",
                 "planned": r["plan"]["predicted_cycles_per_minibatch"] if r["plan"] else "-"}
         if not r["feasible"]:
             line["cycles/minibatch"] = f"does not fit: needs {human_bytes(r['memory_needed_bytes'])}"
@@ -40,12 +41,12 @@ def print_rows(rows: list[dict]) -> None:
         measured = r["cycles_per_minibatch"] if r["steady_state"] != "not measured" else "not measured"
         line.update({"cycles/minibatch": measured, "vs sequential": r["speedup_vs_sequential"],
                      "vs pipedream": r["speedup_vs_pipedream"], "utilization": r["utilization_mean"],
-                     "comm bytes/mb": r["comm_bytes_per_minibatch"], "comm overhead": r["comm_overhead"],
+                     "bubble": r["bubble_rate"], "comm bytes/mb": r["comm_bytes_per_minibatch"], "comm overhead": r["comm_overhead"],
                      "peak mem (MB)": max(r["peak_memory_bytes"]) / 1e6, "lower bound": r["lower_bound_cycles"],
                      "efficiency": r["efficiency"]})
         table.append(line)
     print(format_table(table, columns=["schedule", "plan", "planned", "cycles/minibatch", "vs sequential", "vs pipedream",
-                                       "utilization", "comm bytes/mb", "comm overhead", "peak mem (MB)",
+                                       "utilization", "bubble", "comm bytes/mb", "comm overhead", "peak mem (MB)",
                                        "lower bound", "efficiency"]))
 
 

@@ -173,7 +173,8 @@ def register(sub) -> argparse.ArgumentParser:
     shared.add_argument("--minibatches", "-n", default=None, metavar="N",
                         help="optimizer steps simulated, or auto (default auto: max(32, 4 x (weight layers + 1)))")
     shared.add_argument("--microbatches", "-m", type=int, default=None, metavar="M",
-                        help="micro-batches per step for gpipe, 1f1b and zb-h1 (default: the builder's)")
+                        help="micro-batches per step of the flush schedules (gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-h2, "
+                             "zb-v; default: the builder's)")
     shared.add_argument("--input", default=None, metavar="CxHxW", help="input shape per sample (the network's)")
     shared.add_argument("--no-overlap", action="store_true", help="processors cannot compute while they send")
     out = p.add_argument_group("output and execution")
