@@ -330,6 +330,8 @@ CASES: list[Case] = [
     case("attention on token ids", "describe net.yaml", "needs a (sequence, hidden) input",
          net__yaml=b"input: [32]\nlayers:\n  - {type: attention, heads: 4}\n"),
     case("gpt2 with a zero sequence length", "describe gpt2 --input 0", "--input sizes must be positive"),
+    case("training a GPT", "train gpt2 -s pipedream -p 2", "has no attention, embedding, feedforward, lm_head layers"),
+    case("training uniform stages", "train uniform:p=2,f=1,b=1,w=1 -s pipedream -p 2", "has no stage layers"),
     case("ZB-V on fewer layers than chunks", "simulate alexnet -s zb-v -p 8", "need at least 16 weight layers"),
     case("interleaved 1F1B on a micro-batch count that is not a multiple of P",
          "simulate uniform:p=8,f=1,b=1,w=1 -s interleaved-1f1b -p 4 --batch 6 --microbatches 6",

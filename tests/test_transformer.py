@@ -103,3 +103,19 @@ def test_head_and_embedding_work():
     assert task_work(g, ("F", 2)).macs == b * s * h * v
     assert ("AG1", 1) not in g  # token ids have no gradient
     assert task_work(g, ("WG", 1)).elementwise == 2 * b * s * h
+
+
+def test_compare_gpt2_on_8_processors(capsys):
+    """The issue's command: every schedule runs GPT-2 small on 8 processors, each at or above its bound."""
+    import json
+    import math
+
+    from simulator.cli import main
+
+    assert main(["compare", "gpt2", "-p", "8", "--json"]) == 0
+    rows = {r["schedule"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {"1f1b", "interleaved-1f1b", "zb-h1", "zb-h2", "zb-v", "layerpipe", "layerpipe2"} <= set(rows)
+    for name, r in rows.items():
+        assert r["steady_state"] in ("exact", "simulated"), name
+        assert r["cycles_per_minibatch"] >= r["lower_bound_cycles"] * (1 - 1e-12), name
+        assert 0 <= r["bubble_rate"] < 1 and not math.isnan(r["bubble_rate"]), name

@@ -33,7 +33,9 @@ def describe_rows(network: str, batch: int, input_shape: str | None, hardware: s
             work = task_work(g, (kind, l)) if (kind, l) in g else None
             if kind in ("F", "WG", "AG1"):
                 row[f"macs_{kind}"] = work.macs if work else 0
-                row[f"gemm_{kind}"] = "x".join(map(str, work.gemms[0])) if work and work.gemms else "-"
+                # a transformer layer's task has several products: the first, and how many more
+                more = f" +{len(work.gemms) - 1}" if work and len(work.gemms) > 1 else ""
+                row[f"gemm_{kind}"] = "x".join(map(str, work.gemms[0])) + more if work and work.gemms else "-"
             if kind == "AG2":
                 row["elementwise_AG2"] = work.elementwise if work else 0
             row[f"cycles_{kind}"] = cost.task_cycles(work) if work else 0

@@ -30,11 +30,14 @@ PLOT_KINDS = ("speedup", "utilization", "memory")
 
 
 def _split(values: list[str] | None, commas: bool = True) -> list[str] | None:
+    """Space-separated values, each also split at commas unless ``commas`` is false; a
+    ``uniform:`` network spec keeps its commas (they separate its own fields)."""
     if values is None:
         return None
     out = []
     for v in values:
-        out.extend([p for p in v.split(",") if p.strip()] if commas else [v])
+        whole = not commas or v.strip().lower().startswith("uniform:")
+        out.extend([v] if whole else [p for p in v.split(",") if p.strip()])
     return [v.strip() for v in out]
 
 
@@ -154,7 +157,8 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("experiment", nargs="?", default=None, metavar="EXPERIMENT",
                    help="experiment file (.yaml, .yml or .toml); options below override its values")
     grid = p.add_argument_group("grid (each option takes one or more values)")
-    grid.add_argument("--networks", nargs="+", metavar="NET", help="zoo names, mlp:N0-N1-..., or network files")
+    grid.add_argument("--networks", nargs="+", metavar="NET",
+                      help="zoo names, mlp:N0-N1-..., uniform:p=P,f=F,b=B,w=W (kept whole), or network files")
     grid.add_argument("--schedules", nargs="+", metavar="NAME", help="schedules (default: all but sequential)")
     grid.add_argument("--processors", "-p", nargs="+", metavar="P", help="processor counts, e.g. 2 4 8 or 2-9 "
                                                                          "(default 2,4,8)")

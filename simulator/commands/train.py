@@ -28,7 +28,7 @@ import argparse
 import sys
 from typing import Any
 
-from models.errors import TrainingError
+from models.errors import NetworkError, TrainingError
 from models.network.spec import NetworkSpec
 from models.network.spiking import is_spiking
 from models.training.data import DATASETS, DIGITS_NETWORKS, Dataset, load_dataset
@@ -74,8 +74,14 @@ def resolve_network(name: str, data: Dataset) -> NetworkSpec:
 
     if key in SNN_ZOO:
         return digits_snn(key)
+    from models.network.transformer import is_token_layer
     from models.network.zoo import load_network  # the zoo is only needed for zoo names and files
 
+    own = load_network(name)
+    kinds = sorted({n.layer.kind for n in own.nodes if is_token_layer(n.layer) or hasattr(n.layer, "task_cycles")})
+    if kinds:  # say so before re-targeting it to the digits, which would fail in a less helpful way
+        raise NetworkError(f"{own.name}: the NumPy training core has no {', '.join(kinds)} layers; this network can "
+                           "be simulated (compare, simulate), not trained")
     return load_network(name, input_shape=data.input_shape)
 
 
