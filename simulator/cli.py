@@ -27,6 +27,16 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _version() -> str:
+    """The installed distribution's version (the package's metadata; no import of the rest)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("layerpipe-sim")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser with subcommand ``command`` complete (every one when None) and the others as
     one-line entries: a subcommand's module imports what it runs (SciPy, the trainer, ...), so
@@ -34,8 +44,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="layerpipe",
         description="Discrete-event simulator of pipelined DNN training on multiprocessors "
-        "(LayerPipe, LayerPipe2, SpikePipe, DHO2 against PipeDream, GPipe, 1F1B, zero-bubble).",
+        "(LayerPipe, LayerPipe2, SpikePipe, DHO2 against PipeDream, GPipe, 1F1B, interleaved 1F1B, zero-bubble).",
     )
+    parser.add_argument("--version", action="version", version=f"layerpipe-sim {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     sub.required = True
     for name in COMMANDS:

@@ -87,6 +87,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.errors import LayerPipeError
+from models.userfiles import is_plain_int
 
 if TYPE_CHECKING:
     from simulator.platform import PlatformSpec
@@ -256,7 +257,7 @@ def _positive(name: str, value: Any, *, optional: bool = False, auto: bool = Fal
         return None
     if auto and isinstance(value, str) and value.strip().lower() == "auto":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and is_plain_int(value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         hint = " or auto" if auto else (" or null" if optional else "")
@@ -410,12 +411,17 @@ def read_experiment(path: str | os.PathLike) -> Experiment:
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml"):
         raise SweepError(f"{path}: experiment files are .yaml, .yml or .toml")
+    from models.userfiles import StrictError, read_bounded, strict_yaml
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path).decode("utf-8")
     except OSError as exc:
         raise SweepError(f"cannot read experiment file {str(path)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise SweepError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+    except ValueError as exc:  # a FIFO, a device, a directory, or too large
+        raise SweepError(f"cannot read experiment file {str(path)!r}: it {exc}") from None
+
     if suffix == ".toml":
         import tomllib
 
@@ -427,7 +433,9 @@ def read_experiment(path: str | os.PathLike) -> Experiment:
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = strict_yaml(text)
+        except StrictError as exc:
+            raise SweepError(f"{path}: malformed YAML: {exc}") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""

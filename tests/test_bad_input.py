@@ -43,6 +43,8 @@ from simulator.cli import main
 #: no row may take longer than this (a hang is a failure, not a stuck test run)
 SECONDS = 30
 DIR = object()  # a "file" that is a directory
+FIFO = object()  # a named pipe: reading it would wait for a writer forever
+DEV_ZERO = object()  # a symlink to /dev/zero: reading it would never end
 
 LINEAR = b"input: [4]\nlayers:\n  - {type: linear, out_features: 2}\n"
 CONV_HEADER = b"Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
@@ -170,7 +172,7 @@ CASES: list[Case] = [
     case("cyclic network through simulate", "simulate net.yaml -s layerpipe -p 2 -n 4", "form a cycle",
          net__yaml=b"input: [4]\nlayers:\n  - {name: a, type: linear, out_features: 4, inputs: [b]}\n"
                    b"  - {name: b, type: linear, out_features: 2, inputs: [a]}\n"),
-    case("YAML alias loop", "describe net.yaml", "unknown top-level key", net__yaml=b"a: &a [*a]\n"),
+    case("YAML alias loop", "describe net.yaml", "aliases (*name) are not allowed", net__yaml=b"a: &a [*a]\n"),
     case("network file that is a directory", "describe net.yaml", "cannot read the file", net__yaml=DIR),
     case("network file that does not exist", "describe nothere.yaml", "no such file"),
     case("network name with an unknown suffix", "describe net.txt", "neither a zoo network", net__txt=LINEAR),
@@ -330,6 +332,33 @@ CASES: list[Case] = [
     case("attention on token ids", "describe net.yaml", "needs a (sequence, hidden) input",
          net__yaml=b"input: [32]\nlayers:\n  - {type: attention, heads: 4}\n"),
     case("gpt2 with a zero sequence length", "describe gpt2 --input 0", "--input sizes must be positive"),
+    # ---- files that are not text a person wrote; numbers that are not numbers
+    case("YAML aliases (a billion-laughs file)", "describe net.yaml", "aliases (*name) are not allowed",
+         net__yaml=b"input: [4]\na: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                   b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nlayers:\n  - {type: linear, out_features: 2}\n"),
+    case("duplicate key in a YAML network", "describe net.yaml", "duplicate key 'input'",
+         net__yaml=b"input: [4]\ninput: [8]\nlayers:\n  - {type: linear, out_features: 2}\n"),
+    case("duplicate key in a JSON network", "describe net.json", "duplicate key 'out_features'",
+         net__json=b'{"input": [4], "layers": [{"type": "linear", "out_features": 2, "out_features": 3}]}'),
+    case("duplicate key in an experiment file", "sweep e.yaml -j 1 -o s.csv", "duplicate key 'networks'",
+         e__yaml=b"networks: [mlp]\nnetworks: [lenet5]\n"),
+    case("YAML aliases in an experiment file", "sweep e.yaml -j 1 -o s.csv", "aliases (*name) are not allowed",
+         e__yaml=b"networks: &n [mlp]\nschedules: *n\n"),
+    case("network file that is a FIFO", "describe net.yaml", "it is a FIFO, not a regular file", net__yaml=FIFO),
+    case("network file linked to /dev/zero", "describe net.yaml", "it is a device, not a regular file",
+         net__yaml=DEV_ZERO),
+    case("experiment file linked to /dev/zero", "sweep e.yaml -j 1 -o s.csv", "it is a device, not a regular file",
+         e__yaml=DEV_ZERO),
+    case("network file larger than 8 MiB", "describe net.yaml", "larger than 8 MiB",
+         net__yaml=b"input: [4]\n" + b"# padding\n" * (900 * 1024)),
+    case("superscript digit as MACs per cycle", "simulate mlp -s pipedream --hardware mac:\u00b2",
+         "MACs per cycle must be a positive integer"),
+    case("superscript digit as a link latency", "simulate mlp -s pipedream --link \u00b2,16",
+         "latency must be a non-negative integer"),
+    case("link bandwidth that underflows", "simulate mlp -s pipedream --link 0,1e-320", "at least 1e-12"),
+    case("an mlp size of 30 digits", "describe mlp:4-" + "9" * 30 + "-2", "bad mlp name"),
+    case("gantt window starting at NaN", "gantt mlp -s pipedream -o g.png --start nan", "--start must be a cycle count"),
+    case("gantt window ending at infinity", "gantt mlp -s pipedream -o g.png --end inf", "--end must be a cycle count"),
     case("training a GPT", "train gpt2 -s pipedream -p 2", "has no attention, embedding, feedforward, lm_head layers"),
     case("training uniform stages", "train uniform:p=2,f=1,b=1,w=1 -s pipedream -p 2", "has no stage layers"),
     case("ZB-V on fewer layers than chunks", "simulate alexnet -s zb-v -p 8", "need at least 16 weight layers"),
@@ -372,6 +401,10 @@ def make_files(root, files: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if content is DIR:
             path.mkdir()
+        elif content is FIFO:
+            os.mkfifo(path)
+        elif content is DEV_ZERO:
+            path.symlink_to("/dev/zero")
         else:
             path.write_bytes(content)
 

@@ -86,3 +86,12 @@ def test_a_command_imports_only_what_it_runs():
     assert "scipy" not in out and "trainer" not in out and "simulator.commands.compare" in out
     helptext = subprocess.run([sys.executable, "-m", "simulator.cli", "--help"], capture_output=True, text=True).stdout
     assert all(name in helptext for name in SUMMARIES)
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"layerpipe-sim {version('layerpipe-sim')}"

@@ -101,6 +101,7 @@ from models.network.layers import (
 from models.network.spec import INPUT, NetworkSpec, Node
 from models.network.spiking import SPIKING_KINDS
 from models.network.transformer import TRANSFORMER_KINDS
+from models.userfiles import StrictError, read_bounded, strict_json, strict_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
@@ -177,9 +178,11 @@ def read_network_file(path: str | Path) -> NetworkSpec:
 
 def _read_text(path: Path, empty_line: int | None = None) -> str:
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path)
     except OSError as exc:
         raise NetworkFileError(path, f"cannot read the file: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a FIFO, a device, a directory, or too large
+        raise NetworkFileError(path, f"cannot read the file: it {exc}") from None
     try:
         # utf-8-sig: spreadsheets often save CSVs with a byte-order mark
         text = raw.decode("utf-8-sig")
@@ -195,7 +198,9 @@ def _read_text(path: Path, empty_line: int | None = None) -> str:
 
 def _parse_yaml(path: Path, text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return strict_yaml(text)
+    except StrictError as exc:
+        raise NetworkFileError(path, f"invalid YAML: {exc.reason}", line=exc.line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -207,7 +212,9 @@ def _parse_yaml(path: Path, text: str) -> Any:
 
 def _parse_json(path: Path, text: str) -> Any:
     try:
-        return json.loads(text)
+        return strict_json(text)
+    except StrictError as exc:
+        raise NetworkFileError(path, f"invalid JSON: {exc.reason}") from None
     except json.JSONDecodeError as exc:
         raise NetworkFileError(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
     except (ValueError, RecursionError) as exc:

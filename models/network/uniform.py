@@ -29,6 +29,7 @@ from typing import ClassVar
 from models.errors import NetworkError, UnknownNetworkError
 from models.network.layers import LayerSpec, Shape
 from models.network.spec import NetworkSpec, chain
+from models.userfiles import is_plain_int
 
 PREFIX = "uniform:"
 MAX_STAGES = 4096  # more stages than any machine this simulator builds
@@ -86,7 +87,7 @@ def is_uniform(name: object) -> bool:
 
 def _number(key: str, text: str, minimum: int, maximum: int) -> int:
     # isascii: str.isdigit() also accepts superscripts and other digits int() refuses
-    if not (text.isascii() and text.isdigit()) or len(text) > 16:
+    if not is_plain_int(text, 16):
         raise UnknownNetworkError(f"uniform spec: {key} must be a non-negative integer of at most 16 digits, got {text[:20]!r}")
     value = int(text)
     if not minimum <= value <= maximum:

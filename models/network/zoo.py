@@ -59,6 +59,7 @@ from models.network.layers import (
 from models.network.snn_zoo import SNN_ZOO
 from models.network.spec import INPUT, NetworkSpec, Node, chain
 from models.network.uniform import is_uniform, uniform_network
+from models.userfiles import is_plain_int
 
 #: file name endings that :func:`load_network` hands to :mod:`models.network.files`
 NETWORK_FILE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")
@@ -330,7 +331,7 @@ def _unknown(name: str) -> UnknownNetworkError:
 def _parse_mlp_sizes(name: str) -> tuple[int, ...]:
     text = name.split(":", 1)[1]
     parts = text.split("-")
-    if len(parts) < 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+    if len(parts) < 2 or not all(is_plain_int(p.strip(), 9) and int(p) > 0 for p in parts):
         raise UnknownNetworkError(
             f"bad mlp name {name!r}: sizes must be two or more positive integers joined by '-', "
             "e.g. mlp:784-256-10"

@@ -18,6 +18,7 @@ from models.errors import ScheduleError
 from models.graph.build import training_graph
 from models.graph.tasks import num_layers
 from models.network.spec import NetworkSpec
+from models.userfiles import is_plain_int
 from schedules.methods.layerpipe import build, layerpipe_placement
 from schedules.planning.partition import StagePlan, plan_stages
 from schedules.planning.stages import layer_costs
@@ -61,7 +62,7 @@ def layerpipe2(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, 
     L = num_layers(template)
     if groups is None:
         ranges_of = lambda plan: [(a, b) for a, b, _ in plan.stages]  # noqa: E731 - the processor stages
-    elif isinstance(groups, int) or str(groups).isdigit():
+    elif isinstance(groups, int) or is_plain_int(str(groups), 9):
         k = int(groups)
         if k < 1:
             raise ScheduleError(f"number of groups must be positive, got {k}")

@@ -11,6 +11,7 @@ leave them out). ``--memory FILE`` also draws every processor's memory over time
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from models.errors import LayerPipeError
@@ -38,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from simulator.trace import MemoryTrace
 
     out, mem_out = plot_path(args.output), plot_path(args.memory)
+    for flag, value in (("--start", args.start), ("--end", args.end)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise LayerPipeError(f"{flag} must be a cycle count >= 0, got {value}")
     if args.start is not None and args.end is not None and args.end <= args.start:
         raise LayerPipeError(f"--end ({args.end}) must be after --start ({args.start})")
     network, platform, schedule = resolve(args)

@@ -9,6 +9,8 @@ from fractions import Fraction
 from models.errors import HardwareError
 from simulator.costs.numbers import ceil_div, checked_int, decimal
 
+MIN_BYTES_PER_CYCLE = 1e-12
+
 
 @dataclass(frozen=True)
 class LinkModel:
@@ -33,6 +35,8 @@ class LinkModel:
         bpc = self.bytes_per_cycle
         if isinstance(bpc, bool) or not isinstance(bpc, (int, float)) or math.isnan(bpc) or bpc <= 0:
             raise HardwareError(f"link bytes_per_cycle must be a number > 0 (or inf), got {bpc!r}")
+        if bpc < MIN_BYTES_PER_CYCLE:  # a byte per 10^12 cycles: below, cycle counts leave exact integers
+            raise HardwareError(f"link bytes_per_cycle must be at least {MIN_BYTES_PER_CYCLE:g}, got {bpc!r}")
         object.__setattr__(self, "latency", latency)
         object.__setattr__(self, "word_bytes", word)
         object.__setattr__(self, "bytes_per_cycle", float(bpc))

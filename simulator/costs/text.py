@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from models.errors import HardwareError
+from models.userfiles import is_plain_int
 from simulator.costs.links import FREE_LINK, LinkModel
 from simulator.costs.processors import DATAFLOWS, CostModel, MacArray, SystolicArray
 
@@ -37,7 +38,7 @@ def _parse_options(text: str, parts: list[str], allowed: tuple[str, ...]) -> dic
         if key in options:
             raise HardwareError(f"hardware {text!r}: option {key!r} given twice; accepted forms: {HARDWARE_FORMS}")
         value = value.strip()
-        if not value.isdigit():
+        if not is_plain_int(value):
             raise HardwareError(
                 f"hardware {text!r}: option {key} must be a non-negative integer, got {value!r}; accepted forms: {HARDWARE_FORMS}"
             )
@@ -62,7 +63,7 @@ def parse_hardware(text: str) -> CostModel:
     parts = [p.strip() for p in text.strip().lower().split(":")]
     kind = parts[0]
     if kind == "mac":
-        if len(parts) < 2 or not parts[1].isdigit():
+        if len(parts) < 2 or not is_plain_int(parts[1]):
             got = parts[1] if len(parts) > 1 else "nothing"
             raise HardwareError(
                 f"hardware {text!r}: MACs per cycle must be a positive integer, got {got!r}; accepted forms: {HARDWARE_FORMS}"
@@ -74,7 +75,7 @@ def parse_hardware(text: str) -> CostModel:
             raise HardwareError(f"hardware {text!r}: {exc}; accepted forms: {HARDWARE_FORMS}") from None
     if kind == "systolic":
         dims = parts[1].split("x") if len(parts) > 1 else []
-        if len(dims) != 2 or not all(d.strip().isdigit() for d in dims):
+        if len(dims) != 2 or not all(is_plain_int(d.strip()) for d in dims):
             got = parts[1] if len(parts) > 1 else "nothing"
             raise HardwareError(
                 f"hardware {text!r}: systolic size must be ROWSxCOLS like 32x32, got {got!r}; accepted forms: {HARDWARE_FORMS}"
@@ -118,7 +119,7 @@ def parse_link(text: str) -> LinkModel:
     if len(fields) != 2:
         raise HardwareError(f"link {text!r}: expected two comma-separated numbers; accepted forms: {LINK_FORMS}")
     latency_text, bandwidth_text = fields
-    if not latency_text.isdigit():
+    if not is_plain_int(latency_text):
         raise HardwareError(
             f"link {text!r}: latency must be a non-negative integer of cycles, got {latency_text!r}; accepted forms: {LINK_FORMS}"
         )
