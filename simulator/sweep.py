@@ -197,6 +197,9 @@ def _as_list(name: str, value: Any) -> list:
     return items
 
 
+MAX_PROCESSOR_COUNTS = 1_000
+
+
 def parse_processors(value: Any) -> tuple[int, ...]:
     """Processor counts from ``4``, ``[2, 4]``, ``"2,4,8"``, ``"2-9"`` or a mix (duplicates dropped).
 
@@ -205,7 +208,7 @@ def parse_processors(value: Any) -> tuple[int, ...]:
     >>> parse_processors([1, "3-4"])
     (1, 3, 4)
     """
-    out: list[int] = []
+    out: dict[int, None] = {}  # insertion-ordered set: de-duplication in linear time
     for item in _as_list("processors", value):
         if isinstance(item, bool):
             raise SweepError(f"processors: expected positive integers, got {item!r}")
@@ -217,23 +220,26 @@ def parse_processors(value: Any) -> tuple[int, ...]:
                 if not piece:
                     continue
                 lo, dash, hi = piece.partition("-")
-                try:
-                    if dash:
-                        a, b = int(lo), int(hi)
-                        if b < a:
-                            raise SweepError(f"processors: empty range {piece!r}")
-                        parts.extend(range(a, b + 1))
-                    else:
-                        parts.append(int(piece))
-                except ValueError:
-                    raise SweepError(f"processors: expected integers or ranges like 2-9, got {item!r}") from None
+                if not all(is_plain_int(t) for t in ((lo, hi) if dash else (piece,))):
+                    raise SweepError(f"processors: expected integers or ranges like 2-9, got {item[:40]!r}")
+                if dash:
+                    a, b = int(lo), int(hi)
+                    if b < a:
+                        raise SweepError(f"processors: empty range {piece!r}")
+                    if b - a >= MAX_PROCESSOR_COUNTS:
+                        raise SweepError(f"processors: range {piece[:30]!r} has {b - a + 1:,} counts; a sweep takes "
+                                         f"at most {MAX_PROCESSOR_COUNTS:,}")
+                    parts.extend(range(a, b + 1))
+                else:
+                    parts.append(int(piece))
         else:
             raise SweepError(f"processors: expected positive integers, got {item!r}")
         for p in parts:
             if p < 1:
                 raise SweepError(f"processors must be positive integers, got {p}")
-            if p not in out:
-                out.append(p)
+            out[p] = None
+        if len(out) > MAX_PROCESSOR_COUNTS:
+            raise SweepError(f"processors: more than {MAX_PROCESSOR_COUNTS:,} counts in one sweep")
     if not out:
         raise SweepError("processors: no processor count given")
     return tuple(out)

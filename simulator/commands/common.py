@@ -47,6 +47,24 @@ def schedule_names() -> tuple[str, ...]:
     return SCHEDULES
 
 
+def bounded_int(low: int, high: int):
+    """An argparse type: a plain decimal integer in [low, high] (beyond ``high`` a run would take
+    days or the memory of a cluster; the message says so in one line).
+
+    >>> bounded_int(1, 10)("3"), bounded_int(1, 10).__name__
+    (3, 'integer in [1, 10]')
+    """
+    def parse(text: str) -> int:
+        from models.userfiles import is_plain_int
+
+        t = text.strip()
+        if not is_plain_int(t.lstrip("-")) or not low <= int(t) <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low:,} to {high:,}, got {text[:30]!r}")
+        return int(t)
+    parse.__name__ = f"integer in [{low}, {high}]"
+    return parse
+
+
 def add_platform_arguments(parser: argparse.ArgumentParser, *, processors: int | None = DEFAULTS["processors"],
                            processors_help: str | None = None) -> None:
     """--processors, --hardware, --link, --topology, --no-overlap, --memory-capacity."""
@@ -192,6 +210,6 @@ def resolve(args: argparse.Namespace, schedule_name: str | None = None, *, trace
     return network, platform, schedule
 
 
-__all__ = ["DEFAULTS", "check_sizes", "minibatches_from_args", "add_run_arguments", "add_platform_arguments",
+__all__ = ["bounded_int", "DEFAULTS", "check_sizes", "minibatches_from_args", "add_run_arguments", "add_platform_arguments",
            "add_schedule_options", "resolve", "platform_spec_from_args", "platform_from_args", "network_from_args",
            "schedule_options", "schedule_names"]

@@ -49,6 +49,7 @@ from models.training.kfac import Kfac, KfacConfig
 from models.training.nn import Net
 from models.training.optim import OptimizerConfig
 from simulator.commands import SUMMARIES
+from simulator.commands.common import bounded_int
 from simulator.costs import parse_hardware, parse_link
 from simulator.output import format_table, to_json
 from simulator.platform import TOPOLOGIES, Platform
@@ -334,11 +335,12 @@ def register(subparsers) -> argparse.ArgumentParser:
         "NumPy optimizer needs to reach the target on digits, the simulated cycles per step on P devices, their "
         "product (time-to-accuracy) and the memory of the fullest device.")
     p.add_argument("--network", default="mlp", help="mlp (64-128-64-10), logreg (64-10), or a zoo MLP name")
-    p.add_argument("--devices", type=_positive, required=True, metavar="P", help="number of devices")
-    p.add_argument("--k", type=int, default=10, help="largest eigenpairs kept (default 10)")
-    p.add_argument("--l", type=int, default=0, help="smallest eigenpairs kept (default 0)")
+    p.add_argument("--devices", type=bounded_int(1, 4_096), required=True, metavar="P", help="number of devices")
+    p.add_argument("--k", type=bounded_int(0, 1_000), default=10, help="largest eigenpairs kept (default 10)")
+    p.add_argument("--l", type=bounded_int(0, 1_000), default=0, help="smallest eigenpairs kept (default 0)")
     p.add_argument("--refresh", type=_positive, default=100, metavar="T", help="curvature refresh period in steps (default 100)")
-    p.add_argument("--warmup", type=int, default=10, help="steps before FOSI's first refresh (default 10)")
+    p.add_argument("--warmup", type=bounded_int(0, 1_000_000), default=10,
+                   help="steps before FOSI's first refresh (default 10)")
     p.add_argument("--kfac-refresh", type=_positive, default=10, help="K-FAC's factor/inverse refresh period (default 10)")
     p.add_argument("--batch", type=_positive, default=128, help="global minibatch (default 128)")
     p.add_argument("--curvature-batch", type=_positive, default=128, help="FOSI's fixed Lanczos batch (default 128)")
@@ -346,13 +348,15 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="DHO2's curvature devices (default auto: the split with the shortest time-to-accuracy)")
     p.add_argument("--target", type=float, default=None, help="target value (default: the network's preset)")
     p.add_argument("--target-metric", choices=("train_loss", "test_accuracy"), default=None)
-    p.add_argument("--max-steps", type=_positive, default=None, help="step budget of every training run")
-    p.add_argument("--seeds", type=_positive, default=3, help="training seeds; the median steps count (default 3)")
+    p.add_argument("--max-steps", type=bounded_int(1, 100_000), default=None,
+                   help="step budget of every training run (at most 100,000)")
+    p.add_argument("--seeds", type=bounded_int(1, 100), default=3,
+                   help="training seeds; the median steps count (default 3, at most 100)")
     p.add_argument("--quick", action="store_true", help="one seed")
     p.add_argument("--hardware", default="mac:256", help="device cost model (default mac:256)")
     p.add_argument("--link", default="100,16", help="link LATENCY,BYTES_PER_CYCLE (default 100,16)")
     p.add_argument("--topology", choices=TOPOLOGIES, default="full", help="device topology (default full)")
-    p.add_argument("--word-bytes", type=_positive, default=2, help="bytes per value (default 2)")
+    p.add_argument("--word-bytes", type=bounded_int(1, 16), default=2, help="bytes per value (default 2, at most 16)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
     return p

@@ -38,12 +38,16 @@ from models.training.staleness import StalenessPattern
 from models.training.trainer import COMPENSATIONS, DIVERGENCE_FACTOR, ROUND_LR, TrainConfig, TrainResult, train
 from schedules.planning.candidates import PARALLELISM
 from simulator.commands import SUMMARIES
-from simulator.commands.common import add_platform_arguments
+from simulator.commands.common import add_platform_arguments, bounded_int
 from simulator.output import format_table, to_json
 
 #: learning rates of the command line: stable with the delays 3,2,1,0 of a 4-stage pipeline
 #: (the library's SGD default 0.05 with momentum 0.9 diverges there; see docs/results/delay_accuracy.md)
 CLI_DEFAULT_LR = {"sgd": 0.01, "adam": 0.002}
+
+
+MAX_EPOCHS = 1_000
+MAX_DELAY = 10_000
 
 
 def parse_delays(text: str) -> list[int]:
@@ -57,7 +61,9 @@ def parse_delays(text: str) -> list[int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"delays must be comma-separated integers, got {text!r}") from None
     if any(d < 0 for d in delays):
-        raise argparse.ArgumentTypeError(f"delays must be non-negative, got {text!r}")
+        raise argparse.ArgumentTypeError(f"delays must be non-negative, got {text[:40]!r}")
+    if any(d > MAX_DELAY for d in delays):  # each delay keeps d + 1 weight copies of its layer
+        raise argparse.ArgumentTypeError(f"delays must be at most {MAX_DELAY:,} updates, got {max(delays):,}")
     return delays
 
 
@@ -224,8 +230,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help=f"learning rate (default sgd {CLI_DEFAULT_LR['sgd']}, adam {CLI_DEFAULT_LR['adam']})")
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
-    parser.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
-    parser.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
+    parser.add_argument("--batch-size", type=bounded_int(1, 100_000), default=32, help="minibatch size (default 32)")
+    parser.add_argument("--epochs", type=bounded_int(1, MAX_EPOCHS), default=20,
+                        help=f"epochs (default 20, at most {MAX_EPOCHS:,})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and minibatch order")
     parser.add_argument("--ema-beta", type=float, default=None,
                         help="one EMA beta for every layer (default per layer (d-1)/(d+1))")
