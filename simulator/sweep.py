@@ -102,13 +102,13 @@ class SweepError(LayerPipeError):
 # --------------------------------------------------------------------------- configuration
 
 #: columns that identify a run, in CSV order
-CONFIG_COLUMNS = ("network", "schedule", "processors", "hardware", "link", "topology", "memory_capacity",
+CONFIG_COLUMNS = ("network", "network_digest", "schedule", "processors", "hardware", "link", "topology", "memory_capacity",
                   "parallelism", "batch", "minibatches",
                   "microbatches", "overlap", "input")
 #: simulate-JSON field -> CSV column, where they differ
 RENAMED = {"network": "network_name", "minibatches": "minibatches_simulated"}
 #: configuration columns written as text whatever they look like
-_TEXT_COLUMNS = ("network", "schedule", "hardware", "link", "topology", "memory_capacity", "parallelism", "input",
+_TEXT_COLUMNS = ("network", "network_digest", "schedule", "hardware", "link", "topology", "memory_capacity", "parallelism", "input",
                  "network_name", "platform", "error")
 
 
@@ -161,10 +161,11 @@ class RunConfig:
     input: str | None = None
     memory_capacity: str | None = None  # text form (8GiB); None: unlimited
     parallelism: str = "hybrid"
+    network_digest: str = ""  # of the network's content (network_digest()): an edited file is another run
 
     def cells(self) -> dict[str, str]:
         """The configuration columns as the CSV writes them."""
-        return {"network": self.network, "schedule": self.schedule, "processors": str(self.processors),
+        return {"network": self.network, "network_digest": self.network_digest, "schedule": self.schedule, "processors": str(self.processors),
                 "hardware": self.hardware, "link": self.link, "topology": self.topology,
                 "memory_capacity": self.memory_capacity or "none", "parallelism": self.parallelism,
                 "batch": str(self.batch),
@@ -198,6 +199,27 @@ def _as_list(name: str, value: Any) -> list:
 
 
 MAX_PROCESSOR_COUNTS = 1_000
+
+
+def network_digest(name: str, input_shape: str | None = None) -> str:
+    """16 hex digits of SHA-256 over the network's description as read (a file's layers as parsed,
+    a zoo builder's output), so that a results file never takes an edited network for the one it
+    ran; "" when the network cannot be read (the run reports that error itself).
+
+    >>> network_digest("mlp") == network_digest("mlp") != network_digest("mlp:64-128-10")
+    True
+    """
+    import hashlib
+
+    from models.network.files import network_to_dict
+    from models.network.zoo import load_network, parse_input_shape
+
+    try:
+        net = load_network(name, parse_input_shape(input_shape))
+    except LayerPipeError:
+        return ""
+    text = json.dumps(network_to_dict(net), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def parse_processors(value: Any) -> tuple[int, ...]:
@@ -329,6 +351,7 @@ class Experiment:
 
         out = []
         for net in self.networks:
+            digest = network_digest(net, self.input)
             # a uniform network stating comm=C runs on links of latency C (simulator.platform.network_link)
             links = dict.fromkeys(network_link(net, link) for link in (self.links or (None,)))
             for hw in self.hardware:
@@ -340,7 +363,7 @@ class Experiment:
                                     for s in self.schedules:
                                         out.append(RunConfig(net, s, p, hw, link, topo, self.batch,
                                                              self.minibatches, self.microbatches, self.overlap,
-                                                             self.input, mem, mode))
+                                                             self.input, mem, mode, digest))
         return out
 
     def validate(self) -> None:

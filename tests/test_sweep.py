@@ -178,7 +178,9 @@ def test_csv_round_trip_and_columns(tmp_path):
         assert tuple(next(reader)) == columns()
         cells = list(reader)
     assert len(cells) == 12
-    assert [(c[0], c[2], c[1]) for c in cells] == [(r.network, str(r.processors), r.schedule) for r in small().runs()]
+    at = {name: i for i, name in enumerate(columns())}
+    assert [(c[at["network"]], c[at["processors"]], c[at["schedule"]]) for c in cells] == [
+        (r.network, str(r.processors), r.schedule) for r in small().runs()]
     rows = read_rows(out)
     assert rows == result.rows
     r = rows[1]
@@ -366,3 +368,22 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path):
         assert proc.returncode == 130 and "run the same command again to resume" in err and "Traceback" not in err
     assert subprocess.run(cmd, cwd=tmp_path, capture_output=True, timeout=120).returncode == 0
     assert len(read_rows(out)) == 16
+
+
+def test_an_edited_network_file_is_run_again(tmp_path):
+    """Rows are keyed by the network's content: after the file changes, resume does not take the old
+    row for the new network."""
+    net = tmp_path / "net.yaml"
+    net.write_text("input: [4]\nlayers:\n  - {type: linear, out_features: 4}\n  - {type: linear, out_features: 2}\n")
+    out = tmp_path / "r.csv"
+    exp = experiment_from_mapping({"networks": [str(net)], "schedules": ["pipedream"], "processors": [2],
+                                   "minibatches": 4})
+    first = run_sweep(exp, out, jobs=1)
+    assert (first.computed, first.skipped) == (1, 0)
+    assert run_sweep(exp, out, jobs=1).skipped == 1  # unchanged: already in the file
+    net.write_text("input: [4]\nlayers:\n  - {type: linear, out_features: 4096}\n  - {type: linear, out_features: 2}\n")
+    again = run_sweep(exp, out, jobs=1)
+    assert (again.computed, again.skipped) == (1, 0)
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and rows[0]["network_digest"] != rows[1]["network_digest"]
