@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from models.errors import LayerPipeError
@@ -66,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(_command(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a full disk or device must fail here, inside the handlers, not at exit
+        return code
     except LayerPipeError as exc:
         message = str(exc).replace("\n", " ")
         print(f"layerpipe {args.command}: error: {message}", file=sys.stderr)
@@ -77,7 +80,22 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     except BrokenPipeError:  # `layerpipe ... | head`
+        _drop_stdout()
         return 0
+    except OSError as exc:  # the output cannot be written: a full disk, /dev/full, a vanished mount
+        _drop_stdout()
+        print(f"layerpipe {args.command}: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush of what could not be written
+    does not print a second error (the Python documentation's advice for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout already closed or not a real file
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -87,7 +87,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.errors import LayerPipeError
-from models.userfiles import is_plain_int
+from models.userfiles import excerpt, is_plain_int
 
 if TYPE_CHECKING:
     from simulator.platform import PlatformSpec
@@ -580,6 +580,29 @@ def decode_row(cells: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+#: columns that hold a number (or nothing, in a row whose run failed)
+_NUMERIC_COLUMNS = ("processors", "batch", "processors_used", "cycles_per_minibatch", "total_cycles",
+                    "minibatches_simulated", "speedup_vs_sequential", "speedup_vs_pipedream", "utilization_mean",
+                    "bubble_rate", "comm_bytes_per_minibatch", "comm_overhead", "link_busy_cycles_per_minibatch",
+                    "transfer_wait_fraction", "lower_bound_cycles", "efficiency")
+
+
+def checked_row(cells: Mapping[str, str], where: str) -> dict[str, Any]:
+    """:func:`decode_row`, or :class:`SweepError` naming ``where`` (file and row) when a cell is not
+    what a sweep writes: broken JSON, text where a number goes."""
+    try:
+        row = decode_row(cells)
+    except (ValueError, RecursionError) as exc:
+        raise SweepError(f"{where} is corrupt: a JSON cell does not parse ({str(exc)[:60]}); "
+                         "fix or delete the row, or use --overwrite") from None
+    for column in _NUMERIC_COLUMNS:
+        value = row.get(column)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise SweepError(f"{where} is corrupt: {column} is {excerpt(value)}, not a number; "
+                             "fix or delete the row, or use --overwrite")
+    return row
+
+
 def _is_sweep_header(header: Sequence[str] | None) -> bool:
     """A header a sweep wrote (this version's or another's: configuration first, ``error`` last)."""
     return (header is not None and tuple(header[: len(CONFIG_COLUMNS)]) == CONFIG_COLUMNS
@@ -623,9 +646,16 @@ def _read_existing(path: Path) -> list[list[str]]:
         return []
     rows = []
     n = len(header)
-    for cells in reader:
-        if len(cells) == n:
-            rows.append(cells)
+    line = 1  # the header's
+    try:
+        for cells in reader:
+            line += 1
+            if len(cells) == n:
+                checked_row(dict(zip(header, cells)), f"{path} row {line}")
+                rows.append(cells)
+    except csv.Error as exc:  # e.g. a cell beyond the csv module's field limit
+        raise SweepError(f"{path} row {line + 1} is corrupt ({exc}); fix or delete the row, "
+                         "or use --overwrite") from None
     return rows
 
 
@@ -634,11 +664,21 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise SweepError(f"no such results file: {str(path)!r}")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if not _is_sweep_header(reader.fieldnames):
-            raise SweepError(f"{path} is not a results file written by `layerpipe sweep` (its columns differ)")
-        return [decode_row(r) for r in reader]
+    line = 1
+    out = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not _is_sweep_header(reader.fieldnames):
+                raise SweepError(f"{path} is not a results file written by `layerpipe sweep` (its columns differ)")
+            for r in reader:
+                line += 1
+                out.append(checked_row(r, f"{path} row {line}"))
+    except csv.Error as exc:
+        raise SweepError(f"{path} row {line + 1} is corrupt ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise SweepError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+    return out
 
 
 def is_results_file(path: str | os.PathLike) -> bool:
@@ -658,6 +698,8 @@ class _ResultsFile:
         self.path = path
         if path.exists() and path.is_dir():
             raise SweepError(f"output {str(path)!r} is a directory")
+        if path.exists() and not path.is_file():  # /dev/full, a FIFO: reading it back never ends
+            raise SweepError(f"output {str(path)!r} is not a regular file (a device or a FIFO)")
         if not path.parent.exists():
             raise SweepError(f"cannot write {str(path)!r}: directory {str(path.parent)!r} does not exist")
         self.rows: dict[tuple[str, ...], list[str]] = {}

@@ -367,6 +367,7 @@ CASES: list[Case] = [
          "expected an integer from 1 to 100,000"),
     case("dho2 with huge words", "dho2 --devices 4 --word-bytes 99999999", "expected an integer from 1 to 16"),
     case("sweep over 100,000 processor counts", "sweep --networks mlp -p 1-100000 -o s.csv", "a sweep takes at most 1,000"),
+    case("sweep results onto /dev/full", "sweep --networks mlp -p 2 -j 1 -o /dev/full", "is not a regular file"),
     case("training a GPT", "train gpt2 -s pipedream -p 2", "has no attention, embedding, feedforward, lm_head layers"),
     case("training uniform stages", "train uniform:p=2,f=1,b=1,w=1 -s pipedream -p 2", "has no stage layers"),
     case("ZB-V on fewer layers than chunks", "simulate alexnet -s zb-v -p 8", "need at least 16 weight layers"),
@@ -463,6 +464,21 @@ def test_console_script_prints_one_line_and_no_traceback(row: Case, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert len(lines) == 1 and row.fragment in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize("argv", [["describe", "mlp"], ["compare", "mlp", "-p", "2", "-n", "4", "--json"],
+                                  ["networks"]])
+def test_output_on_a_full_device_is_one_line(argv, tmp_path):
+    """stdout on /dev/full: every write fails with ENOSPC, which must end in one line and exit 2."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    exe = os.path.join(os.path.dirname(sys.executable), "layerpipe")
+    cli = [exe] if os.path.exists(exe) else [sys.executable, "-m", "simulator.cli"]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(cli + argv, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "cannot write the output: No space left on device" in lines[0]
 
 
 def test_out_of_memory_is_one_line(tmp_path):

@@ -387,3 +387,27 @@ def test_an_edited_network_file_is_run_again(tmp_path):
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and rows[0]["network_digest"] != rows[1]["network_digest"]
+
+
+@pytest.mark.parametrize("column,bad,fragment", [
+    ("utilization", "[0.5, 0.5", "a JSON cell does not parse"),
+    ("cycles_per_minibatch", "fast", "cycles_per_minibatch is 'fast', not a number"),
+    ("info", "{" + "x" * 200_000 + "}", "is corrupt"),
+])
+def test_corrupt_rows_are_refused_with_their_row_number(tmp_path, capsys, column, bad, fragment):
+    out = tmp_path / "r.csv"
+    exp = experiment_from_mapping({"networks": ["mlp"], "schedules": ["pipedream", "gpipe"], "processors": [2],
+                                   "minibatches": 4})
+    run_sweep(exp, out, jobs=1)
+    with open(out, newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[2][rows[0].index(column)] = bad  # the second data row: line 3 of the file
+    with open(out, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    for action in (lambda: run_sweep(exp, out, jobs=1), lambda: read_rows(out)):
+        with pytest.raises(SweepError, match="row 3") as exc:
+            action()
+        assert fragment in str(exc.value) and len(str(exc.value)) < 300
+    assert main(["plot", "speedup", str(out), "-o", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "row 3" in err[0]
