@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         skipped = _skipped(names, args)
         names = [n for n in names if n not in skipped]
     else:
-        names = [s.strip() for s in args.schedules.split(",") if s.strip()]
+        names = [s.strip() for text in args.schedules for s in text.split(",") if s.strip()]
     unknown = [s for s in names if s not in SCHEDULES]
     if unknown or not names:
         raise LayerPipeError(f"unknown schedule(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(SCHEDULES)})")
@@ -68,9 +68,9 @@ def _skipped(names: list[str], args: argparse.Namespace) -> dict[str, str]:
 def register(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help=SUMMARIES["compare"], description=__doc__)
     add_run_arguments(p, schedule=False)
-    p.add_argument("--schedules", default=None,
-                   help="comma-separated schedules (default: all but sequential, and spikepipe only for spiking "
-                        f"networks; known: {', '.join(SCHEDULES)})")
+    p.add_argument("--schedules", nargs="+", default=None, metavar="NAME",
+                   help="schedules, separated by commas or spaces as in sweep (default: all but sequential, "
+                        f"spikepipe only for spiking networks, and those that apply; known: {', '.join(SCHEDULES)})")
     add_schedule_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)

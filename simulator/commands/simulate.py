@@ -27,12 +27,14 @@ from simulator.output import format_table, to_json
 
 
 def print_rows(rows: list[dict]) -> None:
-    """One table line per row; ``planned`` is the planner's predicted period, ``cycles/minibatch``
+    """One table line per row; ``P used`` how many of the platform's processors the schedule occupies
+    (utilization is their mean), ``planned`` the planner's predicted period, ``cycles/minibatch``
     the simulated one."""
     table = []
     for r in rows:
         stages = r["plan"]["stages"] if r["plan"] else (r["info"] or {}).get("stages")  # chunked: their chunks
         line = {"schedule": r["schedule"], "plan": plan_text(stages) if stages else "-",
+                "P used": f"{r['processors_used']}/{r['processors']}" if r["feasible"] else "-",
                 "planned": r["plan"]["predicted_cycles_per_minibatch"] if r["plan"] else "-"}
         if not r["feasible"]:
             line["cycles/minibatch"] = f"does not fit: needs {human_bytes(r['memory_needed_bytes'])}"
@@ -45,7 +47,7 @@ def print_rows(rows: list[dict]) -> None:
                      "peak mem (MB)": max(r["peak_memory_bytes"]) / 1e6, "lower bound": r["lower_bound_cycles"],
                      "efficiency": r["efficiency"]})
         table.append(line)
-    print(format_table(table, columns=["schedule", "plan", "planned", "cycles/minibatch", "vs sequential", "vs pipedream",
+    print(format_table(table, columns=["schedule", "plan", "P used", "planned", "cycles/minibatch", "vs sequential", "vs pipedream",
                                        "utilization", "bubble", "comm bytes/mb", "comm overhead", "peak mem (MB)",
                                        "lower bound", "efficiency"]))
 
