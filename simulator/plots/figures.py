@@ -108,7 +108,9 @@ def _ok(rows: Iterable[Mapping[str, Any]], metric: str) -> list[Mapping[str, Any
         value = r.get(metric)
         if r.get("error") or value is None:
             continue
-        if isinstance(value, float) and math.isnan(value):
+        # NaN ("not measured"), infinite or negative figures are not results: never drawn
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not (math.isfinite(value)
+                                                                                  and value >= 0):
             continue
         out.append(r)
     return out
