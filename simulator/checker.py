@@ -48,6 +48,7 @@ from collections.abc import Iterable
 from models.errors import ScheduleError
 from models.graph.tasks import TaskKind, edge_bytes, edge_tensor, param_bytes, task_layers, update_tasks, weight_readers
 from simulator.hardware import task_cycles
+from simulator.trace import tensor_name
 
 
 def _label(kind: str, layer: int, unit: int) -> str:
@@ -214,7 +215,7 @@ def find_violations(trace, schedule, platform=None, *, limit: int | None = None)
                     out.add(f"{_label(v[0], v[1], i)} starts at {rv.start}, before its input "
                             f"{_label(u[0], u[1], i)} ends at {ru.end}")
                 if rv.proc != ru.proc:
-                    tensor = str(edge_tensor(graph, u, v))
+                    tensor = tensor_name(edge_tensor(graph, u, v))
                     g = groups.setdefault((tensor, rv.proc), [0, []])
                     g[0] = max(g[0], edge_bytes(graph, u, v))
                     g[1].append(rv)

@@ -47,12 +47,26 @@ class TransferRecord(NamedTuple):
     end: float
 
 
+def tensor_name(tensor: Hashable) -> str:
+    """A template tensor id as text: ``("a", 1)`` -> ``a1`` (layer 1's output), ``("g", 3, 2)`` ->
+    ``g3_2`` (the gradient layer 3 sends layer 2); several merged into one edge joined by ``+``.
+
+    >>> tensor_name(("a", 1)), tensor_name(("g", 3, 2)), tensor_name((("d", 2), ("in", 2)))
+    ('a1', 'g3_2', 'd2+in2')
+    """
+    if isinstance(tensor, tuple) and tensor and isinstance(tensor[0], str):
+        return tensor[0] + "_".join(str(part) for part in tensor[1:])
+    if isinstance(tensor, tuple):
+        return "+".join(tensor_name(t) for t in tensor)
+    return str(tensor)
+
+
 def _describe_transfer(key: Hashable, unit: int) -> tuple[str, str, str]:
     if key[0] == "x":
         _, task, tensor, _dst, _unit = key
         sep = "_" if task[0][-1].isdigit() else ""
         what = TaskKind(task[0]).output_kind
-        return what, str(tensor), f"{task[0]}{sep}{task[1]}.{unit}"
+        return what, tensor_name(tensor), f"{task[0]}{sep}{task[1]}.{unit}"
     _, layer, step, _dst = key
     return "weights", f"w{layer}@step{step}", f"U{layer}.step{step}"
 
@@ -155,5 +169,5 @@ def to_chrome(trace: MemoryTrace, name: str = "layerpipe", cycles_per_us: float 
     return {"traceEvents": events, "displayTimeUnit": "ns", "otherData": {"time_unit": "cycles", "cycles_per_us": cycles_per_us}}
 
 
-__all__ = ["TaskRecord", "TransferRecord", "TraceSink", "MemoryTrace", "JsonlTrace", "read_jsonl", "to_chrome"]
+__all__ = ["tensor_name", "TaskRecord", "TransferRecord", "TraceSink", "MemoryTrace", "JsonlTrace", "read_jsonl", "to_chrome"]
 

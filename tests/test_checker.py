@@ -130,7 +130,7 @@ def test_catches_early_start(pipe):
     shift(bad, "F2.0", 5)  # after F1.0, but before the transfer arrives at 7
     found = find_violations(bad, s, plat)
     assert found and all("F1.0" in v for v in found)
-    assert any("F2.0 starts at 5, before ('a', 1) from F1.0 arrives on P1 at 7" in v for v in found)
+    assert any("F2.0 starts at 5, before a1 from F1.0 arrives on P1 at 7" in v for v in found)
 
 
 def test_catches_wrong_processor_and_duration(pipe):
@@ -156,7 +156,7 @@ def test_catches_transfer_faults(pipe):
     bad = copy(trace)
     del bad.transfers[link01[0]]
     found = find_violations(bad, s, plat)
-    assert any("F2.0 on P1 reads ('a', 1) (8 bytes) from F1.0 on P0, but no chain of transfers" in v for v in found)
+    assert any("F2.0 on P1 reads a1 (8 bytes) from F1.0 on P0, but no chain of transfers" in v for v in found)
     bad = copy(trace)
     x = bad.transfers[link01[0]]
     bad.transfers[link01[0]] = x._replace(end=x.end - 1)

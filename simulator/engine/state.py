@@ -46,7 +46,7 @@ from simulator.engine.steady import SteadyState, exact_steady_state
 from simulator.engine.versions import RealisedVersions, VersionLog
 from simulator.engine.window import schedule_period, schedule_window, window_midpoint
 from simulator.hardware import task_cycles
-from simulator.trace import TraceSink
+from simulator.trace import TraceSink, tensor_name
 
 # what a task waits for
 LOCAL, XFER, UPDATE = 0, 1, 2
@@ -591,7 +591,7 @@ class EngineState:
             return str(Action(kind, layer, index))
         if tag == "x":
             _, (kind, layer), tensor, dst = self.code_info[a]
-            return f"{tensor} of {Action(kind, layer, index)} to P{dst} (hop {hop + 1})"
+            return f"{tensor_name(tensor)} of {Action(kind, layer, index)} to P{dst} (hop {hop + 1})"
         if tag == "r":
             return f"update round {index} of layer {a}"
         return f"layer {a}'s round-{index} weights to P{b} (hop {hop + 1})"
@@ -619,7 +619,7 @@ def describe_key(key: Hashable) -> str:
     if key[0] == "t":
         return f"{Action(key[1].kind, key[1].layer, key[2])}"
     if key[0] == "x":
-        return f"the transfer of {key[2]} from {Action(key[1].kind, key[1].layer, key[4])} to P{key[3]}"
+        return f"the transfer of {tensor_name(key[2])} from {Action(key[1].kind, key[1].layer, key[4])} to P{key[3]}"
     return f"the step-{key[2]} weights of layer {key[1]}"
 
 
