@@ -591,7 +591,7 @@ class EngineState:
             return str(Action(kind, layer, index))
         if tag == "x":
             _, (kind, layer), tensor, dst = self.code_info[a]
-            return f"{tensor_name(tensor)} of {Action(kind, layer, index)} to P{dst} (hop {hop + 1})"
+            return f"{tensor} of {Action(kind, layer, index)} to P{dst} (hop {hop + 1})"
         if tag == "r":
             return f"update round {index} of layer {a}"
         return f"layer {a}'s round-{index} weights to P{b} (hop {hop + 1})"
