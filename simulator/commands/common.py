@@ -74,7 +74,7 @@ def add_platform_arguments(parser: argparse.ArgumentParser, *, processors: int |
                         help=processors_help or f"number of processors (default {processors})")
     parser.add_argument("--hardware", default=DEFAULTS["hardware"], metavar="TEXT",
                         help="processor cost model: mac:MACS[:lanes=N][:overhead=N] or "
-                             f"systolic:RxC[:os|ws|is] (default {DEFAULTS['hardware']})")
+                             f"systolic:RxC[:os|ws|is] (dataflow default ws; default {DEFAULTS['hardware']})")
     parser.add_argument("--link", default=None, metavar="LAT,BW",
                         help="link latency in cycles and bandwidth in bytes per cycle, e.g. 100,16; "
                              f"'none' for free communication (default {DEFAULTS['link']}; a uniform: network "

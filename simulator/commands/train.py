@@ -233,7 +233,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=bounded_int(1, 100_000), default=32, help="minibatch size (default 32)")
     parser.add_argument("--epochs", type=bounded_int(1, MAX_EPOCHS), default=20,
                         help=f"epochs (default 20, at most {MAX_EPOCHS:,})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and minibatch order")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and minibatch order (default 0)")
     parser.add_argument("--ema-beta", type=float, default=None,
                         help="one EMA beta for every layer (default per layer (d-1)/(d+1))")
     parser.add_argument("--warmup-steps", type=int, default=0,
