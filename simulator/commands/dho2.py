@@ -335,7 +335,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "NumPy optimizer needs to reach the target on digits, the simulated cycles per step on P devices, their "
         "product (time-to-accuracy) and the memory of the fullest device.")
     p.add_argument("--network", default="mlp", help="mlp (64-128-64-10), logreg (64-10), or a zoo MLP name")
-    p.add_argument("--devices", type=bounded_int(1, 4_096), required=True, metavar="P", help="number of devices")
+    p.add_argument("--devices", "--processors", "-p", dest="devices", type=bounded_int(1, 4_096), required=True,
+                   metavar="P", help="number of devices (--processors/-p as in the other commands)")
     p.add_argument("--k", type=bounded_int(0, 1_000), default=10, help="largest eigenpairs kept (default 10)")
     p.add_argument("--l", type=bounded_int(0, 1_000), default=0, help="smallest eigenpairs kept (default 0)")
     p.add_argument("--refresh", type=_positive, default=100, metavar="T", help="curvature refresh period in steps (default 100)")

@@ -230,7 +230,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help=f"learning rate (default sgd {CLI_DEFAULT_LR['sgd']}, adam {CLI_DEFAULT_LR['adam']})")
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
-    parser.add_argument("--batch-size", type=bounded_int(1, 100_000), default=32, help="minibatch size (default 32)")
+    parser.add_argument("--batch", "-b", "--batch-size", dest="batch_size", type=bounded_int(1, 100_000), default=32,
+                        help="minibatch size (default 32; --batch-size is the old spelling)")
     parser.add_argument("--epochs", type=bounded_int(1, MAX_EPOCHS), default=20,
                         help=f"epochs (default 20, at most {MAX_EPOCHS:,})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and minibatch order (default 0)")

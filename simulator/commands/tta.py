@@ -31,7 +31,7 @@ from models.training.trainer import ROUND_LR
 from schedules.planning.candidates import PARALLELISM
 from schedules.planning.partition import plan_text
 from simulator.commands import SUMMARIES
-from simulator.commands.common import add_platform_arguments, platform_from_args
+from simulator.commands.common import add_platform_arguments, bounded_int, platform_from_args
 from simulator.commands.train import CLI_DEFAULT_LR, resolve_network
 from simulator.limits import human_bytes
 from simulator.output import format_table, to_json
@@ -128,7 +128,8 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--replica-lr", choices=ROUND_LR, default="same",
                    help="a stage replicated R ways updates once per R minibatches: with the same learning rate on "
                         "the mean gradient (default) or R times it (linear scaling)")
-    p.add_argument("--batch-size", type=int, default=32, help="minibatch size, simulated and trained (default 32)")
+    p.add_argument("--batch", "-b", "--batch-size", dest="batch_size", type=bounded_int(1, 100_000), default=32,
+                   help="minibatch size, simulated and trained (default 32; --batch-size is the old spelling)")
     p.add_argument("--plot", metavar="FILE", default=None, help="draw accuracy against simulated cycles (.png/.svg/.pdf)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--no-limits", dest="no_limits", action="store_true",
