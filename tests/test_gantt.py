@@ -115,7 +115,7 @@ def test_trace_command_jsonl_and_json_summary(cli, tmp_path, capsys):
 def test_gantt_command(cli, tmp_path, capsys):
     png, svg = tmp_path / "g.png", tmp_path / "m.svg"
     assert cli(["gantt", "lenet5", "-s", "layerpipe", "-p", "3", "-n", "4", "-b", "2", "--link", "50,16",
-                "--topology", "ring", "-o", str(png), "--memory", str(svg)]) == 0
+                "--topology", "ring", "-o", str(png), "--memory-plot", str(svg)]) == 0
     assert png.read_bytes()[:8] == PNG and "<svg" in svg.read_text()
     assert "wrote" in capsys.readouterr().out
 

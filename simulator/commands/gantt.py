@@ -5,7 +5,7 @@ enough, plus one thin row per link direction that carried a transfer (``--no-lin
 leave them out). ``--memory FILE`` also draws every processor's memory over time.
 ``--start``/``--end`` zoom on a window of cycles.
 
-    layerpipe gantt lenet5 --schedule layerpipe --processors 4 -o gantt.png --memory memory.svg
+    layerpipe gantt lenet5 --schedule layerpipe --processors 4 -o gantt.png --memory-plot memory.svg
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from models.errors import LayerPipeError
 from simulator.commands import SUMMARIES
-from simulator.commands.common import add_run_arguments, resolve
+from simulator.commands.common import add_run_arguments, add_schedule_options, resolve
 from simulator.output import to_json
 
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from simulator.plots.gantt import plot_gantt, plot_memory
     from simulator.trace import MemoryTrace
 
-    out, mem_out = plot_path(args.output), plot_path(args.memory)
+    out, mem_out = plot_path(args.output), plot_path(args.memory_plot)
     for flag, value in (("--start", args.start), ("--end", args.end)):
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise LayerPipeError(f"{flag} must be a cycle count >= 0, got {value}")
@@ -68,9 +68,11 @@ def register(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("gantt", help=SUMMARIES["gantt"],
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p)
+    add_schedule_options(p)  # the same schedule variants simulate and compare take
     p.add_argument("--output", "-o", default="gantt.png", metavar="FILE",
                    help="chart file, .png or .svg (or .pdf) (default gantt.png)")
-    p.add_argument("--memory", metavar="FILE", default=None, help="also plot memory per processor over time")
+    p.add_argument("--memory-plot", metavar="FILE", default=None,
+                   help="also plot memory per processor over time into FILE (--memory is the schedule option)")
     p.add_argument("--no-links", dest="links", action="store_false", help="leave out the link rows")
     p.add_argument("--start", type=float, default=None, metavar="CYCLE", help="first cycle shown")
     p.add_argument("--end", type=float, default=None, metavar="CYCLE", help="last cycle shown")

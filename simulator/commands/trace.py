@@ -18,7 +18,7 @@ from pathlib import Path
 
 from models.errors import LayerPipeError
 from simulator.commands import SUMMARIES
-from simulator.commands.common import add_run_arguments, resolve
+from simulator.commands.common import add_run_arguments, add_schedule_options, resolve
 from simulator.output import to_json
 
 FORMATS = (".json", ".jsonl")
@@ -85,6 +85,7 @@ def register(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("trace", help=SUMMARIES["trace"],
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p)
+    add_schedule_options(p)  # the same schedule variants simulate and compare take
     p.add_argument("--output", "-o", default="trace.json", metavar="FILE",
                    help="trace file: .json (Chrome trace events, default trace.json) or .jsonl")
     p.add_argument("--check", action="store_true", help="verify the trace with the independent checker first")
