@@ -18,7 +18,6 @@ Usage: ``python benchmarks/bubble_table.py``
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -27,37 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_bubble_table import TABLE5, TABLE8  # noqa: E402
-
-from models.network.uniform import uniform_network  # noqa: E402
-from schedules.registry import build_schedule  # noqa: E402
-from simulator.costs import MacArray  # noqa: E402
-from simulator.costs.links import LinkModel  # noqa: E402
-from simulator.engine import simulate  # noqa: E402
-from simulator.platform import Platform  # noqa: E402
-from simulator.trace import MemoryTrace  # noqa: E402
+from test_bubble_table import LAYERS, TABLE5, TABLE8, one_iteration_bubble  # noqa: E402
 
 # the paper's 1F1B-I column of Table 5 and ZB-V column of Table 8, in the tables' row order
 TABLE5_INTERLEAVED = (0.1055, 0.0818, 0.0443, 0.0808, 0.0628, 0.0320, 0.1104, 0.0852, 0.0445, 0.1493, 0.1164, 0.0624)
 TABLE8_ZBV = (0.0697, 0.0533, 0.0274, 0.0638, 0.0483, 0.0250, 0.0593, 0.0451, 0.0236)
-LAYERS = {"1.5B": 24, "6.2B": 32, "14.6B": 48, "28.3B": 64}  # the authors' code: Table 3's layers + 2
-
-
-def bubble(name: str, stages: int, processors: int, m: int, f: int, b: int, w: int, comm: int, work: int) -> float:
-    """(longest stage span - work) / span for one iteration of ``name`` on uniform stages."""
-    plat = Platform.homogeneous(processors, MacArray(256), LinkModel(comm, math.inf))
-    sched = build_schedule(name, uniform_network(f"uniform:p={stages},f={f},b={b},w={w}"), plat, minibatches=1,
-                           batch=m, microbatches=m, parallelism="pipeline",
-                           **({"virtual_stages": stages // processors} if name == "interleaved-1f1b" else {}))
-    trace = MemoryTrace()
-    simulate(sched, plat, trace=trace, exact=False)
-    first: dict[int, float] = {}
-    last: dict[int, float] = {}
-    for t in trace.tasks:
-        first[t.proc] = min(first.get(t.proc, math.inf), t.start)
-        last[t.proc] = max(last.get(t.proc, 0), t.end)
-    span = max(last[q] - first[q] for q in last)
-    return (span - work) / span
 
 
 def main() -> int:
@@ -69,10 +42,9 @@ def main() -> int:
              "| model | p | m | 1F1B | 1F1B-I | ZB-H1 | ZB-H2 |", "|---|---|---|---|---|---|---|"]
     hits = {k: 0 for k in ("1f1b", "interleaved", "zb-h1", "zb-h2", "zb-v")}
     for (model, p, m, f, b, w, c, *paper), inter in zip(TABLE5, TABLE5_INTERLEAVED):
-        work = m * (f + b + w)
-        ours = [bubble(s, p, p, m, f, b, w, c, work) for s in ("1f1b", "zb-h1", "zb-h2")]
+        ours = [one_iteration_bubble(p, m, f, b, w, c, s) for s in ("1f1b", "zb-h1", "zb-h2")]
         chunks = LAYERS[model] // p
-        mine = bubble("interleaved-1f1b", p * chunks, p, m, f, b + w, 0, c * chunks, work * chunks)
+        mine = one_iteration_bubble(p, m, f, b + w, 0, c * chunks, "interleaved-1f1b", chunks)
         for key, x, y in zip(("1f1b", "zb-h1", "zb-h2"), ours, paper):
             hits[key] += round(x, 4) == y
         hits["interleaved"] += round(mine, 4) == inter
@@ -82,9 +54,8 @@ def main() -> int:
     lines += ["", "## arXiv Table 8 (per-chunk times; the one-chunk schedules run whole stages of twice them)", "",
               "| model | p | m | 1F1B | ZB-H1 | ZB-H2 | ZB-V |", "|---|---|---|---|---|---|---|"]
     for (model, p, m, f, b, w, c, *paper), v_paper in zip(TABLE8, TABLE8_ZBV):
-        work = 2 * m * (f + b + w)
-        ours = [bubble(s, p, p, m, 2 * f, 2 * b, 2 * w, c, work) for s in ("1f1b", "zb-h1", "zb-h2")]
-        v = bubble("zb-v", 2 * p, p, m, f, b, w, c, work)
+        ours = [one_iteration_bubble(p, m, 2 * f, 2 * b, 2 * w, c, s) for s in ("1f1b", "zb-h1", "zb-h2")]
+        v = one_iteration_bubble(p, m, f, b, w, c, "zb-v", chunks=2)
         hits["zb-v"] += round(v, 4) == v_paper
         cols = [f"{x:.4f} / {y:.4f}" for x, y in zip(ours, paper)] + [f"{v:.4f} / {v_paper:.4f}"]
         lines.append(f"| {model} | {p} | {m} | " + " | ".join(cols) + " |")

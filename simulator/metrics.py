@@ -66,6 +66,7 @@ each processor as a step function of time.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -290,7 +291,7 @@ def summarize(result, sequential_cycles: float | None = None, baseline_cycles: f
         microbatches_per_step=m, cycles_per_minibatch=cpm, total_cycles=st.makespan, window=tuple(st.window),
         window_steps=st.window_steps, busy=list(st.busy), utilization=util,
         mean_utilization=sum(util) / len(util) if util else float("nan"),
-        bubble_rate=1 - max(util) if util and cpm == cpm else float("nan"),
+        bubble_rate=1 - max(util) if util and not math.isnan(cpm) else float("nan"),
         bytes_moved=st.bytes_moved, bytes_per_minibatch=bpm, bytes_by_kind=dict(st.bytes_by_kind),
         link_busy={f"{a}->{b}": c for (a, b), c in sorted(st.link_busy.items())}, link_busy_cycles=link_total,
         link_busy_per_minibatch=_ratio(link_total, steps), transfer_wait=list(st.transfer_wait),

@@ -55,18 +55,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from models.errors import NetworkError
-from models.network.layers import LayerSpec, Shape
+from models.network.layers import LayerSpec, Shape, _positive
 
 Gemm = tuple[int, int, int]
 
 LAYER_NORM_OPS = 2
 SOFTMAX_OPS = 4  # scale, causal mask, exp, normalise
-
-
-def _positive(value, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise NetworkError(f"{what} must be a positive integer, got {value!r}")
-    return value
 
 
 def _flag(value, what: str) -> bool:
