@@ -172,7 +172,8 @@ class Method:
         per chunk at least, and a flush method a default number of micro-batches for the batch."""
         options = options or {}
         if self.chunked:
-            v = self.virtual or options.get("virtual_stages") or DEFAULT_VIRTUAL_STAGES
+            given = options.get("virtual_stages")
+            v = self.virtual or (OPTIONS["virtual_stages"].parse(given) if given is not None else DEFAULT_VIRTUAL_STAGES)
             layers = len(weight_layers(network))
             if layers < v * processors:
                 return f"{v} chunks on each of {processors} processors need {v * processors} weight layers; " \

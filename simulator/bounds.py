@@ -55,8 +55,8 @@ window of a short run can be a little shorter than the iteration bound.
 >>> g = uniform_pipeline_graph(2, f=1, b=2, w=0, split_backward=False)
 >>> s = Schedule("hand", g, parse_orders("P0: F1.0 B1.0 ; P1: F2.0 B2.0"))
 >>> b = lower_bounds(s, Platform.homogeneous(2, MacArray(1)))
->>> b.work, b.largest_task, b.iteration, b.critical_loop
-(Fraction(3, 1), Fraction(2, 1), Fraction(6, 1), (1,))
+>>> b.work, b.largest_task, b.iteration, b.critical_loop, b.binding
+(Fraction(3, 1), Fraction(2, 1), Fraction(6, 1), (1,), 'delays: loop through layer 1')
 """
 
 from __future__ import annotations
@@ -96,13 +96,27 @@ class Bounds:
         """The largest of the work, largest-task and iteration bounds."""
         return max(self.work, self.largest_task, self.iteration)
 
+    @property
+    def binding(self) -> str:
+        """Which bound is the largest, in words: why two schedules of one network can have
+        different bounds (the processors they use, their task split, their delays).
+
+        ``"work / P"``, ``"largest task X"`` or ``"delays: loop through layers a,b"``
+        (the iteration bound of the schedule's delay rule); ties name the first of these."""
+        if self.best == self.work:
+            return f"work / {self.processors}"
+        if self.best == self.largest_task:
+            return f"largest task {self.largest[0]}{self.largest[1]}" if self.largest else "largest task"
+        return "delays: loop through layer" + ("s " if len(self.critical_loop) > 1 else " ") + ",".join(
+            map(str, self.critical_loop))
+
     def efficiency(self, achieved: float) -> float:
         """best / achieved cycles per step (1.0 = the schedule reaches the bound)."""
         return float(self.best) / achieved if achieved > 0 else float("nan")
 
     def to_dict(self) -> dict:
         return {"work": float(self.work), "largest_task": float(self.largest_task),
-                "iteration": float(self.iteration), "best": float(self.best),
+                "iteration": float(self.iteration), "best": float(self.best), "binding": self.binding,
                 "iteration_exact": str(self.iteration), "critical_loop": list(self.critical_loop),
                 "largest": f"{self.largest[0]}{self.largest[1]}" if self.largest else None,
                 "placement": float(self.placement), "processors": self.processors,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from models.errors import LayerPipeError
@@ -52,10 +53,32 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMANDS:
         if command is None or name == command:
-            importlib.import_module(f"simulator.commands.{name}").register(sub)
+            _plain_help(importlib.import_module(f"simulator.commands.{name}").register(sub))
         else:
             sub.add_parser(name, help=SUMMARIES[name])
     return parser
+
+
+def plain(text: str | None) -> str | None:
+    """Help text without reStructuredText markup: the module docstrings that serve as
+    descriptions quote options as ``--flag`` and names as `name`; a terminal shows them bare.
+
+    >>> plain("run ``layerpipe networks`` (see `describe`)")
+    'run layerpipe networks (see describe)'
+    """
+    if text is None:
+        return None
+    return re.sub(r"``([^`]+)``|`([^`]+)`", lambda m: m.group(1) or m.group(2), text)
+
+
+def _plain_help(parser: argparse.ArgumentParser | None) -> None:
+    if parser is None:
+        return
+    parser.description = plain(parser.description)
+    parser.epilog = plain(parser.epilog)
+    for action in parser._actions:  # argparse has no public way to reach the arguments it holds
+        if isinstance(action.help, str):
+            action.help = plain(action.help)
 
 
 def _command(argv: list[str]) -> str:

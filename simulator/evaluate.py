@@ -11,7 +11,8 @@ paper's figure; :mod:`simulator.metrics`), comm_bytes_per_minibatch, comm_overhe
 fraction of the bytes a step reads and writes), peak_memory_bytes (per processor),
 weight_versions and delays (per layer; delays in slots), staleness (per layer: the nominal
 S(l) and the realised lags of the steady state, :mod:`simulator.staleness`), lower_bound_cycles,
-efficiency.
+lower_bound_kind (which bound binds, :attr:`simulator.bounds.Bounds.binding`: the bound is the
+schedule's own, as it depends on the processors it uses, its task split and its delays), efficiency.
 
 Every method's plan is chosen the same way (:func:`simulator.selection.choose`: the
 fastest simulated candidate that fits the platform's memory), and every run is lengthened
@@ -63,7 +64,8 @@ ROW_FIELDS = ("schedule", "network", "processors", "processors_used", "platform"
               "total_cycles", "minibatches", "converged", "steady_state", "critical_cycle", "speedup_vs_sequential", "speedup_vs_pipedream",
               "utilization_mean", "utilization", "bubble_rate", "comm_bytes_per_minibatch", "comm_overhead",
               "link_busy_cycles_per_minibatch", "transfer_wait_fraction", "peak_memory_bytes", "memory_capacity_bytes",
-              "memory_needed_bytes", "weight_versions", "delays", "staleness", "lower_bound_cycles", "efficiency", "plan",
+              "memory_needed_bytes", "weight_versions", "delays", "staleness", "lower_bound_cycles", "lower_bound_kind",
+              "efficiency", "plan",
               "candidates", "info")
 
 
@@ -105,7 +107,8 @@ def _row(net: NetworkSpec, choice: Choice, m: Metrics | None, processors: int, p
         link_busy_cycles_per_minibatch=m.link_busy_per_minibatch, transfer_wait_fraction=m.transfer_wait_fraction,
         peak_memory_bytes=[x.total for x in m.memory], weight_versions=_versions(trial), delays=sched.layer_delays(),
         staleness=[s.to_dict() for s in realised_staleness(trial.result.versions)],
-        lower_bound_cycles=m.lower_bound, efficiency=m.efficiency, info=dict(sched.info))
+        lower_bound_cycles=m.lower_bound, lower_bound_kind=m.bounds.binding if m.bounds is not None else None,
+        efficiency=m.efficiency, info=dict(sched.info))
     return row
 
 

@@ -15,9 +15,15 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return "-"
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+        # one format per magnitude, so a column never mixes 92374.0 with 8.415e+07: counts of cycles
+        # and bytes are whole numbers with thousands separators, ratios keep three decimals
+        if abs(value) >= 1e4:
+            return f"{value:,.0f}"
+        if value != 0 and abs(value) < 1e-3:
             return f"{value:.3e}"
-        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.1f}"
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1e4:
+        return f"{value:,}"
     if isinstance(value, (list, tuple)):
         return ",".join(_cell(v) for v in value)
     return str(value)
@@ -26,13 +32,14 @@ def _cell(value: Any) -> str:
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
                  headers: dict[str, str] | None = None) -> str:
     """Left-align text, right-align numbers; ``headers`` renames columns for display; a missing
-    (None) or non-finite value prints as ``-``.
+    (None) or non-finite value prints as ``-``; numbers of 10,000 and more print whole, with
+    thousands separators, smaller ones with up to three decimals.
 
-    >>> print(format_table([{"a": 1, "b": "x"}, {"a": 22, "b": "yy"}, {"a": None, "b": "z"}]))
-     a  b
-     1  x
-    22  yy
-     -  z
+    >>> print(format_table([{"a": 1, "b": 0.5}, {"a": 92374.0, "b": 2 / 3}, {"a": None, "b": 84150000}]))
+         a           b
+         1         0.5
+    92,374       0.667
+         -  84,150,000
     """
     if not rows:
         return "(no rows)"
@@ -52,6 +59,15 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None =
         return "  ".join(parts).rstrip()
 
     return "\n".join([line(titles), *(line(t) for t in text)])
+
+
+def mib(nbytes: float | None) -> float | None:
+    """Bytes in MiB (2**20 bytes), the one memory unit of every table and plot (JSON and CSV keep bytes).
+
+    >>> mib(3 * 2**20)
+    3.0
+    """
+    return None if nbytes is None else nbytes / 2**20
 
 
 def to_json(data: Any) -> str:

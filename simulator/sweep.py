@@ -20,8 +20,15 @@ processors      processor counts: list of ints, ``"2-9"`` or ``"2,4,8"``  [2, 4,
 hardware        cost models, ``mac:256``, ``systolic:32x32:ws`` (list)     [mac:256]
 links           ``LATENCY,BYTES_PER_CYCLE`` or ``none`` (list)             ["100,16"] [#]_
 topologies      full, ring, mesh (list)                                    [full]
-memory          memory per processor, ``8GiB`` or ``none`` (list)          [none]
+memory_capacities  memory per processor, ``8GiB`` or ``none`` (list)       [none]
 parallelism     ``pipeline`` or ``hybrid`` (list)                          [hybrid]
+replicate       schedule option axes (lists), as ``simulate`` takes them:  [builder's]
+offload         ``replicate``/``offload``/``spike_bits`` true or false,
+groups          ``groups`` ``1-3,4-6`` or a count, ``memory`` ema or
+memory          stash (the weight-memory model; capacities are
+ag_split        ``memory_capacities``), ``ag_split`` design, balanced or a
+virtual_stages  fraction, ``virtual_stages`` a count; a schedule that does
+spike_bits      not take an option runs once, with the cell empty
 batch           samples per minibatch                                      32
 minibatches     optimizer steps simulated, or ``auto``                     auto
 microbatches    micro-batches per step of the flush schedules, or null     null (builder's)
@@ -36,6 +43,7 @@ plots           folder for speedup/utilization/memory plots (null: none)   null
 
 Any axis also takes a single value instead of a list; the singular forms ``network``,
 ``schedule``, ``link``, ``topology`` and ``memory_capacity`` are accepted as aliases. Unknown keys are errors.
+A schedule option left out (or ``null``) is the builder's default, and its column is empty.
 
 **The CSV.** The configuration columns (:data:`CONFIG_COLUMNS`) come first and identify
 a run; then the metric columns (:func:`metric_columns`, the fields of the simulate JSON,
@@ -80,6 +88,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -101,14 +110,18 @@ class SweepError(LayerPipeError):
 
 # --------------------------------------------------------------------------- configuration
 
+#: the schedule options of ``schedules.registry.OPTIONS`` that are grid axes (micro-batches and
+#: parallelism have their own keys)
+OPTION_AXES = ("replicate", "offload", "groups", "memory", "ag_split", "virtual_stages", "spike_bits")
 #: columns that identify a run, in CSV order
 CONFIG_COLUMNS = ("network", "network_digest", "schedule", "processors", "hardware", "link", "topology", "memory_capacity",
-                  "parallelism", "batch", "minibatches",
+                  "parallelism", *OPTION_AXES, "batch", "minibatches",
                   "microbatches", "overlap", "input")
 #: simulate-JSON field -> CSV column, where they differ
 RENAMED = {"network": "network_name", "minibatches": "minibatches_simulated"}
 #: configuration columns written as text whatever they look like
-_TEXT_COLUMNS = ("network", "network_digest", "schedule", "hardware", "link", "topology", "memory_capacity", "parallelism", "input",
+_TEXT_COLUMNS = ("network", "network_digest", "schedule", "hardware", "link", "topology", "memory_capacity", "parallelism",
+                 "groups", "memory", "ag_split", "input",
                  "network_name", "platform", "error")
 
 
@@ -134,12 +147,13 @@ def columns() -> tuple[str, ...]:
 
 
 #: grid axes, outermost first, and the RunConfig field each one sets
-AXES = ("networks", "hardware", "links", "topologies", "memory", "parallelism", "processors", "schedules")
+AXES = ("networks", "hardware", "links", "topologies", "memory_capacities", "parallelism", *OPTION_AXES, "processors",
+        "schedules")
 _AXIS_FIELD = {"networks": "network", "hardware": "hardware", "links": "link", "topologies": "topology",
-               "memory": "memory_capacity", "parallelism": "parallelism",
-               "processors": "processors", "schedules": "schedule"}
+               "memory_capacities": "memory_capacity", "parallelism": "parallelism",
+               "processors": "processors", "schedules": "schedule", **{o: o for o in OPTION_AXES}}
 _ALIASES = {"network": "networks", "schedule": "schedules", "link": "links", "topology": "topologies",
-            "memory_capacity": "memory"}
+            "memory_capacity": "memory_capacities"}
 SETTINGS = ("batch", "minibatches", "microbatches", "overlap", "input")
 FILE_KEYS = AXES + SETTINGS + ("output", "plots")
 
@@ -162,12 +176,16 @@ class RunConfig:
     memory_capacity: str | None = None  # text form (8GiB); None: unlimited
     parallelism: str = "hybrid"
     network_digest: str = ""  # of the network's content (network_digest()): an edited file is another run
+    #: schedule options set for this run, (name, value) pairs in OPTION_AXES order; the others are the builder's
+    options: tuple[tuple[str, Any], ...] = ()
 
     def cells(self) -> dict[str, str]:
         """The configuration columns as the CSV writes them."""
+        opts = dict(self.options)
         return {"network": self.network, "network_digest": self.network_digest, "schedule": self.schedule, "processors": str(self.processors),
                 "hardware": self.hardware, "link": self.link, "topology": self.topology,
                 "memory_capacity": self.memory_capacity or "none", "parallelism": self.parallelism,
+                **{o: _option_cell(opts.get(o)) for o in OPTION_AXES},
                 "batch": str(self.batch),
                 "minibatches": "auto" if self.minibatches is None else str(self.minibatches),
                 "microbatches": "" if self.microbatches is None else str(self.microbatches),
@@ -184,6 +202,49 @@ class RunConfig:
         """What identifies the run in a results file (the configuration cells, in order)."""
         cells = self.cells()
         return tuple(cells[c] for c in CONFIG_COLUMNS)
+
+
+def labelled(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with each schedule named with the options it ran with (``layerpipe2 groups=2``),
+    so the variants of one schedule are told apart in tables and plots.
+
+    >>> [r["schedule"] for r in labelled([{"schedule": "layerpipe"}, {"schedule": "layerpipe", "offload": False}])]
+    ['layerpipe', 'layerpipe offload=false']
+    """
+    return [{**r, "schedule": " ".join([r["schedule"], *(f"{o}={_option_cell(r[o])}" for o in OPTION_AXES
+                                                           if r.get(o) is not None)])} for r in rows]
+
+
+def _option_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _option_values(name: str, value: Any) -> tuple:
+    """The values of schedule option axis ``name``, checked by the registry's own parser (so a
+    sweep accepts exactly what ``simulate`` does); flags also take true/false text."""
+    from schedules.registry import OPTIONS
+
+    opt = OPTIONS[name]
+    out = []
+    for item in _as_list(name, value):
+        if item is None or (isinstance(item, str) and item.strip().lower() in ("", "default", "null", "none")):
+            out.append(None)
+            continue
+        if opt.flag:
+            item = _bool(name, item)
+        elif isinstance(item, str):
+            item = item.strip()
+        try:
+            parsed = opt.parse(item)
+        except LayerPipeError as exc:
+            hint = (" (memory per processor is the memory_capacities key)" if name == "memory" else "")
+            raise SweepError(f"{name}: {exc}{hint}") from None
+        out.append(parsed)
+    return tuple(dict.fromkeys(out))
 
 
 def _as_list(name: str, value: Any) -> list:
@@ -318,8 +379,15 @@ class Experiment:
     hardware: tuple[str, ...] = ("mac:256",)
     links: tuple[str, ...] | None = None  # None: 100,16 (a uniform: network with comm: its own)
     topologies: tuple[str, ...] = ("full",)
-    memory: tuple[str | None, ...] = (None,)
+    memory_capacities: tuple[str | None, ...] = (None,)
     parallelism: tuple[str, ...] = ("hybrid",)
+    replicate: tuple = (None,)
+    offload: tuple = (None,)
+    groups: tuple = (None,)
+    memory: tuple = (None,)  # the weight-memory model (ema|stash), as simulate's --memory
+    ag_split: tuple = (None,)
+    virtual_stages: tuple = (None,)
+    spike_bits: tuple = (None,)
     batch: int = 32
     minibatches: int | None = None
     microbatches: int | None = None
@@ -335,8 +403,11 @@ class Experiment:
         self.hardware = _strings("hardware", self.hardware)
         self.links = None if self.links is None else _strings("links", self.links)
         self.topologies = tuple(t.lower() for t in _strings("topologies", self.topologies))
-        self.memory = tuple(None if str(m).lower() in ("none", "unlimited") else m
-                            for m in _strings("memory", tuple("none" if m is None else m for m in _as_list("memory", self.memory))))
+        caps = _as_list("memory_capacities", self.memory_capacities)
+        self.memory_capacities = tuple(None if str(m).lower() in ("none", "unlimited") else m for m in _strings(
+            "memory_capacities", tuple("none" if m is None else m for m in caps)))
+        for name in OPTION_AXES:
+            setattr(self, name, _option_values(name, getattr(self, name)))
         self.parallelism = tuple(m.lower() for m in _strings("parallelism", self.parallelism))
         self.batch = _positive("batch", self.batch)
         self.minibatches = _positive("minibatches", self.minibatches, auto=True)
@@ -357,14 +428,25 @@ class Experiment:
             for hw in self.hardware:
                 for link in links:
                     for topo in self.topologies:
-                        for mem in self.memory:
+                        for mem in self.memory_capacities:
                             for mode in self.parallelism:
-                                for p in self.processors:
-                                    for s in self.schedules:
-                                        out.append(RunConfig(net, s, p, hw, link, topo, self.batch,
-                                                             self.minibatches, self.microbatches, self.overlap,
-                                                             self.input, mem, mode, digest))
-        return out
+                                for variant in self.option_sets():
+                                    for p in self.processors:
+                                        for s in self.schedules:
+                                            out.append(RunConfig(net, s, p, hw, link, topo, self.batch,
+                                                                 self.minibatches, self.microbatches, self.overlap,
+                                                                 self.input, mem, mode, digest,
+                                                                 _accepted(s, variant)))
+        # a schedule that takes none of a variant's options runs once, not once per variant
+        return list(dict.fromkeys(out))
+
+    def option_sets(self) -> list[tuple[tuple[str, Any], ...]]:
+        """Every combination of the schedule option axes (outermost first), as (name, value)
+        pairs of the options set."""
+        sets: list[tuple[tuple[str, Any], ...]] = [()]
+        for name in OPTION_AXES:
+            sets = [s + (((name, v),) if v is not None else ()) for s in sets for v in getattr(self, name)]
+        return sets
 
     def validate(self) -> None:
         """Check every axis value once (before any run starts); raises :class:`SweepError`."""
@@ -391,7 +473,7 @@ class Experiment:
             for net in self.networks:
                 for link in self.links or (None,):
                     network_link(net, link)
-            for mem in self.memory:
+            for mem in self.memory_capacities:
                 if mem is not None:
                     parse_bytes(mem)
             for mode in self.parallelism:
@@ -409,6 +491,20 @@ class Experiment:
                 d[k] = list(v)
         d["minibatches"] = "auto" if self.minibatches is None else self.minibatches
         return d
+
+
+def _accepted(schedule: str, variant: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+    from schedules.registry import method
+
+    m = method(schedule) if schedule in _known_schedules() else None
+    return tuple((k, v) for k, v in variant if m is not None and m.accepts(k))
+
+
+@functools.lru_cache(maxsize=1)
+def _known_schedules() -> frozenset[str]:
+    from schedules.registry import SCHEDULES
+
+    return frozenset(SCHEDULES)
 
 
 def experiment_from_mapping(data: Mapping[str, Any], source: str = "experiment") -> Experiment:
@@ -487,11 +583,14 @@ def run_one(config: RunConfig) -> dict[str, Any]:
     from simulator.runs import auto_minibatches
 
     row: dict[str, Any] = {**asdict(config)}
+    options_set = dict(row.pop("options"))
+    row.update({o: options_set.get(o) for o in OPTION_AXES})
     try:
         net = load_network(config.network, parse_input_shape(config.input))
         platform = guarded_platform(config.platform(), override=None)
         n = config.minibatches if config.minibatches is not None else auto_minibatches(net)
         options = {"microbatches": config.microbatches} if config.microbatches is not None else {}
+        options.update(config.options)
         (result,) = compare(net, [config.schedule], platform, minibatches=n, batch=config.batch,
                             parallelism=config.parallelism, **options)
     except LayerPipeError as exc:
@@ -537,7 +636,9 @@ def _cell(value: Any) -> str:
 
 def format_row(row: Mapping[str, Any]) -> list[str]:
     """A typed row (as :func:`run_one` returns) as the CSV's cells, in :func:`columns` order."""
-    cfg = RunConfig(**{f.name: row[f.name] for f in fields(RunConfig)}).cells()
+    given = {f.name: row[f.name] for f in fields(RunConfig) if f.name != "options"}
+    options = tuple((o, row[o]) for o in OPTION_AXES if row.get(o) is not None)
+    cfg = RunConfig(**given, options=options).cells()
     return [cfg[c] for c in CONFIG_COLUMNS] + [_cell(row.get(c)) for c in metric_columns() + ("error",)]
 
 
@@ -742,8 +843,26 @@ class _ResultsFile:
 # --------------------------------------------------------------------------- executors
 
 
-def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
+#: how often (seconds) a waiting sweep looks at its workers, and so how soon Ctrl-C is seen
+POLL_SECONDS = 0.5
+
+
+def _worker_init(parent: int) -> None:  # pragma: no cover - runs in worker processes
+    """Ctrl-C goes to the parent, which stops the pool; and a worker whose parent is gone
+    (killed with SIGKILL, where no clean-up runs) exits instead of finishing its run alone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # the pid was reused by another user's process: the parent is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def _mp_context():
@@ -765,35 +884,107 @@ def _local(todo: list[RunConfig], jobs: int):
             yield run_one(config)
         return
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=_mp_context(),
-                               initializer=_ignore_sigint)
+                               initializer=_worker_init, initargs=(os.getpid(),))
     try:
         pending = {pool.submit(run_one, c) for c in todo}
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             for fut in done:
-                yield fut.result()
+                try:
+                    row = fut.result()
+                except BrokenProcessPool:
+                    raise SweepError("a worker process died during a run (killed, or out of memory); the "
+                                     "finished runs are kept: run the same command again to resume") from None
+                yield row
     finally:
+        # workers still running are stopped, not left to finish runs nobody will read
+        processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            if proc.is_alive():
+                proc.terminate()
 
 
 def _dask(todo: list[RunConfig], address: str, timeout: float):
     """Yield rows as runs finish on the Dask cluster whose scheduler listens at ``address``."""
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError:  # pragma: no cover - dask[distributed] is a dependency
         raise SweepError("--dask-scheduler needs dask[distributed]: pip install 'dask[distributed]'") from None
+    import logging
+
+    # distributed logs a lost scheduler as multi-page tracebacks; the sweep says it in one line
+    logs = [logging.getLogger(n) for n in ("distributed", *logging.root.manager.loggerDict) if n.startswith("distributed")]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.CRITICAL + 1)
     try:
-        client = Client(address, timeout=f"{timeout}s")
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise SweepError(f"cannot reach the Dask scheduler at {address!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    try:
-        futures = client.map(run_one, todo, pure=False)
-        for fut in as_completed(futures):
-            yield fut.result()
+        try:
+            client = Client(address, timeout=f"{timeout}s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SweepError(f"cannot reach the Dask scheduler at {address!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        try:
+            yield from _dask_rows(client, todo, address, timeout)
+        finally:
+            try:
+                client.close(timeout=timeout)
+            except Exception:  # noqa: BLE001 - the scheduler may already be gone; nothing is left to close
+                pass
     finally:
-        client.close()
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
+
+
+def _dask_rows(client, todo: list[RunConfig], address: str, timeout: float):
+    """Rows as the cluster finishes them. Never blocks for longer than a short poll (so Ctrl-C is
+    seen at once), and gives up with one line when the scheduler goes away, a worker dies under a
+    run, or the cluster has had no worker for ``timeout`` seconds (it would otherwise wait for ever:
+    a result lost with its worker goes back to waiting for a worker)."""
+    from distributed import as_completed
+
+    kept = "the finished runs are kept: run the same command again to resume"
+    idle_since: list[float | None] = [None]
+
+    def check_cluster(waiting: int) -> None:
+        if client.status != "running":
+            raise SweepError(f"lost the Dask scheduler at {address!r}; {kept}")
+        if client.scheduler_info(n_workers=-1).get("workers"):
+            idle_since[0] = None
+            return
+        idle_since[0] = idle_since[0] if idle_since[0] is not None else time.monotonic()
+        if time.monotonic() - idle_since[0] > timeout:
+            raise SweepError(f"the Dask cluster at {address!r} has had no worker for {timeout:g} s "
+                             f"({waiting} runs waiting): start workers, or raise --dask-timeout")
+
+    futures = client.map(run_one, todo, pure=False)
+    # results are gathered in the background (with_results): a foreground wait for a result whose
+    # worker just died would wait for a recomputation, and so for a worker, for ever
+    ac = as_completed(futures, with_results=True, raise_errors=False)
+    try:
+        while not ac.is_empty():
+            batch = ac.next_batch(block=False)
+            for fut, row in batch:
+                if fut.status == "error" or isinstance(row, BaseException):
+                    if type(row).__name__ == "KilledWorker":
+                        raise SweepError(f"a Dask worker died during a run ({fut.key}); {kept}")
+                    raise row if isinstance(row, BaseException) else fut.exception()
+                yield row
+            if not batch:
+                time.sleep(POLL_SECONDS)
+                check_cluster(ac.count())
+    except SweepError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the scheduler went away (OSError, CommClosedError, CancelledError ...)
+        if isinstance(exc, (OSError, TimeoutError, EOFError)) or type(exc).__module__.startswith(
+                ("distributed", "concurrent", "asyncio", "tornado")):
+            raise SweepError(f"lost the Dask scheduler at {address!r} ({type(exc).__name__}); {kept}") from None
+        raise
+    finally:
+        if client.status == "running":  # an interrupted sweep leaves no work queued on the cluster
+            client.cancel(futures)
 
 
 # --------------------------------------------------------------------------- the sweep

@@ -45,6 +45,7 @@ class TransferRecord(NamedTuple):
     bytes: int
     start: float
     end: float
+    to: int = -1  # the transfer's final destination (-1: not recorded, traces written before it was)
 
 
 def tensor_name(tensor: Hashable) -> str:
@@ -61,14 +62,14 @@ def tensor_name(tensor: Hashable) -> str:
     return str(tensor)
 
 
-def _describe_transfer(key: Hashable, unit: int) -> tuple[str, str, str]:
+def _describe_transfer(key: Hashable, unit: int) -> tuple[str, str, str, int]:
     if key[0] == "x":
-        _, task, tensor, _dst, _unit = key
+        _, task, tensor, dst, _unit = key
         sep = "_" if task[0][-1].isdigit() else ""
         what = TaskKind(task[0]).output_kind
-        return what, tensor_name(tensor), f"{task[0]}{sep}{task[1]}.{unit}"
-    _, layer, step, _dst = key
-    return "weights", f"w{layer}@step{step}", f"U{layer}.step{step}"
+        return what, tensor_name(tensor), f"{task[0]}{sep}{task[1]}.{unit}", dst
+    _, layer, step, dst = key
+    return "weights", f"w{layer}@step{step}", f"U{layer}.step{step}", dst
 
 
 class TraceSink(Protocol):
@@ -93,8 +94,8 @@ class MemoryTrace:
         self.tasks.append(TaskRecord(kind, layer, unit, proc, start, end))
 
     def transfer(self, key, hop, nbytes, start, end, unit) -> None:
-        what, tensor, producer = _describe_transfer(key, unit)
-        self.transfers.append(TransferRecord(what, tensor, producer, hop[0], hop[1], unit, nbytes, start, end))
+        what, tensor, producer, to = _describe_transfer(key, unit)
+        self.transfers.append(TransferRecord(what, tensor, producer, hop[0], hop[1], unit, nbytes, start, end, to))
 
     def close(self) -> None:
         pass
@@ -115,8 +116,8 @@ class JsonlTrace:
         self._file.write(json.dumps({"type": "task", **rec._asdict()}) + "\n")
 
     def transfer(self, key, hop, nbytes, start, end, unit) -> None:
-        what, tensor, producer = _describe_transfer(key, unit)
-        rec = TransferRecord(what, tensor, producer, hop[0], hop[1], unit, nbytes, start, end)
+        what, tensor, producer, to = _describe_transfer(key, unit)
+        rec = TransferRecord(what, tensor, producer, hop[0], hop[1], unit, nbytes, start, end, to)
         self._file.write(json.dumps({"type": "transfer", **rec._asdict()}) + "\n")
 
     def close(self) -> None:
@@ -138,9 +139,35 @@ def read_jsonl(path: str | Path) -> MemoryTrace:
     return trace
 
 
-def to_chrome(trace: MemoryTrace, name: str = "layerpipe", cycles_per_us: float = 1.0) -> dict:
+def _consumers(graph, trace: MemoryTrace) -> dict[tuple[str, int, str], list[TaskRecord]]:
+    """(producer label, destination, tensor name) -> the traced tasks there that read that tensor."""
+    from models.graph.tasks import edge_tensor
+
+    by_label = {(t.label, t.proc): t for t in trace.tasks}
+    producers = {t.label: t for t in trace.tasks}
+    out: dict[tuple[str, int, str], list[TaskRecord]] = {}
+    for x in trace.transfers:
+        key = (x.producer, x.to, x.tensor)
+        if key in out or x.to < 0 or x.producer not in producers:
+            continue
+        p = producers[x.producer]
+        task = (p.kind, p.layer)
+        readers = []
+        for s in (graph.successors(task) if task in graph else ()):
+            if tensor_name(edge_tensor(graph, task, s)) == x.tensor:
+                sep = "_" if s[0][-1].isdigit() else ""
+                rec = by_label.get((f"{s[0]}{sep}{s[1]}.{x.unit}", x.to))
+                if rec is not None:
+                    readers.append(rec)
+        out[key] = readers
+    return out
+
+
+def to_chrome(trace: MemoryTrace, name: str = "layerpipe", cycles_per_us: float = 1.0, graph=None) -> dict:
     """Chrome trace event format (Perfetto, chrome://tracing): one thread per processor,
-    one per link channel, and flow arrows from each transfer's producer to its hop."""
+    one per link channel, and flow arrows from each transfer's producer to its first hop and,
+    given the schedule's task ``graph``, from its last hop to every task that reads what it
+    brought (weight transfers have no task as producer, so no arrows)."""
     events: list[dict] = [{"ph": "M", "pid": 0, "name": "process_name", "args": {"name": name}}]
     procs = sorted({t.proc for t in trace.tasks})
     for p in procs:
@@ -155,17 +182,27 @@ def to_chrome(trace: MemoryTrace, name: str = "layerpipe", cycles_per_us: float 
         events.append({"ph": "X", "pid": 0, "tid": t.proc, "name": t.label, "cat": t.kind,
                        "ts": t.start / cycles_per_us, "dur": (t.end - t.start) / cycles_per_us,
                        "args": {"kind": t.kind, "layer": t.layer, "unit": t.unit}})
-    for i, x in enumerate(trace.transfers):
+    readers = _consumers(graph, trace) if graph is not None else {}
+    flow = 0
+    for x in trace.transfers:
         tid = link_tid[(x.src, x.dst)]
         events.append({"ph": "X", "pid": 0, "tid": tid, "name": f"{x.what} {x.tensor}", "cat": "transfer",
                        "ts": x.start / cycles_per_us, "dur": (x.end - x.start) / cycles_per_us,
                        "args": {**{k: v for k, v in x._asdict().items() if k not in ("start", "end")}}})
         producer = ends.get(x.producer)
-        if producer is not None:
-            events.append({"ph": "s", "id": i, "pid": 0, "tid": producer.proc, "name": "send", "cat": "flow",
+        if producer is not None and producer.proc == x.src:  # the first hop
+            events.append({"ph": "s", "id": flow, "pid": 0, "tid": producer.proc, "name": "send", "cat": "flow",
                            "ts": producer.end / cycles_per_us})
-            events.append({"ph": "f", "bp": "e", "id": i, "pid": 0, "tid": tid, "name": "send", "cat": "flow",
+            events.append({"ph": "f", "bp": "e", "id": flow, "pid": 0, "tid": tid, "name": "send", "cat": "flow",
                            "ts": x.start / cycles_per_us})
+            flow += 1
+        if x.dst == x.to:  # the last hop: on to the tasks that read it
+            for reader in readers.get((x.producer, x.to, x.tensor), ()):
+                events.append({"ph": "s", "id": flow, "pid": 0, "tid": tid, "name": "receive", "cat": "flow",
+                               "ts": x.end / cycles_per_us})
+                events.append({"ph": "f", "bp": "e", "id": flow, "pid": 0, "tid": reader.proc, "name": "receive",
+                               "cat": "flow", "ts": reader.start / cycles_per_us})
+                flow += 1
     return {"traceEvents": events, "displayTimeUnit": "ns", "otherData": {"time_unit": "cycles", "cycles_per_us": cycles_per_us}}
 
 

@@ -370,7 +370,7 @@ CASES: list[Case] = [
     case("sweep results onto /dev/full", "sweep --networks mlp -p 2 -j 1 -o /dev/full", "is not a regular file"),
     case("tta with a zero batch", "tta mlp --target 0.9 -p 2 -b 0", "expected an integer from 1 to 100,000, got '0'"),
     case("train's batch through the common spelling", "train mlp -b 0", "argument --batch/-b/--batch-size"),
-    case("dho2's devices through the common spelling", "dho2 -p 0", "argument --devices/--processors/-p"),
+    case("dho2's devices through the common spelling", "dho2 -p 0", "argument --processors/-p/--devices"),
     case("training a GPT", "train gpt2 -s pipedream -p 2", "has no attention, embedding, feedforward, lm_head layers"),
     case("training uniform stages", "train uniform:p=2,f=1,b=1,w=1 -s pipedream -p 2", "has no stage layers"),
     case("ZB-V on fewer layers than chunks", "simulate alexnet -s zb-v -p 8", "need at least 16 weight layers"),
@@ -379,6 +379,45 @@ CASES: list[Case] = [
          "multiple of the 4 processors"),
     case("interleaved 1F1B with no fitting micro-batch count", "simulate uniform:p=12,f=1,b=1,w=1 -s interleaved-1f1b "
          "-p 6 --batch 32", "there is none"),
+    # schedule options as sweep axes: the registry's own checks, before any run starts
+    case("sweep offload axis that is not a switch", "sweep --networks mlp -p 2 --offload maybe -o s.csv",
+         "offload must be true or false, got 'maybe'"),
+    case("sweep replicate axis that is a number", "sweep --networks mlp -p 2 --replicate 2 -o s.csv",
+         "replicate must be true or false"),
+    case("sweep spike-bits axis that is not a switch", "sweep --networks snn_mlp -p 2 --spike-bits often -o s.csv",
+         "spike_bits must be true or false"),
+    case("sweep weight-memory axis given a capacity", "sweep --networks mlp -p 2 --memory 8GiB -o s.csv",
+         "memory per processor is the memory_capacities key"),
+    case("sweep virtual-stages axis of zero", "sweep --networks mlp -p 2 --virtual-stages 0 -o s.csv",
+         "virtual_stages: --virtual-stages must be a positive integer, got 0"),
+    case("sweep ag-split axis beyond one", "sweep --networks mlp -p 2 --ag-split 2 -o s.csv", "a fraction in [0, 1]"),
+    case("sweep ag-split axis of NaN", "sweep --networks mlp -p 2 --ag-split nan -o s.csv", "a fraction in [0, 1]"),
+    case("experiment file with a capacity under the old memory key", "sweep e.yaml -o s.csv",
+         "memory per processor is the memory_capacities key", **{"e.yaml": b"networks: [mlp]\nmemory: [8GiB]\n"}),
+    case("experiment file with an offload list of numbers", "sweep e.yaml -o s.csv", "offload must be true or false",
+         **{"e.yaml": b"networks: [mlp]\noffload: [1, 2]\n"}),
+    case("experiment file with a groups mapping", "sweep e.yaml -o s.csv", "layer groups must be text",
+         **{"e.yaml": b"networks: [mlp]\ngroups: [{a: 1}]\n"}),
+    case("experiment file with both capacity spellings", "sweep e.yaml -o s.csv", "given twice",
+         **{"e.yaml": b"networks: [mlp]\nmemory_capacity: none\nmemory_capacities: [none]\n"}),
+    case("experiment file with an unknown options key", "sweep e.yaml -o s.csv", "unknown key 'options'",
+         **{"e.yaml": b"networks: [mlp]\noptions: {offload: false}\n"}),
+    case("simulate with an infinite AG split", "simulate mlp -s layerpipe -p 2 --ag-split inf", "a fraction in [0, 1]"),
+    case("compare with zero virtual stages", "compare mlp -p 2 --virtual-stages 0", "must be a positive integer"),
+    # cluster options
+    case("sweep with a NaN Dask timeout", "sweep --networks mlp -p 2 -o s.csv --dask-scheduler tcp://127.0.0.1:1 "
+         "--dask-timeout nan", "--dask-timeout must be a number of seconds in (0, 3600], got nan"),
+    case("sweep with an endless Dask timeout", "sweep --networks mlp -p 2 -o s.csv --dask-scheduler tcp://127.0.0.1:1 "
+         "--dask-timeout inf", "--dask-timeout must be a number of seconds"),
+    case("sweep with both local jobs and a cluster", "sweep --networks mlp -p 2 -o s.csv -j 2 --dask-scheduler "
+         "tcp://127.0.0.1:1", "give either --jobs"),
+    case("sweep with an address that is no address", "sweep --networks mlp -p 2 -o s.csv --dask-scheduler "
+         "nowhere:// --dask-timeout 0.5", "cannot reach the Dask scheduler"),
+    # dho2 in the common vocabulary
+    case("dho2 given two different networks", "dho2 mlp --network logreg -p 2", "two networks given: 'mlp' and --network 'logreg'"),
+    case("dho2 given an unknown positional network", "dho2 nonet -p 2 --quick", "neither a zoo network"),
+    case("dho2 without a processor count", "dho2 mlp", "the following arguments are required: --processors/-p/--devices"),
+    case("dho2 with a zero batch through -b", "dho2 mlp -p 2 -b 0", "argument --batch/-b"),
 ]
 
 #: rows that also run through the installed console script, in a child process

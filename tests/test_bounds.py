@@ -113,6 +113,8 @@ def test_two_layer_loops_compete(S, expect, loop):
     b = bounds_of(g, delays={1: 2 * S[0], 2: 2 * S[1]})
     assert b.iteration == expect and b.critical_loop == loop
     assert b.iteration == max(Fraction(10, 1 + S[0]), Fraction(7, 1 + S[1]), Fraction(17, 2 + S[0] + S[1]))
+    # on one processor the work (F1 F2 B2 B1 = 10) binds however long the loops; its name says so
+    assert b.binding == ("work / 1" if b.work >= b.iteration else f"delays: loop through layer {loop[0]}")
 
 
 def test_work_and_largest_task_bounds():
@@ -120,6 +122,7 @@ def test_work_and_largest_task_bounds():
     orders = {p: parse_orders(f"P0: F{p + 1}.0 B{p + 1}.0")[0] for p in range(3)}
     b = bounds_of(g, orders=orders)
     assert b.work == Fraction(18, 3) and b.largest_task == 6 and b.largest == ("B", 2)
+    assert b.iteration == 18 and b.binding.startswith("delays: loop")  # no delays: the whole chain each step
     assert b.placement == 7  # stage 2's F + B
     fast = Platform.homogeneous(3, MacArray(1), speeds=[1.0, 2.0, 1.0])  # the fastest processor sets c(t)
     b = bounds_of(g, orders=orders, platform=fast)
@@ -143,6 +146,7 @@ def test_gpipe_efficiency_is_its_bubble():
         plat = Platform.homogeneous(p, MacArray(1))
         b = lower_bounds(s, plat)
         assert b.work == m * (F + B + W) and b.iteration == p * (F + B + W) and b.largest_task == m * (B + W)
+        assert b.binding == (f"work / {p}" if m >= p else "delays: loop through layer 1")  # m >= p: work binds
         achieved = simulate(s, plat).stats.cycles_per_step
         assert achieved == (m + p - 1) * (F + B + W)
         assert b.efficiency(achieved) == pytest.approx(max(m, p) / (m + p - 1))

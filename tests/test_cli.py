@@ -5,6 +5,7 @@ import json
 import pytest
 
 from simulator.cli import main
+from simulator.commands import SUMMARIES
 
 
 def test_describe_json(capsys):
@@ -95,3 +96,29 @@ def test_version(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"layerpipe-sim {version('layerpipe-sim')}"
+
+
+def test_tables_use_one_memory_unit_and_whole_numbers(capsys):
+    """Memory in MiB in every table, counts of cycles and bytes whole with thousands separators
+    (no column mixes 92374.0 with 8.415e+07), and the lower bound says which bound binds."""
+    assert main(["compare", "lenet5", "-p", "4", "--schedules", "pipedream,gpipe"]) == 0
+    text = capsys.readouterr().out
+    assert "peak mem (MiB)" in text and "comm MiB/mb" in text and "bound set by" in text
+    assert "e+0" not in text and "(MB)" not in text and "bytes)" not in text
+    assert main(["compare", "lenet5", "-p", "4", "--schedules", "pipedream", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert f"{row['cycles_per_minibatch']:,.0f}" in text and row["lower_bound_kind"] in text
+    assert main(["simulate", "lenet5", "-s", "layerpipe", "-p", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "peak memory (MiB)" in text and "e+0" not in text
+
+
+@pytest.mark.parametrize("command", list(SUMMARIES))
+def test_help_is_plain_text(command, capsys):
+    """Every subcommand's help exits 0 and shows no reStructuredText markup (the descriptions are
+    module docstrings)."""
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: layerpipe {command}") and "`" not in text

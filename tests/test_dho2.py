@@ -181,7 +181,11 @@ def test_cli_json_and_table(capsys):
     assert designs["fosi"]["basis_bytes"] == 8 * 650 * 2
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "dho2" in text and "time (Mcycles)" in text
+    assert "dho2" in text and "time (Mcycles)" in text and "mem/device (MiB)" in text
+    # the vocabulary of the other commands: a positional network and -p give the same answer
+    common = ["dho2", "logreg", "-p", "2", *argv[5:], "--json"]
+    assert main(common) == 0
+    assert json.loads(capsys.readouterr().out)["designs"] == out["designs"]
 
 
 @pytest.mark.parametrize("argv,needle", [

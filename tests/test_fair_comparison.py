@@ -139,7 +139,7 @@ def test_sweeps_take_parallelism_and_memory_as_axes(tmp_path):
 
     exp = experiment_from_mapping({"networks": ["mlp:8-16-16-4"], "schedules": ["pipedream"], "processors": 3,
                                    "links": ["none"], "batch": 4, "minibatches": 32,
-                                   "parallelism": ["pipeline", "hybrid"], "memory": ["none", "3000B"]})
+                                   "parallelism": ["pipeline", "hybrid"], "memory_capacities": ["none", "3000B"]})
     runs = exp.runs()
     assert [(r.memory_capacity, r.parallelism) for r in runs] == [(None, "pipeline"), (None, "hybrid"),
                                                                    ("3000B", "pipeline"), ("3000B", "hybrid")]

@@ -104,6 +104,48 @@ def test_trace_command_writes_chrome_json(cli, tmp_path, capsys):
     assert {e["args"]["name"] for e in events if e.get("name") == "thread_name"} >= {"P0", "P1", "P2"}
 
 
+def test_chrome_flows_run_producer_to_link_to_every_reader(cli, tmp_path):
+    """Every transfer has an arrow from the task that produced it to its first hop, and from its
+    last hop to each task on the destination that reads it: checked against the task graph
+    (each reader is a successor of the producer through that tensor) and against time (an arrow
+    never runs backwards), on a ring where transfers take two hops."""
+    from models.graph.build import training_graph
+    from models.graph.tasks import edge_tensor
+    from models.network.zoo import get_network
+    from simulator.trace import tensor_name
+
+    out = tmp_path / "t.json"
+    assert cli(["trace", "lenet5", "-s", "layerpipe", "-p", "4", "-n", "6", "-b", "4", "--link", "30,16",
+                "--topology", "ring", "-o", str(out)]) == 0
+    events = json.loads(out.read_text())["traceEvents"]
+    slices = {(e["tid"], e["ts"]): e for e in events if e["ph"] == "X"}
+    flows: dict = {}
+    for e in events:
+        if e.get("cat") == "flow":
+            flows.setdefault(e["id"], {})[e["ph"]] = e
+    assert flows and all(set(f) == {"s", "f"} for f in flows.values())
+    graph = training_graph(get_network("lenet5"), 4, view="layerpipe")
+    received = 0
+    for f in flows.values():
+        start, end = f["s"], f["f"]
+        assert end["ts"] >= start["ts"]  # arrows run forward in time
+        if start["name"] != "receive":
+            continue
+        received += 1
+        link = slices[(start["tid"], next(ts for (tid, ts), x in slices.items() if tid == start["tid"]
+                                           and abs(ts + x["dur"] - start["ts"]) < 1e-9))]
+        reader = slices[(end["tid"], end["ts"])]
+        producer = link["args"]["producer"].rsplit(".", 1)[0]  # "AG2_3.5" -> "AG2_3"
+        task = next(n for n in graph if f"{n[0]}{'_' if n[0][-1].isdigit() else ''}{n[1]}" == producer)
+        readers = {(s[0], s[1]) for s in graph.successors(task)
+                   if tensor_name(edge_tensor(graph, task, s)) == link["args"]["tensor"]}
+        assert (reader["args"]["kind"], reader["args"]["layer"]) in readers
+        assert reader["args"]["unit"] == link["args"]["unit"] and end["tid"] == link["args"]["to"]
+    transfers = [e for e in events if e.get("cat") == "transfer" and e["args"]["what"] != "weights"
+                 and e["args"]["dst"] == e["args"]["to"]]
+    assert received >= len(transfers) > 0  # every last hop reaches at least one reader
+
+
 def test_trace_command_jsonl_and_json_summary(cli, tmp_path, capsys):
     out = tmp_path / "t.jsonl"
     assert cli(["trace", "mlp", "-s", "1f1b", "-p", "3", "-n", "2", "-m", "4", "-b", "8", "-o", str(out), "--json"]) == 0

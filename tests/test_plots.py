@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -100,17 +101,20 @@ def test_utilization_at_a_chosen_processor_count(rows):
         utilization_figure(rows, processors=7)
 
 
-def test_memory_bars_are_peak_bytes(rows):
+def test_memory_bars_are_peak_mib(rows):
     sel = filter_rows(rows, networks=["lenet5"], processors=[3])
     fig = memory_figure(sel)
     ax = fig.axes[0]
     heights = [b.get_height() for b in _bars(ax)]
     expected = []
     for r in sel:
-        expected += list(map(float, r["peak_memory_bytes"])) + [0.0] * (3 - len(r["peak_memory_bytes"]))
+        expected += [float(b) / 2**20 for b in r["peak_memory_bytes"]] + [0.0] * (3 - len(r["peak_memory_bytes"]))
     assert heights == pytest.approx(expected)
-    assert "bytes" in ax.get_ylabel()
-    assert any(t.get_text().endswith("iB") for t in ax.get_yticklabels())
+    assert "MiB" in ax.get_ylabel()
+    ticks = list(ax.get_yticks())  # round ticks: multiples of 1, 2, 2.5 or 5 times a power of ten
+    step = ticks[1] - ticks[0]
+    assert any(abs(step / 10 ** math.floor(math.log10(step)) - k) < 1e-9 for k in (1, 2, 2.5, 5))
+    assert all(abs(t / step - round(t / step)) < 1e-6 for t in ticks)
 
 
 def test_compare_rows_plot_too():
@@ -153,7 +157,7 @@ def test_schedule_run_gantt_memory_and_utilization(tmp_path):
     for b in _bars(ax):
         x = round(b.get_x() + b.get_width() / 2)
         tops[x] = max(tops.get(x, 0), b.get_y() + b.get_height())
-    assert [tops[p] for p in sorted(tops)] == pytest.approx([float(x.total) for x in m.memory])
+    assert [tops[p] for p in sorted(tops)] == pytest.approx([x.total / 2**20 for x in m.memory])  # in MiB
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "weights x versions", "optimizer state", "gradient buffers", "stashed activations (peak)"]
     fig = run.utilization()

@@ -411,3 +411,68 @@ def test_corrupt_rows_are_refused_with_their_row_number(tmp_path, capsys, column
     assert main(["plot", "speedup", str(out), "-o", str(tmp_path / "p.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "row 3" in err[0]
+
+
+# --------------------------------------------------------------------------- schedule options as axes
+
+
+def test_schedule_options_are_axes_and_a_schedule_runs_once_per_variant_it_takes():
+    exp = experiment_from_mapping({"networks": ["mlp"], "schedules": ["pipedream", "layerpipe", "layerpipe2"],
+                                   "processors": [2], "offload": ["default", False], "groups": [None, "1"],
+                                   "memory": ["stash"]})
+    runs = exp.runs()
+    variants = {(r.schedule, r.options) for r in runs}
+    # pipedream takes none of them: one run; layerpipe takes offload: two; layerpipe2 all three: 2 x 2
+    assert sorted(variants) == sorted([
+        ("pipedream", ()),
+        ("layerpipe", ()), ("layerpipe", (("offload", False),)),
+        ("layerpipe2", (("groups", "1"), ("memory", "stash"))), ("layerpipe2", (("memory", "stash"),)),
+        ("layerpipe2", (("offload", False), ("groups", "1"), ("memory", "stash"))),
+        ("layerpipe2", (("offload", False), ("memory", "stash"))),
+    ])
+    assert len(runs) == len(variants) == 7
+    assert len({r.key() for r in runs}) == 7  # each variant is its own CSV row
+
+
+def test_a_swept_variant_runs_what_simulate_runs_with_that_option(tmp_path):
+    """The row of layerpipe with offload=false is the compare row built with offload=False (an
+    independent call of the API), and differs from the default run's options column."""
+    out = tmp_path / "r.csv"
+    assert cli("sweep", "--networks", "lenet5", "--schedules", "layerpipe", "-p", "3", "--offload", "true", "false",
+               "-o", out, "-j", "1") == 0
+    rows = {r["offload"]: r for r in read_rows(out)}
+    assert set(rows) == {True, False}
+    net = load_network("lenet5")
+    platform = Platform.homogeneous(3, parse_hardware("mac:256"), parse_link("100,16"))
+    for flag in (True, False):
+        (ref,) = compare(net, ["layerpipe"], platform, minibatches=auto_minibatches(net), batch=32, offload=flag)
+        assert rows[flag]["cycles_per_minibatch"] == ref["cycles_per_minibatch"]
+        assert (rows[flag]["info"]["offloaded"] == []) == (ref["info"]["offloaded"] == [])
+    # resuming finds both variants already there
+    assert cli("sweep", "--networks", "lenet5", "--schedules", "layerpipe", "-p", "3", "--offload", "true", "false",
+               "-o", out, "-j", "1", "--json") == 0
+
+
+def test_the_speedup_table_names_each_variant(tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    assert cli("sweep", "--networks", "mlp", "--schedules", "pipedream", "layerpipe2", "-p", "2",
+               "--groups", "default", "1", "-o", out, "-j", "1") == 0
+    table = capsys.readouterr().out
+    assert "layerpipe2 groups=1" in table and "pipedream groups" not in table
+
+
+def test_an_old_experiment_file_with_a_memory_capacity_is_told_the_new_key(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text("networks: [mlp]\nmemory: [360MB]\n")
+    with pytest.raises(SweepError, match="memory_capacities"):
+        read_experiment(path)
+    path.write_text("networks: [mlp]\nmemory_capacities: [360MB]\nmemory: [stash]\n")
+    exp = read_experiment(path)
+    assert exp.memory_capacities == ("360MB",) and exp.memory == ("stash",)
+
+
+def test_every_schedule_option_is_a_sweep_axis():
+    from schedules.registry import OPTIONS
+    from simulator.sweep import OPTION_AXES
+
+    assert set(OPTION_AXES) == set(OPTIONS) - {"microbatches", "parallelism"}  # those two have their own keys

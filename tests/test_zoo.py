@@ -211,7 +211,7 @@ def test_networks_command_table(capsys):
     lines = out.strip().splitlines()
     assert lines[0].split()[:2] == ["name", "input"]
     assert len(lines) == 1 + len(network_names()) + 3  # and the three SNNs
-    assert "138357544" in out and "3x224x224" in out
+    assert "138,357,544" in out and "3x224x224" in out
 
 
 def test_networks_command_rejects_bad_option(capsys):

@@ -48,10 +48,11 @@ from models.training.hvp import Objective
 from models.training.kfac import Kfac, KfacConfig
 from models.training.nn import Net
 from models.training.optim import OptimizerConfig
+from models.userfiles import excerpt
 from simulator.commands import SUMMARIES
 from simulator.commands.common import bounded_int
 from simulator.costs import parse_hardware, parse_link
-from simulator.output import format_table, to_json
+from simulator.output import format_table, mib, to_json
 from simulator.platform import TOPOLOGIES, Platform
 from simulator.studies.dho2 import DESIGNS, DesignConfig, DesignCost, design_cost, dho2_candidates
 
@@ -278,7 +279,9 @@ def _one_blas_thread():
 
 
 def run(args: argparse.Namespace) -> int:
-    net, preset = study_network(args.network)
+    if args.network is not None and args.network_option is not None and args.network != args.network_option:
+        raise LayerPipeError(f"two networks given: {excerpt(args.network)} and --network {excerpt(args.network_option)}")
+    net, preset = study_network(args.network or args.network_option or "mlp")
     if args.target is not None and not math.isfinite(args.target):
         raise LayerPipeError(f"--target must be a finite number, got {args.target}")
     if args.target is not None:
@@ -318,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
         "design": r["design"], "upd/curv": f"{r['update_devices']}/{r['curvature_devices']}",
         "steps": r["steps"], "cycles/step": round(r["cycles_per_step"]), "time (Mcycles)": r["time_to_target"] / 1e6,
         "speedup": r["speedup_vs_best_baseline"], "stale": r["staleness"],
-        "mem/device (KB)": r["memory_bytes"] / 1024, "basis (KB)": r["basis_bytes"] / 1024,
+        "mem/device (MiB)": mib(r["memory_bytes"]), "basis (MiB)": mib(r["basis_bytes"]),
     } for r in rows]
     print(format_table(table))
     print("speedup: best of dp-sgd, dp-adam, dp-kfac / design; stale: steps between the weights the "
@@ -334,16 +337,19 @@ def register(subparsers) -> argparse.ArgumentParser:
         "DHO2 with the Lanczos basis sharded and the curvature overlapped with updates) print the steps the "
         "NumPy optimizer needs to reach the target on digits, the simulated cycles per step on P devices, their "
         "product (time-to-accuracy) and the memory of the fullest device.")
-    p.add_argument("--network", default="mlp", help="mlp (64-128-64-10), logreg (64-10), or a zoo MLP name")
-    p.add_argument("--devices", "--processors", "-p", dest="devices", type=bounded_int(1, 4_096), required=True,
-                   metavar="P", help="number of devices (--processors/-p as in the other commands)")
+    # NETWORK and -p as in every other command; --network and --devices stay as the older spellings
+    p.add_argument("network", nargs="?", default=None, metavar="NETWORK",
+                   help="mlp (64-128-64-10, the default), logreg (64-10), or a zoo MLP name")
+    p.add_argument("--network", dest="network_option", default=None, metavar="NETWORK", help="the same as NETWORK")
+    p.add_argument("--processors", "-p", "--devices", dest="devices", type=bounded_int(1, 4_096), required=True,
+                   metavar="P", help="number of devices")
     p.add_argument("--k", type=bounded_int(0, 1_000), default=10, help="largest eigenpairs kept (default 10)")
     p.add_argument("--l", type=bounded_int(0, 1_000), default=0, help="smallest eigenpairs kept (default 0)")
     p.add_argument("--refresh", type=_positive, default=100, metavar="T", help="curvature refresh period in steps (default 100)")
     p.add_argument("--warmup", type=bounded_int(0, 1_000_000), default=10,
                    help="steps before FOSI's first refresh (default 10)")
     p.add_argument("--kfac-refresh", type=_positive, default=10, help="K-FAC's factor/inverse refresh period (default 10)")
-    p.add_argument("--batch", type=_positive, default=128, help="global minibatch (default 128)")
+    p.add_argument("--batch", "-b", type=_positive, default=128, help="global minibatch (default 128)")
     p.add_argument("--curvature-batch", type=_positive, default=128, help="FOSI's fixed Lanczos batch (default 128)")
     p.add_argument("--curvature-devices", type=_curvature, default=None, metavar="auto|N",
                    help="DHO2's curvature devices (default auto: the split with the shortest time-to-accuracy)")

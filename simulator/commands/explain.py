@@ -25,7 +25,7 @@ from simulator.commands.common import (
     schedule_options,
 )
 from simulator.commands.gantt import plot_path
-from simulator.output import format_table, to_json
+from simulator.output import format_table, mib, to_json
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     for r in ladder.rungs:
         cumulative *= r.factor
         rows.append({"rung": r.name, "cycles/minibatch": r.cycles_per_minibatch, "factor": r.factor,
-                     "vs pipedream": cumulative, "peak mem (MB)": r.peak_memory / 1e6,
-                     "comm bytes/mb": r.bytes_per_minibatch})
+                     "vs pipedream": cumulative, "peak mem (MiB)": mib(r.peak_memory),
+                     "comm MiB/mb": mib(r.bytes_per_minibatch)})
     print(format_table(rows))
     if out is not None:
         print(f"wrote {out}")

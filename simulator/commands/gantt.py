@@ -2,7 +2,7 @@
 
 One row per processor, boxes coloured by task kind and labelled when they are wide
 enough, plus one thin row per link direction that carried a transfer (``--no-links`` to
-leave them out). ``--memory FILE`` also draws every processor's memory over time.
+leave them out). ``--memory-plot FILE`` also draws every processor's memory over time.
 ``--start``/``--end`` zoom on a window of cycles.
 
     layerpipe gantt lenet5 --schedule layerpipe --processors 4 -o gantt.png --memory-plot memory.svg
@@ -48,14 +48,17 @@ def run(args: argparse.Namespace) -> int:
     trace = MemoryTrace()
     result = simulate(schedule, platform, trace=trace, record_versions=True)
     st = result.stats
-    title = args.title or (f"{schedule.name} on {network.name}: {schedule.processors} processors, {st.units} units, "
+    used = (f"{schedule.processors} processors" if schedule.processors == platform.size
+            else f"{schedule.processors} of {platform.size} processors used")
+    title = args.title or (f"{schedule.name} on {network.name}: {used}, {st.units} units, "
                            f"{st.cycles_per_step:,.0f} cycles per minibatch")
     plot_gantt(trace, out, title=title, links=args.links, start=args.start, end=args.end)
     if mem_out is not None:
         plot_memory(trace, schedule, mem_out, title=f"memory per processor: {schedule.name} on {network.name}",
                     kept=result.versions.kept)
     summary = {"file": str(out), "memory_file": str(mem_out) if mem_out else None, "network": network.name,
-               "schedule": schedule.name, "processors": schedule.processors, "units": st.units,
+               "schedule": schedule.name, "processors": platform.size, "processors_used": schedule.processors,
+               "units": st.units,
                "makespan": st.makespan, "cycles_per_minibatch": st.cycles_per_step}
     if args.json:
         print(to_json(summary))

@@ -26,7 +26,14 @@ from simulator.output import to_json
 def _rows(args: argparse.Namespace) -> tuple[list[dict], str]:
     """The rows to draw and where they came from."""
     from simulator.plots import filter_rows
-    from simulator.sweep import experiment_from_mapping, is_results_file, parse_processors, read_rows, run_sweep
+    from simulator.sweep import (
+        experiment_from_mapping,
+        is_results_file,
+        labelled,
+        parse_processors,
+        read_rows,
+        run_sweep,
+    )
 
     sources = args.sources
     csvs = [s for s in sources if s.lower().endswith(".csv") and is_results_file(s)]
@@ -41,7 +48,7 @@ def _rows(args: argparse.Namespace) -> tuple[list[dict], str]:
                            topologies=_split(args.topologies))
         if not rows:
             raise LayerPipeError(f"no rows of {', '.join(csvs)} match the options given")
-        return rows, ", ".join(csvs)
+        return labelled(rows), ", ".join(csvs)
     if args.networks:
         raise LayerPipeError("--networks filters a results CSV; to simulate, name the networks as arguments")
     data = {"networks": sources, "schedules": _split(args.schedules) or ["pipedream", "layerpipe"],

@@ -23,7 +23,7 @@ from simulator.commands.common import (
 )
 from simulator.evaluate import check_something_fits, compare
 from simulator.limits import human_bytes
-from simulator.output import format_table, to_json
+from simulator.output import format_table, mib, to_json
 
 
 def print_rows(rows: list[dict]) -> None:
@@ -43,13 +43,15 @@ def print_rows(rows: list[dict]) -> None:
         measured = r["cycles_per_minibatch"] if r["steady_state"] != "not measured" else "not measured"
         line.update({"cycles/minibatch": measured, "vs sequential": r["speedup_vs_sequential"],
                      "vs pipedream": r["speedup_vs_pipedream"], "utilization": r["utilization_mean"],
-                     "bubble": r["bubble_rate"], "comm bytes/mb": r["comm_bytes_per_minibatch"], "comm overhead": r["comm_overhead"],
-                     "peak mem (MB)": max(r["peak_memory_bytes"]) / 1e6, "lower bound": r["lower_bound_cycles"],
+                     "bubble": r["bubble_rate"], "comm MiB/mb": mib(r["comm_bytes_per_minibatch"]), "comm overhead": r["comm_overhead"],
+                     "peak mem (MiB)": mib(max(r["peak_memory_bytes"])), "lower bound": r["lower_bound_cycles"], "bound set by": r["lower_bound_kind"],
                      "efficiency": r["efficiency"]})
         table.append(line)
     print(format_table(table, columns=["schedule", "plan", "P used", "planned", "cycles/minibatch", "vs sequential", "vs pipedream",
-                                       "utilization", "bubble", "comm bytes/mb", "comm overhead", "peak mem (MB)",
-                                       "lower bound", "efficiency"]))
+                                       "utilization", "bubble", "comm MiB/mb", "comm overhead", "peak mem (MiB)",
+                                       "lower bound", "bound set by", "efficiency"]))
+    print("lower bound: each schedule's own - the largest of its work over the processors it uses, its largest "
+          "task, and the loop its delays close (the iteration bound); efficiency = lower bound / cycles")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
           f"processors used), batch {args.batch}, {n} minibatches")
     print_rows(rows)
     print()
-    print(format_table([{"processor": f"P{p}", "utilization": u, "peak memory (bytes)": m}
+    print(format_table([{"processor": f"P{p}", "utilization": u, "peak memory (MiB)": mib(m)}
                         for p, (u, m) in enumerate(zip(r["utilization"], r["peak_memory_bytes"]))]))
     print()
     realised = {s["layer"]: s for s in r["staleness"] or []}

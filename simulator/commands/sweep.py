@@ -19,7 +19,10 @@ Lists take spaces or commas (``--processors 2,4,8``, ``2-9``); links take spaces
 from __future__ import annotations
 
 import argparse
+import math
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from models.errors import LayerPipeError
@@ -41,16 +44,31 @@ def _split(values: list[str] | None, commas: bool = True) -> list[str] | None:
     return [v.strip() for v in out]
 
 
+def _add_option_axes(grid) -> None:
+    """One list flag per schedule option of the registry (what ``simulate`` takes), as grid axes."""
+    from schedules.registry import METHODS, OPTIONS
+    from simulator.sweep import OPTION_AXES
+
+    for name in OPTION_AXES:
+        opt = OPTIONS[name]
+        who = ", ".join(m.name for m in METHODS.values() if name in m.options)
+        values = "true false" if opt.flag else ("ema stash" if name == "memory" else (opt.metavar or "VALUE"))
+        note = " (space-separated: a group list has commas)" if name == "groups" else ""
+        grid.add_argument(f"--{name.replace('_', '-')}", nargs="+", dest=name, metavar="V",
+                          help=f"{who}: {opt.help}; values such as {values}, or default{note}")
+
+
 def experiment_from_args(args: argparse.Namespace):
     """The :class:`simulator.sweep.Experiment` of the file (if any) with the options applied."""
-    from simulator.sweep import Experiment, SweepError, experiment_from_mapping, read_experiment
+    from simulator.sweep import OPTION_AXES, Experiment, SweepError, experiment_from_mapping, read_experiment
 
     data = read_experiment(args.experiment).to_dict() if args.experiment else {}
     cli = {
         "networks": _split(args.networks), "schedules": _split(args.schedules),
         "processors": _split(args.processors), "hardware": _split(args.hardware),
         "links": _split(args.links, commas=False), "topologies": _split(args.topologies),
-        "memory": _split(args.memory), "parallelism": _split(args.parallelism),
+        "memory_capacities": _split(args.memory_capacities), "parallelism": _split(args.parallelism),
+        **{name: _split(getattr(args, name), commas=name != "groups") for name in OPTION_AXES},
         "batch": args.batch, "minibatches": args.minibatches, "microbatches": args.microbatches,
         "input": args.input, "output": args.output, "plots": args.plots,
     }
@@ -65,13 +83,18 @@ def experiment_from_args(args: argparse.Namespace):
 
 
 def speedup_table(rows: list[dict]) -> list[dict]:
-    """One line per (network, platform, P) with each schedule's speedup over PipeDream."""
+    """One line per (network, platform, P) with each schedule's speedup over PipeDream; a run
+    with schedule options set is its own column (``layerpipe2 groups=2``)."""
     from schedules.registry import SCHEDULES
+    from simulator.sweep import labelled
 
+    rows = labelled(rows)
     varying = [c for c in ("hardware", "link", "topology", "memory_capacity", "parallelism")
                if len({r.get(c) for r in rows}) > 1]
     names = {r["schedule"] for r in rows}
-    schedules = [s for s in SCHEDULES if s in names] + sorted(names - set(SCHEDULES))
+    schedules = [s for s in SCHEDULES if s in names] + sorted(names - set(SCHEDULES),
+                                                             key=lambda n: (SCHEDULES.index(n.split()[0])
+                                                                            if n.split()[0] in SCHEDULES else 99, n))
     lines: dict[tuple, dict] = {}
     for r in rows:
         key = (r["network"], *(r.get(c) for c in varying), r["processors"])
@@ -96,6 +119,9 @@ def draw_plots(rows: list[dict], folder: Path, formats: list[str]) -> list[str]:
         folder.mkdir(parents=True)
     elif not folder.is_dir():
         raise LayerPipeError(f"--plots {str(folder)!r} is not a directory")
+    from simulator.sweep import labelled
+
+    rows = labelled(rows)
     written = []
     for kind, fn in (("speedup", speedup_figure), ("utilization", utilization_figure), ("memory", memory_figure)):
         paths = [folder / f"{kind}.{fmt}" for fmt in formats]
@@ -119,12 +145,18 @@ def run(args: argparse.Namespace) -> int:
     formats = parse_formats(args.plot_format)
     if args.jobs is not None and args.jobs < 1:
         raise SweepError(f"--jobs must be a positive integer, got {args.jobs}")
-    if args.dask_timeout <= 0:
-        raise SweepError(f"--dask-timeout must be positive, got {args.dask_timeout}")
+    if not (math.isfinite(args.dask_timeout) and 0 < args.dask_timeout <= 3600):
+        raise SweepError(f"--dask-timeout must be a number of seconds in (0, 3600], got {args.dask_timeout}")
     if args.dask_scheduler is not None and args.jobs is not None:
         raise SweepError("give either --jobs (local processes) or --dask-scheduler, not both")
     output = Path(exp.output or "sweep.csv")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+
+    def terminated(signum, frame):  # SIGTERM stops the workers like Ctrl-C does
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, terminated) if main_thread else None
     try:
         result = run_sweep(exp, output, jobs=args.jobs, dask_scheduler=args.dask_scheduler,
                            dask_timeout=args.dask_timeout, progress=progress, overwrite=args.overwrite)
@@ -132,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nlayerpipe sweep: interrupted; the finished runs are in {output}: run the same command again "
               "to resume", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     plots = draw_plots(result.rows, Path(exp.plots), formats) if exp.plots and any(
         not r.get("error") for r in result.rows) else []
     failed = [r for r in result.rows if r.get("error")]
@@ -168,10 +203,11 @@ def register(sub) -> argparse.ArgumentParser:
                       help="links, latency cycles,bytes per cycle or none, space-separated (default 100,16)")
     grid.add_argument("--topologies", "--topology", nargs="+", metavar="NAME", dest="topologies",
                       help="full, ring or mesh (default full)")
-    grid.add_argument("--memory-capacities", "--memory-capacity", nargs="+", metavar="SIZE", dest="memory",
+    grid.add_argument("--memory-capacities", "--memory-capacity", nargs="+", metavar="SIZE", dest="memory_capacities",
                       help="memory per processor, e.g. 8GiB, or none (default none: unlimited)")
     grid.add_argument("--parallelism", nargs="+", metavar="MODE", dest="parallelism",
                       help="pipeline and/or hybrid (default hybrid)")
+    _add_option_axes(grid)
     shared = p.add_argument_group("settings shared by every run")
     shared.add_argument("--batch", "-b", type=int, default=None, metavar="B", help="samples per minibatch (32)")
     shared.add_argument("--minibatches", "-n", default=None, metavar="N",

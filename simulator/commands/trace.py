@@ -52,7 +52,7 @@ def write_trace(schedule, platform, path: Path, *, check: bool = False, title: s
         check_trace(trace, schedule, platform)
     if path.suffix.lower() == ".json":
         with open(path, "w", encoding="utf-8") as fh:
-            json.dump(to_chrome(trace, name=title), fh)
+            json.dump(to_chrome(trace, name=title, graph=schedule.graph), fh)
     st = result.stats
     return {"file": str(path), "format": "jsonl" if path.suffix.lower() == ".jsonl" else "chrome",
             "schedule": schedule.name, "processors": schedule.processors, "units": st.units,

@@ -33,8 +33,7 @@ from schedules.planning.partition import plan_text
 from simulator.commands import SUMMARIES
 from simulator.commands.common import add_platform_arguments, bounded_int, platform_from_args
 from simulator.commands.train import CLI_DEFAULT_LR, resolve_network
-from simulator.limits import human_bytes
-from simulator.output import format_table, to_json
+from simulator.output import format_table, mib, to_json
 
 #: bounds on the work one command may ask for
 MAX_SEEDS, MAX_EPOCHS = 20, 500
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             "plan": plan_text(r.plan) if r.plan else "-",
             "steps to target": _fmt_steps(r), "cycles/minibatch": r.cycles_per_minibatch,
             "cycles to target": r.cycles_to_target, "final accuracy": f"{r.final_accuracy:.3f} +- {r.final_std:.3f}",
-            "peak memory": human_bytes(r.peak_memory_bytes),
+            "peak mem (MiB)": mib(r.peak_memory_bytes),
             "staleness (nominal/realised)": ",".join(f"{s.nominal}/{s.forward_min}" + (
                 f"-{s.forward_max}" if s.forward_max != s.forward_min else "") for s in r.staleness),
             "update every": ",".join(map(str, r.round_size)),

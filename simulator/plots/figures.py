@@ -43,7 +43,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator, PercentFormatter
 
 from models.errors import LayerPipeError
-from simulator.plots.gantt import _ByteLocator, _bytes_formatter, _new_figure, plot_gantt, plot_memory, save
+from simulator.plots.gantt import MIB, _new_figure, mib_axis, plot_gantt, plot_memory, save
 
 #: colour and marker of each schedule in every figure (colour-blind friendly palette)
 SCHEDULE_STYLE: dict[str, dict[str, str]] = {
@@ -262,7 +262,7 @@ def ladder_figure(ladder, path=None, *, title: str | None = None, dpi: int = 120
             ax.plot([1.0, 1.0], [i - 0.3, i + 0.3], color="#0173B2", linewidth=3)
         else:
             ax.barh(i, hi - lo, left=lo, color=color, height=0.55)
-        ax.annotate(f"x{r.factor:.3f}   {r.peak_memory / 1e6:,.0f} MB", xy=(max(level, after), i),
+        ax.annotate(f"x{r.factor:.3f}   {r.peak_memory / MIB:,.0f} MiB", xy=(max(level, after), i),
                     xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
         level = after
     ax.set_yticks(range(len(rungs)))
@@ -340,7 +340,7 @@ def _per_processor_figure(rows, metric: str, *, processors: int | None, title: s
     if not chosen:
         have = sorted({int(r["processors"]) for r in rows})
         raise PlotError(f"no run with {processors} processors (the rows have {', '.join(map(str, have))})")
-    fig, axes = _grid(len(chosen), 5.6, 3.8, dpi, max_cols=2)
+    fig, axes = _grid(len(chosen), 5.6, 4.4, dpi, max_cols=2)
     names = _schedule_order(r["schedule"] for r in rows)
     for ax, (key, (p, group)) in zip(axes, chosen.items()):
         present = [s for s in names if any(r["schedule"] == s for r in group)]
@@ -363,7 +363,9 @@ def _per_processor_figure(rows, metric: str, *, processors: int | None, title: s
         axis_setup(ax)
         _style_axes(ax)
         ax.grid(axis="x", visible=False)
-        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        # below the panel, in columns: a legend beside it took 40% of the width
+        ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncols=min(2, len(present)))
     _panel_titles(fig, axes, list(chosen), title, extra=[f"P = {p}" for p, _ in chosen.values()])
     return fig
 
@@ -392,13 +394,12 @@ def memory_figure(rows: Iterable[Mapping[str, Any]], path=None, *, processors: i
 
     def setup(ax):
         ax.set_ylim(bottom=0)
-        ax.yaxis.set_major_locator(_ByteLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
-        ax.yaxis.set_major_formatter(FuncFormatter(_bytes_formatter))
+        mib_axis(ax)
 
     fig = _per_processor_figure(
         rows, "peak_memory_bytes", processors=processors, title=title or "Peak memory per processor",
-        ylabel="peak memory (bytes)", scale=1.0,
-        legend_value=lambda r, v: f"max {_bytes_formatter(max(v), None)}", axis_setup=setup, dpi=dpi)
+        ylabel="peak memory (MiB)", scale=1 / MIB,
+        legend_value=lambda r, v: f"max {max(v):.4g} MiB", axis_setup=setup, dpi=dpi)
     return _save(fig, path)
 
 
@@ -440,23 +441,22 @@ class ScheduleRun:
         parts = (("weights", "weights x versions", "#0173B2"), ("optimizer", "optimizer state", "#949494"),
                  ("gradients", "gradient buffers", "#029E73"), ("stash_peak", "stashed activations (peak)", "#DE8F05"))
         mem = self.metrics.memory
-        fig = _new_figure(max(5.0, 1.0 + 0.6 * len(mem)) + 2.6, 4.0, dpi)
+        fig = _new_figure(max(6.0, 1.0 + 0.6 * len(mem)), 4.6, dpi)
         ax = fig.add_subplot(1, 1, 1)
         bottom = [0.0] * len(mem)
         for attr, label, color in parts:
-            values = [float(getattr(m, attr)) for m in mem]
+            values = [float(getattr(m, attr)) / MIB for m in mem]
             ax.bar(range(len(mem)), values, bottom=bottom, color=color, width=0.7, label=label)
             bottom = [b + v for b, v in zip(bottom, values)]
         ax.set_xticks(range(len(mem)))
         ax.set_xticklabels([f"P{i}" for i in range(len(mem))])
         ax.set_xlabel("processor")
-        ax.set_ylabel("memory (bytes)")
-        ax.set_ylim(0, max(bottom + [1.0]) * 1.08)
-        ax.yaxis.set_major_locator(_ByteLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
-        ax.yaxis.set_major_formatter(FuncFormatter(_bytes_formatter))
+        ax.set_ylabel("memory (MiB)")
+        ax.set_ylim(0, max(bottom + [1 / MIB]) * 1.08)
+        mib_axis(ax)
         _style_axes(ax)
         ax.grid(axis="x", visible=False)
-        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=4)
         ax.set_title(title or f"Memory per processor: {self.label}", fontsize=11, loc="left")
         fig.tight_layout()
         return _save(fig, path)

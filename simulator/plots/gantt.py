@@ -122,8 +122,10 @@ def plot_gantt(trace, path=None, *, title: str | None = None, links: bool = True
         if x.end > x.start and x.end > lo and x.start < hi:
             xboxes[(row_of[("l", (x.src, x.dst))], x.what)].append((x.start, x.end - x.start))
     for (row, what), spans in xboxes.items():
-        ax.broken_barh(spans, (row - 0.22, 0.44), facecolors=TRANSFER_COLORS.get(what, "#999999"),
-                       edgecolor="white", linewidth=0.3)
+        # edged in their own colour: a transfer is often far shorter than a pixel of a long run,
+        # and white edges (or none) made the link rows vanish at large time scales
+        colour = TRANSFER_COLORS.get(what, "#999999")
+        ax.broken_barh(spans, (row - 0.22, 0.44), facecolors=colour, edgecolor=colour, linewidth=0.8)
 
     ax.set_xlim(lo, hi)
     ax.set_ylim(ticks[-1] + (0.35 if link_rows else 0.5), -0.5)
@@ -170,22 +172,14 @@ def plot_gantt(trace, path=None, *, title: str | None = None, links: bool = True
     return fig
 
 
-_BYTE_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10), ("B", 1))
+#: memory axes are in MiB, the unit of every table (simulator.output.mib)
+MIB = 2**20
 
 
-def _bytes_formatter(x, _pos) -> str:
-    for unit, size in _BYTE_UNITS:
-        if abs(x) >= size or size == 1:
-            return f"{x / size:.4g} {unit}"
-    return f"{x:g} B"  # pragma: no cover
-
-
-class _ByteLocator(MaxNLocator):
-    """Ticks at round multiples of KiB / MiB / GiB (so labels read 50 KiB, not 48.83 KiB)."""
-
-    def tick_values(self, vmin, vmax):
-        size = next((s for _, s in _BYTE_UNITS if max(abs(vmin), abs(vmax)) >= s), 1)
-        return [t * size for t in super().tick_values(vmin / size, vmax / size)]
+def mib_axis(ax, nbins: int = 6) -> None:
+    """Round MiB ticks (1, 2, 2.5 or 5 times a power of ten) printed plainly (2.5, not 2.500)."""
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
 
 
 def plot_memory(trace, schedule, path=None, *, title: str | None = None, static: bool = True,
@@ -202,15 +196,14 @@ def plot_memory(trace, schedule, path=None, *, title: str | None = None, static:
     ax = fig.add_subplot(1, 1, 1)
     for p, points in sorted(timeline.items()):
         xs = [t for t, _ in points] + [t_end]
-        ys = [b for _, b in points] + [points[-1][1]]
-        ax.step(xs, ys, where="post", linewidth=1.4, label=f"P{p} (peak {_bytes_formatter(max(ys), None)})")
+        ys = [b / MIB for _, b in points] + [points[-1][1] / MIB]
+        ax.step(xs, ys, where="post", linewidth=1.4, label=f"P{p} (peak {max(ys):.4g} MiB)")
     ax.set_xlim(0, t_end)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("cycles")
-    ax.set_ylabel("memory" + (" (weights, optimizer, gradients, stash)" if static else " (stashed activations)"))
+    ax.set_ylabel("MiB" + (": weights, optimizer, gradients, stash" if static else ": stashed activations"))
     ax.xaxis.set_major_formatter(FuncFormatter(_cycles_formatter))
-    ax.yaxis.set_major_locator(_ByteLocator(nbins=7, steps=[1, 2, 2.5, 5, 10]))
-    ax.yaxis.set_major_formatter(FuncFormatter(_bytes_formatter))
+    mib_axis(ax, nbins=7)
     ax.grid(color="#dddddd", linewidth=0.6)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
