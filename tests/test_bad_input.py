@@ -4,7 +4,7 @@
 arguments, the files they read, and a fragment the error message must contain). Every row
 must end with exit code 2 and exactly one line on stderr that contains the fragment and no
 ``Traceback``, with nothing on stdout (no half-printed wrong answer), within
-:data:`SECONDS` (no hang). Rows run in-process through :func:`simulator.cli.main`;
+:data:`SECONDS` (no hang) and :data:`MEMORY_BYTES` of allocations (no exhaustion). Rows run in-process through :func:`simulator.cli.main`;
 :data:`SUBPROCESS` rows also run through the installed ``layerpipe`` console script, under
 a memory cap, to show that nothing reaches the terminal but the one line.
 
@@ -24,6 +24,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tracemalloc
 from dataclasses import dataclass, field
 
 import pytest
@@ -42,6 +43,8 @@ from simulator.cli import main
 
 #: no row may take longer than this (a hang is a failure, not a stuck test run)
 SECONDS = 30
+#: nor allocate more than this (Python allocations, tracemalloc's peak): refusing an input is cheap
+MEMORY_BYTES = 256 * 2**20
 DIR = object()  # a "file" that is a directory
 FIFO = object()  # a named pipe: reading it would wait for a writer forever
 DEV_ZERO = object()  # a symlink to /dev/zero: reading it would never end
@@ -472,8 +475,14 @@ def run_main(argv) -> int:
 def test_bad_input_is_one_line_and_exit_2(row: Case, tmp_path, monkeypatch, capsys):
     make_files(tmp_path, row.files)
     monkeypatch.chdir(tmp_path)
-    code = run_main(row.argv)
+    tracemalloc.start()
+    try:
+        code = run_main(row.argv)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     out, err = capsys.readouterr()
+    assert peak < MEMORY_BYTES, f"{peak / 2**20:.0f} MiB allocated to refuse a bad input"
     lines = err.strip().splitlines()
     assert code == 2, (code, err)
     assert len(lines) == 1, err
