@@ -34,6 +34,7 @@ from collections import defaultdict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 from fractions import Fraction
+from operator import itemgetter
 
 from models.errors import DeadlockError, ScheduleError
 from models.graph.tasks import (
@@ -70,17 +71,21 @@ class Placement:
     number of units, and anything else falls back to one entry per unit.
     """
 
-    def __init__(self, schedule: Schedule):
-        by_task: dict[Task, dict[int, int]] = defaultdict(dict)
+    def __init__(self, schedule: Schedule, units: int | None = None):
+        by_task: dict[tuple, dict[int, int]] = defaultdict(dict)
         for p, actions in schedule.orders.items():
-            for a in actions:
-                by_task[a.task][a.unit] = p
-        self.units = units = schedule.units
+            for kind, layer, unit in actions:  # (kind, layer) keys: equal to, and cheaper than, Task(kind, layer)
+                by_task[(kind, layer)][unit] = p
+        self.units = units = schedule.units if units is None else units
         self._cycle: dict[Task, tuple[int, ...]] = {}
         self._present: dict[Task, int] = {}
-        for task, per_unit in by_task.items():
-            seq = [per_unit.get(i, -1) for i in range(units)]
-            self._cycle[task] = _shortest_period(seq)
+        for key, per_unit in by_task.items():
+            task = Task(*key)
+            procs = set(per_unit.values())
+            if len(procs) == 1 and len(per_unit) == units:  # the common case: every unit on one processor
+                self._cycle[task] = (procs.pop(),)
+            else:
+                self._cycle[task] = _shortest_period([per_unit.get(i, -1) for i in range(units)])
             self._present[task] = len(per_unit)
         self.period = math.lcm(*(len(c) for c in self._cycle.values())) if self._cycle else 1
 
@@ -120,14 +125,18 @@ def validate(schedule: Schedule) -> Schedule:
     """
     graph = schedule.graph
     units = schedule.units
-    seen: dict[Action, int] = {}
-    for p, actions in schedule.orders.items():
-        for a in actions:
-            if a.task not in graph:
-                raise ScheduleError(f"P{p} runs {a}, but the task graph has no task {a.kind}{a.layer}")
-            if a in seen:
-                raise ScheduleError(f"{a} is scheduled twice (on P{seen[a]} and P{p})")
-            seen[a] = p
+    # the fast path builds the map at C speed; a duplicate or unknown task is then found and named in order
+    seen: dict[Action, int] = {a: p for p, actions in schedule.orders.items() for a in actions}
+    if len(seen) != sum(len(acts) for acts in schedule.orders.values()) or not set(
+            map(itemgetter(0, 1), seen)) <= set(graph.nodes):
+        seen = {}
+        for p, actions in schedule.orders.items():
+            for a in actions:
+                if a.task not in graph:
+                    raise ScheduleError(f"P{p} runs {a}, but the task graph has no task {a.kind}{a.layer}")
+                if a in seen:
+                    raise ScheduleError(f"{a} is scheduled twice (on P{seen[a]} and P{p})")
+                seen[a] = p
     if len(seen) != units * graph.number_of_nodes():
         for i in range(units):
             for task in sorted(graph.nodes):
@@ -138,7 +147,7 @@ def validate(schedule: Schedule) -> Schedule:
     unknown = set(schedule.delays) - set(layer_infos(graph) or schedule.delays)
     if unknown:
         raise ScheduleError(f"delays name layers the network does not have: {sorted(unknown)}")
-    _check_deadlock(schedule)
+    _check_deadlock(schedule, units)
     return schedule
 
 
@@ -166,70 +175,96 @@ def _check_round_updates(schedule: Schedule, where: dict[Action, int]) -> None:
                                     f"unit, or once per round after every gradient of the round)")
 
 
-def _check_deadlock(schedule: Schedule) -> None:
-    """Run the orders without time; every action needs its predecessors and weights."""
+def _check_deadlock(schedule: Schedule, units: int) -> None:
+    """Run the orders without time; every action needs its predecessors and weights.
+
+    Tasks are numbered, and a task instance is the integer ``code + tasks x unit``, so the run
+    touches no tuples; a blocked run is then explained from the same state in readable terms."""
     graph = schedule.graph
     rule = schedule.rule
-    preds = {n: tuple(graph.predecessors(n)) for n in graph}
+    nodes = sorted(graph.nodes)
+    code = {n: i for i, n in enumerate(nodes)}
+    T = len(nodes)
+    preds = [tuple(code[q] for q in graph.predecessors(n)) for n in nodes]
     fwd = weight_readers(graph)
     upd = update_tasks(graph)
-    upd_of_task: dict[Task, list[int]] = defaultdict(list)
+    # per task: (layer, g_l, S(l)) of each layer whose updates its forward awaits (the delay rule's
+    # awaited round, unit // g_l - 1 - S(l), inlined), and (layer, g_l) of each layer it updates
+    reads = [tuple((l, rule.group(l), rule.staleness(l)) for l in fwd.get(n, ()) if l in upd) for n in nodes]
+    updates_of: list[list[tuple[int, int]]] = [[] for _ in nodes]
     for l, tasks in upd.items():
         for t in tasks:
-            upd_of_task[t].append(l)
-    units = schedule.units
-    placement = Placement(schedule)
+            updates_of[code[t]].append((l, rule.group(l)))
+    placement = Placement(schedule, units)
 
     pending_updates: dict[tuple[int, int], int] = {}
+    every_unit = {t for ts in upd.values() for t in ts if placement.instances(t) == units}
 
     def pending(l: int, round_: int) -> int:
         """Update-task instances of layer ``l`` in ``round_`` still to run (all of them release its weights)."""
         key = (l, round_)
         if key not in pending_updates:
-            pending_updates[key] = sum(1 for t in upd[l] for v in rule.round_units(l, round_, units)
-                                       if placement(t, v) >= 0)
+            span = rule.round_units(l, round_, units)
+            pending_updates[key] = sum(len(span) if t in every_unit else sum(1 for v in span if placement(t, v) >= 0)
+                                       for t in upd[l])
         return pending_updates[key]
 
-    done: set[tuple[Task, int]] = set()
-    head = {p: 0 for p in schedule.orders}
-    waiting: dict[Hashable, list[int]] = defaultdict(list)
-    ready = deque(sorted(schedule.orders))
-
-    def missing(task: Task, unit: int) -> Hashable | None:
-        for q in preds[task]:
-            if (q, unit) not in done:
-                return ("task", q, unit)
-        for l in fwd.get(task, ()):
-            step = rule.awaited_round(l, unit)
-            if step >= 0 and l in upd and pending(l, step) > 0:
-                return ("update", l, step)
-        return None
+    done: set[int] = set()
+    orders = {p: [(code[(a[0], a[1])], a[2]) for a in acts] for p, acts in schedule.orders.items()}
+    head = {p: 0 for p in orders}
+    waiting_task: dict[int, list[int]] = defaultdict(list)
+    waiting_update: dict[tuple[int, int], list[int]] = defaultdict(list)
+    ready = deque(sorted(orders))
 
     while ready:
         p = ready.popleft()
-        actions = schedule.orders[p]
-        while head[p] < len(actions):
-            a = actions[head[p]]
-            task, unit = a.task, a.unit
-            need = missing(task, unit)
-            if need is not None:
-                waiting[need].append(p)
+        actions = orders[p]
+        i, n = head[p], len(actions)
+        while i < n:
+            c, unit = actions[i]
+            base = T * unit
+            blocked = False
+            for q in preds[c]:
+                if q + base not in done:
+                    waiting_task[q + base].append(p)
+                    blocked = True
+                    break
+            if not blocked:
+                for l, g, s in reads[c]:
+                    step = unit // g - 1 - s
+                    if step >= 0 and pending(l, step) > 0:
+                        waiting_update[(l, step)].append(p)
+                        blocked = True
+                        break
+            if blocked:
                 break
-            head[p] += 1
-            done.add((task, unit))
-            woken = waiting.pop(("task", task, unit), [])
-            for l in upd_of_task.get(task, ()):
-                key = (l, rule.round_of(l, unit))
+            i += 1
+            done.add(c + base)
+            woken = waiting_task.pop(c + base, None)
+            for l, g in updates_of[c]:
+                key = (l, unit // g)
                 left = pending(*key) - 1
                 pending_updates[key] = left
                 if left == 0:
-                    woken += waiting.pop(("update", *key), [])
-            ready.extend(woken)
+                    woken = (woken or []) + waiting_update.pop(key, [])
+            if woken:
+                ready.extend(woken)
+        head[p] = i
 
-    blocked = [p for p in sorted(schedule.orders) if head[p] < len(schedule.orders[p])]
-    if blocked:
+    blocked_procs = [p for p in sorted(orders) if head[p] < len(orders[p])]
+    if blocked_procs:
+        def missing(task: Task, unit: int) -> Hashable | None:
+            for q in graph.predecessors(task):
+                if code[q] + T * unit not in done:
+                    return ("task", q, unit)
+            for l in fwd.get(task, ()):
+                step = rule.awaited_round(l, unit)
+                if step >= 0 and l in upd and pending(l, step) > 0:
+                    return ("update", l, step)
+            return None
+
         where = {a: p for p, acts in schedule.orders.items() for a in acts}
-        p = blocked[0]
+        p = blocked_procs[0]
         a = schedule.orders[p][head[p]]
         need = missing(a.task, a.unit)
         if need[0] == "task":

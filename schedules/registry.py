@@ -33,12 +33,12 @@ from models.network.spiking import is_spiking
 from schedules.methods.chunked import interleaved_microbatches
 from schedules.methods.gpipe import default_microbatches, gpipe
 from schedules.methods.interleaved import DEFAULT_VIRTUAL_STAGES, interleaved_1f1b
-from schedules.methods.layerpipe import layerpipe
-from schedules.methods.layerpipe2 import layerpipe2
+from schedules.methods.layerpipe import layerpipe, plan_layerpipe
+from schedules.methods.layerpipe2 import layerpipe2, plan_layerpipe2
 from schedules.methods.onefoneb import one_f_one_b
 from schedules.methods.pipedream import pipedream
 from schedules.methods.sequential import sequential_method
-from schedules.methods.spikepipe import spikepipe
+from schedules.methods.spikepipe import plan_spikepipe, spikepipe
 from schedules.methods.zbv import zb_v
 from schedules.methods.zerobubble import zb_h1, zb_h2
 from schedules.planning.candidates import PARALLELISM, Candidate, candidate_plans, check_parallelism
@@ -156,6 +156,10 @@ class Method:
     chunked: bool = False
     virtual: int | None = None  # chunks per processor of a chunked method (None: its virtual_stages option)
     microbatch_rule: Callable[[int, int], int] = default_microbatches
+    #: the part of ``build`` that does not depend on the run length, for a method whose planning is
+    #: costly: ``prepare(network, hw, batch=..., **options)`` returns an object whose
+    #: ``schedule(minibatches)`` orders it (None: ``build`` is cheap, call it for every length)
+    prepare: Callable[..., Any] | None = None
 
     @property
     def plans(self) -> bool:
@@ -218,12 +222,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            "zero-bubble ZB-V: two chunks per processor in a V, 1F1B's memory, straight pipeline",
            synchronous=True, tasks_per_stage=4, planner="pipedream", chunked=True, virtual=2),
     Method("layerpipe", layerpipe, _LAYERPIPE_OPTIONS,
-           "LayerPipe: fine tasks, partition + weight-gradient offloading + list scheduling", planner="layerpipe"),
+           "LayerPipe: fine tasks, partition + weight-gradient offloading + list scheduling", planner="layerpipe",
+           prepare=plan_layerpipe),
     Method("layerpipe2", layerpipe2, _LAYERPIPE_OPTIONS | {"groups", "memory"},
-           "LayerPipe2: grouped delays, EMA weight reconstruction", planner="layerpipe"),
+           "LayerPipe2: grouped delays, EMA weight reconstruction", planner="layerpipe", prepare=plan_layerpipe2),
     Method("spikepipe", spikepipe, _LAYERPIPE_OPTIONS,
            "SpikePipe: LayerPipe's machinery on spiking networks, stage-grouped delays", planner="layerpipe",
-           spiking_only=True),
+           spiking_only=True, prepare=plan_spikepipe),
 )}
 SCHEDULES = tuple(METHODS)
 SYNCHRONOUS = tuple(name for name, m in METHODS.items() if m.synchronous)
@@ -277,6 +282,50 @@ def schedule_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     return {k: OPTIONS[k].parse(v) for k, v in options.items() if v is not None and m.accepts(k)}
 
 
+def schedule_builder(name: str, network: NetworkSpec, platform, *, batch: int = 32, word_bytes: int = 2,
+                     plan: StagePlan | None = None, **options) -> Callable[[int], Schedule]:
+    """``minibatches -> Schedule``: :func:`build_schedule` with everything but the run length fixed,
+    planning done once (the first call) for a method with a ``prepare`` step, so a run lengthened
+    until it converges does not plan again for every length it tries.
+
+    >>> from models.network.zoo import get_network
+    >>> from simulator.platform import PlatformSpec
+    >>> make = schedule_builder("layerpipe", get_network("mlp"), PlatformSpec(2).build(), batch=8)
+    >>> make(4).orders == build_schedule("layerpipe", get_network("mlp"), PlatformSpec(2).build(), minibatches=4,
+    ...                                  batch=8).orders
+    True
+    """
+    m = method(name)
+    if m.prepare is None:
+        return lambda n: build_schedule(name, network, platform, minibatches=n, batch=batch, word_bytes=word_bytes,
+                                        plan=plan, **options)
+    opts = _builder_options(m, plan, options)
+    planned: list = []
+
+    def make(minibatches: int) -> Schedule:
+        _check_minibatches(minibatches)
+        if not planned:
+            planned.append(m.prepare(network, Hardware.of(platform), batch=batch, word_bytes=word_bytes, **opts))
+        return planned[0].schedule(minibatches)
+
+    return make
+
+
+def _check_minibatches(minibatches: Any) -> None:
+    if not isinstance(minibatches, int) or isinstance(minibatches, bool) or minibatches < 1:
+        raise ScheduleError(f"number of minibatches must be a positive integer, got {minibatches!r}")
+
+
+def _builder_options(m: Method, plan: StagePlan | None, options: dict[str, Any]) -> dict[str, Any]:
+    opts = schedule_options(m.name, options)
+    opts["spike_bits"] = bool(opts.pop("spike_bits", False))
+    if plan is not None:
+        if not m.plans:
+            raise ScheduleError(f"{m.name} plans no stages: it takes no plan")
+        opts["plan"] = plan
+    return opts
+
+
 def build_schedule(name: str, network: NetworkSpec, platform, *, minibatches: int = 16, batch: int = 32,
                    word_bytes: int = 2, plan: StagePlan | None = None, **options) -> Schedule:
     """Build method ``name`` for ``minibatches`` optimizer steps of ``batch`` samples on every
@@ -285,16 +334,9 @@ def build_schedule(name: str, network: NetworkSpec, platform, *, minibatches: in
     method that plans stages (:attr:`Method.plans`); without it the method's own planner picks
     one of the candidates (``schedules.planning.candidates``)."""
     m = method(name)
-    if not isinstance(minibatches, int) or isinstance(minibatches, bool) or minibatches < 1:
-        raise ScheduleError(f"number of minibatches must be a positive integer, got {minibatches!r}")
-    opts = schedule_options(name, options)
-    bits = bool(opts.pop("spike_bits", False))
-    if plan is not None:
-        if not m.plans:
-            raise ScheduleError(f"{name} plans no stages: it takes no plan")
-        opts["plan"] = plan
-    return m.build(network, Hardware.of(platform), minibatches=minibatches, batch=batch, word_bytes=word_bytes,
-                   spike_bits=bits, **opts)
+    _check_minibatches(minibatches)
+    opts = _builder_options(m, plan, options)
+    return m.build(network, Hardware.of(platform), minibatches=minibatches, batch=batch, word_bytes=word_bytes, **opts)
 
 
 def plan_candidates(name: str, network: NetworkSpec, platform, *, batch: int = 32, word_bytes: int = 2,
@@ -316,4 +358,4 @@ def plan_candidates(name: str, network: NetworkSpec, platform, *, batch: int = 3
 
 
 __all__ = ["Option", "OPTIONS", "Method", "METHODS", "SCHEDULES", "SYNCHRONOUS", "method", "default_schedules", "applicable",
-           "training_compensation", "schedule_options", "build_schedule", "plan_candidates"]
+           "training_compensation", "schedule_options", "build_schedule", "schedule_builder", "plan_candidates"]

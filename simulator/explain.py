@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from models.errors import LayerPipeError
 from models.network.spec import NetworkSpec
-from schedules.methods.layerpipe import fine_tasks_on
+from schedules.methods.layerpipe import plan_fine_tasks
 from schedules.methods.pipedream import pipedream_on
 from schedules.passes import Placement
 from schedules.registry import method
@@ -122,16 +122,15 @@ def explain(network: NetworkSpec, name: str, platform, *, minibatches: int, batc
         fine = dict(batch=batch, spike_bits=bool(opts.get("spike_bits")), ag_split=opts.get("ag_split", "design"))
         rung("pipedream on the method's plan",
              lambda n: pipedream_on(plan, network, minibatches=n, batch=batch, spike_bits=fine["spike_bits"]))
-        rung("split tasks", lambda n: fine_tasks_on(plan, network, hw, minibatches=n, offload=False, **fine))
-        offloaded = rung("+ weight-gradient offloading",
-                         lambda n: fine_tasks_on(plan, network, hw, minibatches=n, offload=True, **fine))
+        # each rung plans once (offloading included) and is only ordered again as its run lengthens
+        rung("split tasks", plan_fine_tasks(plan, network, hw, offload=False, **fine).schedule)
+        offloaded = rung("+ weight-gradient offloading", plan_fine_tasks(plan, network, hw, offload=True, **fine).schedule)
         own = dict(top.schedule.rule.stale)
         # rung 4's placement; a replicated plan offloads nothing (its replicas take units round robin)
         where = Placement(offloaded)
         placement = None if offloaded.update_rounds else {t: where(t, 0) for t in offloaded.graph}
-        rung("+ the method's delays",
-             lambda n: fine_tasks_on(plan, network, hw, minibatches=n, stale_of=lambda _plan: own,
-                                     placement=placement, offload=False, **fine))
+        rung("+ the method's delays", plan_fine_tasks(plan, network, hw, stale_of=lambda _plan: own,
+                                                      placement=placement, offload=False, **fine).schedule)
     rungs.append(Rung(name, top.schedule, top.result))
     for below, above in zip(rungs, rungs[1:]):
         above.factor = below.cycles_per_minibatch / above.cycles_per_minibatch

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from models.network.spec import NetworkSpec, weight_layers
-from schedules.registry import build_schedule, method
+from schedules.registry import build_schedule, method, schedule_builder
 from schedules.schedule import Schedule
 from simulator.engine import SimResult, simulate
 from simulator.engine.window import exact_steps
@@ -63,9 +63,10 @@ def run_until_converged(name: str, network: NetworkSpec, platform, *, minibatche
                         trace: Callable[[], TraceSink] | None = None, record_versions: bool = False,
                         **options) -> tuple[Schedule, SimResult]:
     """Build method ``name`` (``options`` as :func:`schedules.registry.build_schedule` takes them)
-    and simulate it until its steady state has converged (:func:`converge`)."""
-    return converge(lambda n: build_schedule(name, network, platform, minibatches=n, batch=batch, **options),
-                    platform, minibatches, trace, record_versions)
+    and simulate it until its steady state has converged (:func:`converge`); the method plans once
+    and only orders again for each length tried (:func:`schedules.registry.schedule_builder`)."""
+    return converge(schedule_builder(name, network, platform, batch=batch, **options), platform, minibatches, trace,
+                    record_versions)
 
 
 def sequential_reference(network: NetworkSpec, platform, *, batch: int, minibatches: int = REFERENCE_MINIBATCHES,

@@ -36,6 +36,7 @@ S(l) + 1 versions; on one processor there is no pipeline and no delay. LayerPipe
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import networkx as nx
 
@@ -72,35 +73,60 @@ def initial_placement(template: nx.DiGraph, plan: StagePlan) -> dict[Task, int]:
     return {n: stage_proc[n[1]] for n in template}
 
 
-def estimated_loads(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, processors: int):
+class _Costs:
+    """The template's costs, computed once per planning call (not once per trial move): task
+    cycles per (task, processor), transfer cycles per edge, successors and topological order."""
+
+    def __init__(self, template: nx.DiGraph, hw: Hardware, processors: int):
+        self.template, self.hw, self.processors = template, hw, processors
+        self.order = list(nx.topological_sort(template))
+        self.index = {n: i for i, n in enumerate(self.order)}
+        self.edge = {(u, v): hw.transfer(edge_bytes(template, u, v)) for u, v in template.edges}
+        self.succ = {n: [(v, self.edge[(n, v)]) for v in template.successors(n)] for n in template}
+        self.pred = {n: [(u, self.edge[(u, n)]) for u in template.predecessors(n)] for n in template}
+        self.updates = update_tasks(template)
+        self._cycles: dict[tuple[Task, int], int] = {}
+
+    def cycles(self, task: Task, p: int) -> int:
+        key = (task, p)
+        if key not in self._cycles:
+            self._cycles[key] = self.hw.cycles(self.template, task, p)
+        return self._cycles[key]
+
+
+def estimated_loads(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, processors: int,
+                    costs: _Costs | None = None):
     """Per-unit busy cycles of each processor and of each directed processor pair."""
+    c = costs or _Costs(template, hw, processors)
     proc = [0] * processors
     for n, p in placement.items():
-        proc[p] += hw.cycles(template, n, p)
+        proc[p] += c.cycles(n, p)
     link: dict[tuple[int, int], int] = defaultdict(int)
-    for u, v in template.edges:
+    for (u, v), cyc in c.edge.items():
         a, b = placement[u], placement[v]
         if a != b:
-            link[(a, b)] += hw.transfer(edge_bytes(template, u, v))
+            link[(a, b)] += cyc
     return proc, link
 
 
-def recurrence_bound(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, rule: DelayRule) -> float:
+def recurrence_bound(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, rule: DelayRule,
+                     costs: _Costs | None = None) -> float:
     """max over layers of (longest path from F_l to l's update, with transfers) / (1 + S(l))."""
-    order = list(nx.topological_sort(template))
-    cost = {n: hw.cycles(template, n, placement[n]) for n in order}
-    updates = update_tasks(template)
+    c = costs or _Costs(template, hw, len(hw.processors))
+    order = c.order
+    cost = {n: c.cycles(n, placement[n]) for n in order}
     bound = 0.0
-    for l, ups in updates.items():
+    for l, ups in c.updates.items():
         start = Task(TaskKind.F, l)
-        if start not in template:
+        if start not in c.index:
             continue
         finish = {start: cost[start]}
-        for n in order:
+        for n in order[c.index[start]:]:  # nothing before F_l in topological order is reachable from it
             if n not in finish:
                 continue
-            for v in template.successors(n):
-                arrive = finish[n] + (hw.transfer(edge_bytes(template, n, v)) if placement[n] != placement[v] else 0)
+            here, fn = placement[n], finish[n]
+            for v, hop in c.succ[n]:
+                arrive = fn + (hop if here != placement[v] else 0)
                 if arrive + cost[v] > finish.get(v, -1):
                     finish[v] = arrive + cost[v]
         path = max((finish[u] for u in ups if u in finish), default=0)
@@ -114,27 +140,40 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
 
     Candidate moves are ranked by the analytic period estimate; the ``tries`` best are
     checked by list-scheduling simulation and the first that shortens the simulated
-    steady-state period by more than 0.5% is kept.
+    steady-state period by more than 0.5% is kept. A move's processor and link loads are
+    updated from the loads before it (only the moved task's processors and edges change), and
+    its recurrence bound is computed only when those loads leave it a chance to beat the
+    estimate: the candidates are exactly those of pricing every move in full.
     """
     placement = dict(placement)
     units = planning_units(processors)
-
-    def analytic(pl) -> float:
-        proc, link = estimated_loads(template, pl, hw, processors)
-        return max([*proc, *link.values(), recurrence_bound(template, pl, hw, rule)])
+    costs = _Costs(template, hw, processors)
 
     def simulated(pl) -> float:
-        return estimated_period(template, pl, units, cost=lambda t, p: hw.cycles(template, t, p),
-                                comm=hw.transfer, rule=rule, hops=hw.hops)
+        return estimated_period(template, pl, units, cost=costs.cycles, comm=hw.transfer, rule=rule, hops=hw.hops)
 
     current = simulated(placement)
     while True:
-        estimate = analytic(placement)
+        proc, link = estimated_loads(template, placement, hw, processors, costs)
+        estimate = max([*proc, *link.values(), recurrence_bound(template, placement, hw, rule, costs)])
         candidates = []
         for n in sorted(t for t in placement if t[0] in MOVABLE):
+            here = placement[n]
             for q in _targets(template, placement, n, processors):
+                loads = list(proc)
+                loads[here] -= costs.cycles(n, here)
+                loads[q] += costs.cycles(n, q)
+                if max(loads) >= estimate:  # the move's estimate is at least this: not a candidate
+                    continue
+                links = dict(link)
+                for v, hop in costs.succ[n]:
+                    _move_link(links, (here, placement[v]), (q, placement[v]), hop)
+                for u, hop in costs.pred[n]:
+                    _move_link(links, (placement[u], here), (placement[u], q), hop)
+                if max(links.values(), default=0) >= estimate:
+                    continue
                 trial = {**placement, n: q}
-                t = analytic(trial)
+                t = max([*loads, *links.values(), recurrence_bound(template, trial, hw, rule, costs)])
                 if t < estimate:
                     candidates.append((t, n, q))
         for _, n, q in sorted(candidates)[:tries]:
@@ -145,6 +184,16 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
                 break
         else:
             return placement
+
+
+def _move_link(links: dict[tuple[int, int], int], old: tuple[int, int], new: tuple[int, int], cycles: int) -> None:
+    """Move an edge's transfer cycles from link ``old`` to link ``new`` (a pair on one processor is no link)."""
+    if old[0] != old[1]:
+        links[old] -= cycles
+        if links[old] == 0:
+            del links[old]
+    if new[0] != new[1]:
+        links[new] = links.get(new, 0) + cycles
 
 
 def _replicated_placement(plan: StagePlan):
@@ -201,6 +250,31 @@ def plan_rule(plan: StagePlan, stale: dict[int, int]) -> DelayRule:
     return DelayRule(stale, {l: r for a, b, r in plan.stages if r > 1 for l in range(a, b + 1)})
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A LayerPipe-family plan with everything but the run length decided: the task template, the
+    stage plan, where every task runs (offloading included) and the delay rule. None of that
+    depends on how many minibatches are simulated, so a run lengthened until its steady state
+    converges plans once and only orders again (:meth:`schedule`)."""
+
+    name: str
+    template: nx.DiGraph
+    plan: StagePlan
+    placement: object  # task -> processor, or (task, unit) -> processor for replicated stages
+    hw: Hardware
+    rule: DelayRule
+    info: dict = field(default_factory=dict)
+    weight_versions: dict[int, int] | None = None  # LayerPipe2's EMA: 2 versions where stale
+
+    def schedule(self, minibatches: int) -> Schedule:
+        """The schedule of ``minibatches`` optimizer steps (list-scheduled orders on the placement)."""
+        sched = build(self.name, self.template, self.plan, self.placement, self.hw, minibatches, self.rule,
+                      **self.info)
+        if self.weight_versions is not None:
+            sched.weight_versions = dict(self.weight_versions)
+        return sched
+
+
 def build(name: str, template: nx.DiGraph, plan: StagePlan, placement, hw: Hardware, units: int,
           rule: DelayRule, **info) -> Schedule:
     orders = list_orders(template, placement, units, cost=lambda t, p: hw.cycles(template, t, p), comm=hw.transfer,
@@ -220,32 +294,44 @@ def layer_staleness(layers: int):
     return stale_of
 
 
-def fine_tasks_on(plan: StagePlan, net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int,
-                  word_bytes: int = 2, spike_bits: bool = False, ag_split: str | float = "design",
-                  stale_of=stage_staleness, offload: bool = True, placement=None, name: str = "fine") -> Schedule:
-    """The fine tasks (WG, AG1, AG2 apart) of ``plan`` list-scheduled under ``stale_of``'s delays:
-    with ``placement`` given (a task -> processor map), on it; otherwise on the plan's stages,
-    with weight-gradient offloading when ``offload``. The rungs of ``simulator.explain`` are these."""
+def plan_fine_tasks(plan: StagePlan, net: NetworkSpec, hw: Hardware, *, batch: int, word_bytes: int = 2,
+                    spike_bits: bool = False, ag_split: str | float = "design", stale_of=stage_staleness,
+                    offload: bool = True, placement=None, name: str = "fine") -> Planned:
+    """The fine tasks (WG, AG1, AG2 apart) of ``plan`` under ``stale_of``'s delays, for any run
+    length: with ``placement`` given (a task -> processor map), on it; otherwise on the plan's
+    stages, with weight-gradient offloading when ``offload``. The rungs of ``simulator.explain``
+    are these."""
     template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
                              ag_split=ag_split)
     if placement is None:
         plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, plan=plan)
     else:
         rule = plan_rule(plan, stale_of(plan))
-    return build(name, template, plan, placement, hw, minibatches, rule)
+    return Planned(name, template, plan, placement, hw, rule)
 
 
-def layerpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
-              spike_bits: bool = False, offload: bool = True, parallelism: str = "hybrid",
-              replicate: bool | None = None, ag_split: str | float = "design", plan: StagePlan | None = None) -> Schedule:
-    """LayerPipe on ``hw``'s processors; ``ag_split`` chooses the reading of the inter-layer split
-    (``models.graph.build.training_graph``: "design", "balanced" or a fraction)."""
+def fine_tasks_on(plan: StagePlan, net: NetworkSpec, hw: Hardware, *, minibatches: int, **options) -> Schedule:
+    """:func:`plan_fine_tasks` list-scheduled for ``minibatches`` steps."""
+    return plan_fine_tasks(plan, net, hw, **options).schedule(minibatches)
+
+
+def plan_layerpipe(net: NetworkSpec, hw: Hardware, *, batch: int, word_bytes: int = 2, spike_bits: bool = False,
+                   offload: bool = True, parallelism: str = "hybrid", replicate: bool | None = None,
+                   ag_split: str | float = "design", plan: StagePlan | None = None) -> Planned:
+    """LayerPipe's plan on ``hw``'s processors, for any run length (:class:`Planned`)."""
     template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
                              ag_split=ag_split)
     stale_of = layer_staleness(num_layers(template))
     plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, parallelism, replicate, plan)
-    return build("layerpipe", template, plan, placement, hw, minibatches, rule)
+    return Planned("layerpipe", template, plan, placement, hw, rule)
 
 
-__all__ = ["layerpipe", "layerpipe_placement", "balance", "estimated_loads", "recurrence_bound", "build", "MOVABLE",
-           "planning_units", "plan_rule", "layer_staleness", "fine_tasks_on"]
+def layerpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, **options) -> Schedule:
+    """LayerPipe on ``hw``'s processors; ``ag_split`` chooses the reading of the inter-layer split
+    (``models.graph.build.training_graph``: "design", "balanced" or a fraction); the options are
+    :func:`plan_layerpipe`'s."""
+    return plan_layerpipe(net, hw, batch=batch, **options).schedule(minibatches)
+
+
+__all__ = ["layerpipe", "plan_layerpipe", "Planned", "layerpipe_placement", "balance", "estimated_loads", "recurrence_bound", "build", "MOVABLE",
+           "planning_units", "plan_rule", "layer_staleness", "fine_tasks_on", "plan_fine_tasks"]

@@ -19,9 +19,10 @@ from models.graph.build import training_graph
 from models.graph.tasks import num_layers
 from models.network.spec import NetworkSpec
 from models.userfiles import is_plain_int
-from schedules.methods.layerpipe import build, layerpipe_placement
+from schedules.methods.layerpipe import Planned, layerpipe_placement
 from schedules.planning.partition import StagePlan, plan_stages
 from schedules.planning.stages import layer_costs
+from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
 
@@ -51,10 +52,17 @@ def parse_groups(text: str, layers: int) -> list[tuple[int, int]]:
     return groups
 
 
-def layerpipe2(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
-               spike_bits: bool = False, groups: str | int | None = None, offload: bool = True, memory: str = "ema",
-               parallelism: str = "hybrid", replicate: bool | None = None, ag_split: str | float = "design",
-               plan: StagePlan | None = None, name: str = "layerpipe2"):
+def layerpipe2(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, **options) -> Schedule:
+    """LayerPipe2 for ``minibatches`` steps; the options are :func:`plan_layerpipe2`'s."""
+    return plan_layerpipe2(net, hw, batch=batch, **options).schedule(minibatches)
+
+
+def plan_layerpipe2(net: NetworkSpec, hw: Hardware, *, batch: int, word_bytes: int = 2,
+                    spike_bits: bool = False, groups: str | int | None = None, offload: bool = True,
+                    memory: str = "ema", parallelism: str = "hybrid", replicate: bool | None = None,
+                    ag_split: str | float = "design", plan: StagePlan | None = None,
+                    name: str = "layerpipe2") -> Planned:
+    """LayerPipe2's plan (grouped delays; EMA or stashed weights), for any run length."""
     if memory not in ("ema", "stash"):
         raise ScheduleError(f"memory model must be 'ema' or 'stash', got {memory!r}")
     template = training_graph(net, batch, view="layerpipe", word_bytes=word_bytes, spike_bits=spike_bits,
@@ -79,11 +87,8 @@ def layerpipe2(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, 
         return {l: n - 1 - g for g, (a, b) in enumerate(found) for l in range(a, b + 1)}
 
     plan, placement, rule = layerpipe_placement(template, hw, stale_of, offload, parallelism, replicate, plan)
-    ranges = list(found)
-    sched = build(name, template, plan, placement, hw, minibatches, rule, groups=ranges, memory=memory)
-    if memory == "ema":
-        sched.weight_versions = {l: 2 if s > 0 else 1 for l, s in rule.stale.items()}
-    return sched
+    versions = {l: 2 if s > 0 else 1 for l, s in rule.stale.items()} if memory == "ema" else None
+    return Planned(name, template, plan, placement, hw, rule, {"groups": list(found), "memory": memory}, versions)
 
 
-__all__ = ["layerpipe2", "parse_groups"]
+__all__ = ["layerpipe2", "plan_layerpipe2", "parse_groups"]

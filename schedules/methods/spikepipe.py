@@ -18,18 +18,24 @@ and GPipe-style (``gpipe``) pipelining of the same SNN on the same arrays.
 from __future__ import annotations
 
 from models.network.spec import NetworkSpec
-from schedules.methods.layerpipe2 import layerpipe2
+from schedules.methods.layerpipe import Planned
+from schedules.methods.layerpipe2 import plan_layerpipe2
 from schedules.planning.partition import StagePlan
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
 
-def spikepipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, word_bytes: int = 2,
-              spike_bits: bool = False, offload: bool = True, parallelism: str = "hybrid",
-              replicate: bool | None = None, ag_split: str | float = "design", plan: StagePlan | None = None) -> Schedule:
-    return layerpipe2(net, hw, minibatches=minibatches, batch=batch, word_bytes=word_bytes, offload=offload,
-                      parallelism=parallelism, plan=plan,
-                      replicate=replicate, spike_bits=spike_bits, memory="stash", name="spikepipe", ag_split=ag_split)
+def plan_spikepipe(net: NetworkSpec, hw: Hardware, *, batch: int, word_bytes: int = 2, spike_bits: bool = False,
+                   offload: bool = True, parallelism: str = "hybrid", replicate: bool | None = None,
+                   ag_split: str | float = "design", plan: StagePlan | None = None) -> Planned:
+    """SpikePipe's plan: LayerPipe2's with the processor stages as groups and stashed weights."""
+    return plan_layerpipe2(net, hw, batch=batch, word_bytes=word_bytes, offload=offload, parallelism=parallelism,
+                           plan=plan, replicate=replicate, spike_bits=spike_bits, memory="stash", name="spikepipe",
+                           ag_split=ag_split)
 
 
-__all__ = ["spikepipe"]
+def spikepipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, **options) -> Schedule:
+    return plan_spikepipe(net, hw, batch=batch, **options).schedule(minibatches)
+
+
+__all__ = ["spikepipe", "plan_spikepipe"]

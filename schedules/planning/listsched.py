@@ -65,6 +65,22 @@ def _list_schedule(graph, placement, units, cost, comm, rule: DelayRule, hops=No
         raise ScheduleError(f"number of units must be positive, got {units}")
     where = placement if callable(placement) else (lambda t, u: placement[t])
     P = 1 + max(where(n, u) for n in graph for u in range(units))
+    # costs are pure functions of their arguments: each is asked once, not once per task instance
+    raw_cost, raw_comm = cost, comm
+    cost_memo: dict[tuple[Task, int], float] = {}
+    comm_memo: dict[int, float] = {}
+
+    def cost(n: Task, p: int) -> float:
+        key = (n, p)
+        if key not in cost_memo:
+            cost_memo[key] = raw_cost(n, p)
+        return cost_memo[key]
+
+    def comm(nbytes: int) -> float:
+        if nbytes not in comm_memo:
+            comm_memo[nbytes] = raw_comm(nbytes)
+        return comm_memo[nbytes]
+
     # priorities come from unit 0's placement (replicas of a stage are alike)
     mean = {n: cost(n, where(n, 0)) for n in graph}
     comm_cost = {(u, v): (0 if where(u, 0) == where(v, 0) else comm(edge_bytes(graph, u, v)))
@@ -113,7 +129,16 @@ def _list_schedule(graph, placement, units, cost, comm, rule: DelayRule, hops=No
     weight_bytes = {n: sum(param_bytes(graph, l) for l in task_layers(graph, n)) for n in graph}
 
     link_free: dict[tuple[int, int], float] = defaultdict(float)
-    route = hops or (lambda a, b: ((a, b),))
+    routes: dict[tuple[int, int], tuple] = {}
+
+    def route(a: int, b: int) -> tuple:
+        if (a, b) not in routes:
+            routes[(a, b)] = hops(a, b) if hops is not None else ((a, b),)
+        return routes[(a, b)]
+
+    # what each edge sends, once per edge rather than once per unit
+    out_edges = {n: [(s, edge_tensor(graph, n, s), edge_bytes(graph, n, s)) for s in graph.successors(n)]
+                 for n in graph}
 
     def send(src: int, dst: int, nbytes: int, t: float) -> float:
         """Book the hops from src to dst in turn; return the arrival time."""
@@ -130,14 +155,14 @@ def _list_schedule(graph, placement, units, cost, comm, rule: DelayRule, hops=No
         src = where(n, unit)
         sent: dict[tuple, float] = {}
         arrivals = []
-        for s in graph.successors(n):
+        for s, tensor, nbytes in out_edges[n]:
             dst = where(s, unit)
             if dst == src:
                 arrivals.append(((s, unit), t_done))
                 continue
-            key = (edge_tensor(graph, n, s), dst)
+            key = (tensor, dst)
             if key not in sent:
-                sent[key] = send(src, dst, edge_bytes(graph, n, s), t_done)
+                sent[key] = send(src, dst, nbytes, t_done)
             arrivals.append(((s, unit), sent[key]))
         # a forward elsewhere needs the freshly updated weights sent over (once per processor)
         for w in waiters.pop(inst, []):
