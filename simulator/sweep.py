@@ -705,9 +705,19 @@ def checked_row(cells: Mapping[str, str], where: str) -> dict[str, Any]:
 
 
 def _is_sweep_header(header: Sequence[str] | None) -> bool:
-    """A header a sweep wrote (this version's or another's: configuration first, ``error`` last)."""
+    """A header this version's sweep wrote (configuration first, ``error`` last): a file it resumes."""
     return (header is not None and tuple(header[: len(CONFIG_COLUMNS)]) == CONFIG_COLUMNS
             and header[-1] == "error")
+
+
+#: the configuration columns every version's sweep wrote (later ones added schedule options)
+_READABLE_COLUMNS = ("network", "schedule", "processors", "hardware", "link", "topology")
+
+
+def _is_readable_header(header: Sequence[str] | None) -> bool:
+    """A header any version's sweep wrote: its rows can be read and plotted, if not resumed."""
+    return (header is not None and bool(header) and header[-1] == "error"
+            and all(c in header for c in _READABLE_COLUMNS))
 
 
 def _header_line() -> str:
@@ -770,11 +780,12 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            if not _is_sweep_header(reader.fieldnames):
+            if not _is_readable_header(reader.fieldnames):
                 raise SweepError(f"{path} is not a results file written by `layerpipe sweep` (its columns differ)")
+            missing = [c for c in CONFIG_COLUMNS if c not in reader.fieldnames]  # an older sweep's file
             for r in reader:
                 line += 1
-                out.append(checked_row(r, f"{path} row {line}"))
+                out.append({**dict.fromkeys(missing), **checked_row(r, f"{path} row {line}")})
     except csv.Error as exc:
         raise SweepError(f"{path} row {line + 1} is corrupt ({exc})") from None
     except UnicodeDecodeError as exc:
@@ -783,13 +794,13 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def is_results_file(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a CSV whose header is a sweep's."""
+    """Whether ``path`` is a CSV whose header is a sweep's (this version's or an earlier one's)."""
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             header = next(csv.reader(fh), None)
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, csv.Error):
         return False
-    return _is_sweep_header(header)
+    return _is_readable_header(header)
 
 
 class _ResultsFile:

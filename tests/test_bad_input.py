@@ -416,6 +416,8 @@ CASES: list[Case] = [
          "tcp://127.0.0.1:1", "give either --jobs"),
     case("sweep with an address that is no address", "sweep --networks mlp -p 2 -o s.csv --dask-scheduler "
          "nowhere:// --dask-timeout 0.5", "cannot reach the Dask scheduler"),
+    case("plot of a CSV with a 5,000-character foreign header", "plot speedup r.csv -o s.png", "(5,000 characters)",
+         **{"r.csv": b"x" * 5000 + b"\n1\n"}),
     # dho2 in the common vocabulary
     case("dho2 given two different networks", "dho2 mlp --network logreg -p 2", "two networks given: 'mlp' and --network 'logreg'"),
     case("dho2 given an unknown positional network", "dho2 nonet -p 2 --quick", "neither a zoo network"),

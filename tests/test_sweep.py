@@ -476,3 +476,25 @@ def test_every_schedule_option_is_a_sweep_axis():
     from simulator.sweep import OPTION_AXES
 
     assert set(OPTION_AXES) == set(OPTIONS) - {"microbatches", "parallelism"}  # those two have their own keys
+
+
+def test_an_earlier_sweeps_csv_still_reads_and_plots_but_is_not_resumed(tmp_path, capsys):
+    """A results file from before the schedule-option columns: plot reads it (the missing columns
+    are empty), a sweep refuses to append to it (its rows would not line up) with one line."""
+    from simulator.sweep import OPTION_AXES
+
+    new = tmp_path / "new.csv"
+    assert cli("sweep", "--networks", "mlp", "--schedules", "pipedream", "layerpipe", "-p", "2", "-o", new,
+               "-j", "1") == 0
+    with open(new, newline="") as fh:
+        rows = list(csv.reader(fh))
+    keep = [i for i, c in enumerate(rows[0]) if c not in OPTION_AXES]
+    old = tmp_path / "old.csv"
+    with open(old, "w", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows([[r[i] for i in keep] for r in rows])
+    assert [(r["schedule"], r["cycles_per_minibatch"], r["offload"]) for r in read_rows(old)] == [
+        (r["schedule"], r["cycles_per_minibatch"], None) for r in read_rows(new)]
+    assert cli("plot", "speedup", old, "-o", tmp_path / "s.png") == 0
+    capsys.readouterr()
+    assert cli("sweep", "--networks", "mlp", "-p", "2", "-o", old, "-j", "1") == 2
+    assert "holds other columns than a sweep writes" in capsys.readouterr().err

@@ -101,7 +101,7 @@ from models.network.layers import (
 from models.network.spec import INPUT, NetworkSpec, Node
 from models.network.spiking import SPIKING_KINDS
 from models.network.transformer import TRANSFORMER_KINDS
-from models.userfiles import StrictError, read_bounded, strict_json, strict_yaml
+from models.userfiles import StrictError, excerpt, read_bounded, strict_json, strict_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
@@ -656,7 +656,7 @@ def read_scalesim_csv(path: str | Path, text: str | None = None) -> NetworkSpec:
         raise NetworkFileError(
             path,
             "not a SCALE-Sim topology header: expected 'Layer name, IFMAP Height, IFMAP Width, Filter Height, "
-            f"Filter Width, Channels, Num Filter, Strides,' or 'Layer, M, N, K', got {lines[header_at].strip()!r}",
+            f"Filter Width, Channels, Num Filter, Strides,' or 'Layer, M, N, K', got {excerpt(lines[header_at].strip())}",
             line=header_line, field="header",
         )
 
