@@ -119,7 +119,7 @@ def _list_schedule(graph, placement, units, cost, comm, rule: DelayRule, hops=No
 
     orders: dict[int, list[Action]] = {p: [] for p in range(P)}
     free = [0.0] * P
-    finish: dict[tuple[Task, int], float] = {}
+    completion = [0.0] * units  # the last end of each unit's tasks
     events: list[tuple[float, int]] = [(0.0, p) for p in range(P)]
     heapq.heapify(events)
     running = [False] * P
@@ -210,13 +210,14 @@ def _list_schedule(graph, placement, units, cost, comm, rule: DelayRule, hops=No
         orders[p].append(Action(n.kind, n.layer, unit))
         free[p] = end
         running[p] = True
-        finish[(n, unit)] = end
+        if end > completion[unit]:
+            completion[unit] = end
         done += 1
-        release((n, unit), end)
+        inst = (n, unit)
+        del need[inst]  # nothing reads an instance's count or arrival once it has started: drop them
+        ready_at.pop(inst, None)
+        release(inst, end)
         heapq.heappush(events, (end, p))
-    completion = [0.0] * units
-    for (_, unit), t in finish.items():
-        completion[unit] = max(completion[unit], t)
     for i in range(1, units):  # a unit is complete when it and every earlier unit are done
         completion[i] = max(completion[i], completion[i - 1])
     return orders, completion
