@@ -181,3 +181,73 @@ def test_replication_follows_pipedream_formula():
     # (100 + 4 * (2 - 1) * 8 / (1 * 2)) / 2 = 58
     plan = plan_stages([100], 2, param_bytes=[8], bandwidth=1.0, replicate=True)
     assert plan.stages == ((1, 1, 2),) and plan.bottleneck == 58
+
+
+# --------------------------------------------------------------------------- offloading moves
+
+
+def _full_estimate(template, placement, hw, processors, rule):
+    """A move priced in full and independently: loads from scratch, and each layer's loop as the
+    longest path F_l ~> U_l over networkx's descendants of F_l (node cycles, transfers on cut edges)."""
+    import networkx as nx
+
+    from models.graph.tasks import Task, TaskKind, edge_bytes, update_tasks
+
+    proc = [0] * processors
+    for n, p in placement.items():
+        proc[p] += hw.cycles(template, n, p)
+    link = {}
+    for u, v in template.edges:
+        if placement[u] != placement[v]:
+            key = (placement[u], placement[v])
+            link[key] = link.get(key, 0) + hw.transfer(edge_bytes(template, u, v))
+    bound = 0.0
+    for l, ups in update_tasks(template).items():
+        start = Task(TaskKind.F, l)
+        reach = nx.descendants(template, start) | {start}
+        longest = {}
+        for n in nx.topological_sort(template.subgraph(reach)):
+            here = hw.cycles(template, n, placement[n])
+            ins = [longest[u] + (hw.transfer(edge_bytes(template, u, n)) if placement[u] != placement[n] else 0)
+                   for u in template.predecessors(n) if u in longest]
+            longest[n] = here + max(ins, default=0)
+        path = max((longest[u] for u in ups if u in longest), default=0)
+        bound = max(bound, path / (1 + rule.staleness(l)))
+    return max([*proc, *link.values(), bound])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_offloading_candidates_equal_pricing_every_move_in_full(seed):
+    """The incremental candidate list (loads updated from the placement's, recurrence bounds only
+    where the loads leave room) is exactly the list of every single move priced in full."""
+    from models.graph.build import training_graph
+    from models.network.zoo import load_network
+    from schedules.methods.layerpipe import MOVABLE, _targets, candidate_moves, initial_placement, plan_rule
+    from schedules.planning.partition import plan_stages as dp
+    from schedules.planning.stages import layer_costs
+    from simulator.costs import LinkModel, MacArray
+    from simulator.hardware import Hardware
+    from simulator.platform import Platform
+
+    rng = random.Random(seed)
+    widths = [rng.choice([8, 16, 64, 200]) for _ in range(rng.randint(3, 7))]
+    net = load_network("mlp:" + "-".join(map(str, widths)))
+    P = rng.randint(2, 4)
+    hw = Hardware.of(Platform.homogeneous(P, MacArray(rng.choice([16, 64])), LinkModel(rng.choice([0, 5, 50]), 8)))
+    template = training_graph(net, rng.choice([4, 32]), view="layerpipe")
+    plan = dp(layer_costs(template, hw), P)
+    stale = {l: rng.randint(0, 3) for l in range(1, len(widths))}
+    rule = plan_rule(plan, stale)
+    placement = initial_placement(template, plan)
+    for n in rng.sample(sorted(t for t in placement if t[0] == "WG"), 1):  # start from an offloaded placement
+        placement[n] = rng.randrange(P)
+    estimate = _full_estimate(template, placement, hw, P, rule)
+    expected = []
+    for n in sorted(t for t in placement if t[0] in MOVABLE):
+        for q in _targets(template, placement, n, P):
+            t = _full_estimate(template, {**placement, n: q}, hw, P, rule)
+            if t < estimate:
+                expected.append((t, n, q))
+    got = candidate_moves(template, placement, hw, P, rule)
+    assert [(n, q) for _, n, q in got] == [(n, q) for _, n, q in sorted(expected)]
+    assert [t for t, _, _ in got] == pytest.approx([t for t, _, _ in sorted(expected)], rel=1e-12)

@@ -154,29 +154,7 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
 
     current = simulated(placement)
     while True:
-        proc, link = estimated_loads(template, placement, hw, processors, costs)
-        estimate = max([*proc, *link.values(), recurrence_bound(template, placement, hw, rule, costs)])
-        candidates = []
-        for n in sorted(t for t in placement if t[0] in MOVABLE):
-            here = placement[n]
-            for q in _targets(template, placement, n, processors):
-                loads = list(proc)
-                loads[here] -= costs.cycles(n, here)
-                loads[q] += costs.cycles(n, q)
-                if max(loads) >= estimate:  # the move's estimate is at least this: not a candidate
-                    continue
-                links = dict(link)
-                for v, hop in costs.succ[n]:
-                    _move_link(links, (here, placement[v]), (q, placement[v]), hop)
-                for u, hop in costs.pred[n]:
-                    _move_link(links, (placement[u], here), (placement[u], q), hop)
-                if max(links.values(), default=0) >= estimate:
-                    continue
-                trial = {**placement, n: q}
-                t = max([*loads, *links.values(), recurrence_bound(template, trial, hw, rule, costs)])
-                if t < estimate:
-                    candidates.append((t, n, q))
-        for _, n, q in sorted(candidates)[:tries]:
+        for _, n, q in candidate_moves(template, placement, hw, processors, rule, costs)[:tries]:
             trial = {**placement, n: q}
             period = simulated(trial)
             if period < 0.995 * current:
@@ -184,6 +162,39 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
                 break
         else:
             return placement
+
+
+def candidate_moves(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, processors: int,
+                    rule: DelayRule, costs: _Costs | None = None) -> list[tuple[float, Task, int]]:
+    """Every single move (a WG or AG2 to another processor, :data:`MOVABLE`) whose analytic period
+    estimate, max(processor loads, link loads, recurrence bound), is below the placement's own, as
+    sorted ``(estimate, task, processor)``. Loads are updated from the placement's (only the moved
+    task's processors and edges change) and the recurrence bound is computed only for a move whose
+    loads are below the estimate: the same list as pricing every move in full."""
+    costs = costs or _Costs(template, hw, processors)
+    proc, link = estimated_loads(template, placement, hw, processors, costs)
+    estimate = max([*proc, *link.values(), recurrence_bound(template, placement, hw, rule, costs)])
+    candidates = []
+    for n in sorted(t for t in placement if t[0] in MOVABLE):
+        here = placement[n]
+        for q in _targets(template, placement, n, processors):
+            loads = list(proc)
+            loads[here] -= costs.cycles(n, here)
+            loads[q] += costs.cycles(n, q)
+            if max(loads) >= estimate:  # the move's estimate is at least this: not a candidate
+                continue
+            links = dict(link)
+            for v, hop in costs.succ[n]:
+                _move_link(links, (here, placement[v]), (q, placement[v]), hop)
+            for u, hop in costs.pred[n]:
+                _move_link(links, (placement[u], here), (placement[u], q), hop)
+            if max(links.values(), default=0) >= estimate:
+                continue
+            trial = {**placement, n: q}
+            t = max([*loads, *links.values(), recurrence_bound(template, trial, hw, rule, costs)])
+            if t < estimate:
+                candidates.append((t, n, q))
+    return sorted(candidates)
 
 
 def _move_link(links: dict[tuple[int, int], int], old: tuple[int, int], new: tuple[int, int], cycles: int) -> None:
@@ -333,5 +344,5 @@ def layerpipe(net: NetworkSpec, hw: Hardware, *, minibatches: int, batch: int, *
     return plan_layerpipe(net, hw, batch=batch, **options).schedule(minibatches)
 
 
-__all__ = ["layerpipe", "plan_layerpipe", "Planned", "layerpipe_placement", "balance", "estimated_loads", "recurrence_bound", "build", "MOVABLE",
+__all__ = ["layerpipe", "plan_layerpipe", "Planned", "layerpipe_placement", "balance", "candidate_moves", "estimated_loads", "recurrence_bound", "build", "MOVABLE",
            "planning_units", "plan_rule", "layer_staleness", "fine_tasks_on", "plan_fine_tasks"]
