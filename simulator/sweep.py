@@ -957,16 +957,18 @@ def _dask_rows(client, todo: list[RunConfig], address: str, timeout: float):
     from distributed import as_completed
 
     kept = "the finished runs are kept: run the same command again to resume"
-    idle_since: list[float | None] = [None]
+    idle_since: float | None = None
 
     def check_cluster(waiting: int) -> None:
+        nonlocal idle_since
         if client.status != "running":
             raise SweepError(f"lost the Dask scheduler at {address!r}; {kept}")
         if client.scheduler_info(n_workers=-1).get("workers"):
-            idle_since[0] = None
+            idle_since = None
             return
-        idle_since[0] = idle_since[0] if idle_since[0] is not None else time.monotonic()
-        if time.monotonic() - idle_since[0] > timeout:
+        if idle_since is None:
+            idle_since = time.monotonic()
+        if time.monotonic() - idle_since > timeout:
             raise SweepError(f"the Dask cluster at {address!r} has had no worker for {timeout:g} s "
                              f"({waiting} runs waiting): start workers, or raise --dask-timeout")
 
