@@ -927,8 +927,10 @@ def _dask(todo: list[RunConfig], address: str, timeout: float):
         raise SweepError("--dask-scheduler needs dask[distributed]: pip install 'dask[distributed]'") from None
     import logging
 
-    # distributed logs a lost scheduler as multi-page tracebacks; the sweep says it in one line
-    logs = [logging.getLogger(n) for n in ("distributed", *logging.root.manager.loggerDict) if n.startswith("distributed")]
+    # distributed (and asyncio, for its background gathers) log a lost scheduler as multi-page
+    # tracebacks; the sweep says it in one line
+    logs = [logging.getLogger(n) for n in ("distributed", "asyncio", *logging.root.manager.loggerDict)
+            if n.startswith(("distributed", "asyncio"))]
     levels = [log.level for log in logs]
     for log in logs:
         log.setLevel(logging.CRITICAL + 1)

@@ -138,6 +138,19 @@ def parse_formats(text: str) -> list[str]:
     return formats
 
 
+def _quiet_cluster_logs(args: argparse.Namespace) -> None:
+    """After a Dask sweep, its client's background tasks may still report a lost scheduler as the
+    process exits, though the sweep has said so in one line: this process ends with the command,
+    so their loggers are silenced for good (once distributed has made them)."""
+    if args.dask_scheduler is None:
+        return
+    import logging
+
+    for name in ("asyncio", "distributed", *logging.root.manager.loggerDict):
+        if name.startswith(("asyncio", "distributed")):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
 def run(args: argparse.Namespace) -> int:
     from simulator.sweep import SweepError, run_sweep
 
@@ -161,12 +174,14 @@ def run(args: argparse.Namespace) -> int:
         result = run_sweep(exp, output, jobs=args.jobs, dask_scheduler=args.dask_scheduler,
                            dask_timeout=args.dask_timeout, progress=progress, overwrite=args.overwrite)
     except KeyboardInterrupt:
+        _quiet_cluster_logs(args)
         print(f"\nlayerpipe sweep: interrupted; the finished runs are in {output}: run the same command again "
               "to resume", file=sys.stderr)
         return 130
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+        _quiet_cluster_logs(args)
     plots = draw_plots(result.rows, Path(exp.plots), formats) if exp.plots and any(
         not r.get("error") for r in result.rows) else []
     failed = [r for r in result.rows if r.get("error")]
