@@ -84,6 +84,7 @@ import csv
 import functools
 import io
 import json
+import logging
 import math
 import os
 import signal
@@ -494,17 +495,11 @@ class Experiment:
 
 
 def _accepted(schedule: str, variant: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
-    from schedules.registry import method
+    """The options of ``variant`` that ``schedule`` takes (none for a name validate() will refuse)."""
+    from schedules.registry import METHODS
 
-    m = method(schedule) if schedule in _known_schedules() else None
+    m = METHODS.get(schedule)
     return tuple((k, v) for k, v in variant if m is not None and m.accepts(k))
-
-
-@functools.lru_cache(maxsize=1)
-def _known_schedules() -> frozenset[str]:
-    from schedules.registry import SCHEDULES
-
-    return frozenset(SCHEDULES)
 
 
 def experiment_from_mapping(data: Mapping[str, Any], source: str = "experiment") -> Experiment:
@@ -919,18 +914,22 @@ def _local(todo: list[RunConfig], jobs: int):
                 proc.terminate()
 
 
+def cluster_loggers() -> list[logging.Logger]:
+    """The loggers of distributed and of asyncio (whose tasks distributed's client runs), as they
+    exist now: distributed makes its own when it is imported."""
+    names = ("distributed", "asyncio", *logging.root.manager.loggerDict)
+    return [logging.getLogger(n) for n in dict.fromkeys(names) if n.startswith(("distributed", "asyncio"))]
+
+
 def _dask(todo: list[RunConfig], address: str, timeout: float):
     """Yield rows as runs finish on the Dask cluster whose scheduler listens at ``address``."""
     try:
         from distributed import Client
     except ImportError:  # pragma: no cover - dask[distributed] is a dependency
         raise SweepError("--dask-scheduler needs dask[distributed]: pip install 'dask[distributed]'") from None
-    import logging
-
     # distributed (and asyncio, for its background gathers) log a lost scheduler as multi-page
     # tracebacks; the sweep says it in one line
-    logs = [logging.getLogger(n) for n in ("distributed", "asyncio", *logging.root.manager.loggerDict)
-            if n.startswith(("distributed", "asyncio"))]
+    logs = cluster_loggers()
     levels = [log.level for log in logs]
     for log in logs:
         log.setLevel(logging.CRITICAL + 1)

@@ -139,12 +139,12 @@ def read_jsonl(path: str | Path) -> MemoryTrace:
     return trace
 
 
-def _consumers(graph, trace: MemoryTrace) -> dict[tuple[str, int, str], list[TaskRecord]]:
-    """(producer label, destination, tensor name) -> the traced tasks there that read that tensor."""
+def _consumers(graph, trace: MemoryTrace, producers: dict[str, TaskRecord]) -> dict[tuple[str, int, str], list[TaskRecord]]:
+    """(producer label, destination, tensor name) -> the traced tasks there that read that tensor
+    (``producers``: every traced task by label)."""
     from models.graph.tasks import edge_tensor
 
     by_label = {(t.label, t.proc): t for t in trace.tasks}
-    producers = {t.label: t for t in trace.tasks}
     out: dict[tuple[str, int, str], list[TaskRecord]] = {}
     for x in trace.transfers:
         key = (x.producer, x.to, x.tensor)
@@ -182,7 +182,7 @@ def to_chrome(trace: MemoryTrace, name: str = "layerpipe", cycles_per_us: float 
         events.append({"ph": "X", "pid": 0, "tid": t.proc, "name": t.label, "cat": t.kind,
                        "ts": t.start / cycles_per_us, "dur": (t.end - t.start) / cycles_per_us,
                        "args": {"kind": t.kind, "layer": t.layer, "unit": t.unit}})
-    readers = _consumers(graph, trace) if graph is not None else {}
+    readers = _consumers(graph, trace, ends) if graph is not None else {}
     flow = 0
     for x in trace.transfers:
         tid = link_tid[(x.src, x.dst)]

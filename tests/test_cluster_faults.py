@@ -9,6 +9,7 @@ killed with SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -36,17 +37,9 @@ def _start(args: list[str]) -> subprocess.Popen:
 
 def _kill(proc: subprocess.Popen | None) -> None:
     if proc is not None and proc.poll() is None:
-        with pytest.raises(ProcessLookupError) if False else _quiet():
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-
-
-class _quiet:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, tb):
-        return kind is ProcessLookupError
 
 
 @pytest.fixture
@@ -84,6 +77,17 @@ def _wait_rows(proc, out: Path, n: int, seconds: float = 90) -> None:
     assert _rows(out) >= n, "no rows appeared"
 
 
+def _kill_mid_sweep(tmp_path, address: str, victim: subprocess.Popen, rows: int, timeout: float = 3):
+    """Start a sweep on the cluster, SIGKILL ``victim``'s process group once ``rows`` rows are on
+    disk; return the sweep's exit code, its stderr and the CSV's path."""
+    cmd, out = _sweep(tmp_path, address, timeout=timeout)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_rows(proc, out, rows)
+    os.killpg(victim.pid, signal.SIGKILL)
+    err = proc.communicate(timeout=60)[1]
+    return proc.returncode, err, out
+
+
 def _one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
@@ -103,12 +107,8 @@ def test_a_killed_scheduler_ends_the_sweep_in_one_line_and_keeps_the_rows(tmp_pa
     sched, address = scheduler
     worker = _worker(address)
     try:
-        cmd, out = _sweep(tmp_path, address)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _wait_rows(proc, out, 2)
-        os.killpg(sched.pid, signal.SIGKILL)
-        err = proc.communicate(timeout=60)[1]
-        assert proc.returncode == 2
+        code, err, out = _kill_mid_sweep(tmp_path, address, sched, rows=2)
+        assert code == 2
         assert "lost the Dask scheduler" in _one_line(err) and "finished runs are kept" in err
         kept = _rows(out)
         assert kept >= 2
@@ -124,12 +124,8 @@ def test_the_only_worker_killed_without_a_nanny_ends_in_one_line(tmp_path, sched
     _, address = scheduler
     worker = _worker(address)
     try:
-        cmd, out = _sweep(tmp_path, address, timeout=2)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _wait_rows(proc, out, 1)
-        os.killpg(worker.pid, signal.SIGKILL)
-        err = proc.communicate(timeout=60)[1]
-        assert proc.returncode == 2
+        code, err, out = _kill_mid_sweep(tmp_path, address, worker, rows=1, timeout=2)
+        assert code == 2
         assert "has had no worker" in _one_line(err) or "worker died" in err
         assert _rows(out) >= 1
     finally:
@@ -171,5 +167,5 @@ def test_a_killed_local_sweep_leaves_no_worker_running(tmp_path, sig):
             time.sleep(0.2)
         assert _descendants(proc.pid) == []
     finally:
-        with _quiet():
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

@@ -77,8 +77,8 @@ class _Costs:
     """The template's costs, computed once per planning call (not once per trial move): task
     cycles per (task, processor), transfer cycles per edge, successors and topological order."""
 
-    def __init__(self, template: nx.DiGraph, hw: Hardware, processors: int):
-        self.template, self.hw, self.processors = template, hw, processors
+    def __init__(self, template: nx.DiGraph, hw: Hardware):
+        self.template, self.hw = template, hw
         self.order = list(nx.topological_sort(template))
         self.index = {n: i for i, n in enumerate(self.order)}
         self.edge = {(u, v): hw.transfer(edge_bytes(template, u, v)) for u, v in template.edges}
@@ -97,7 +97,7 @@ class _Costs:
 def estimated_loads(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, processors: int,
                     costs: _Costs | None = None):
     """Per-unit busy cycles of each processor and of each directed processor pair."""
-    c = costs or _Costs(template, hw, processors)
+    c = costs or _Costs(template, hw)
     proc = [0] * processors
     for n, p in placement.items():
         proc[p] += c.cycles(n, p)
@@ -112,7 +112,7 @@ def estimated_loads(template: nx.DiGraph, placement: dict[Task, int], hw: Hardwa
 def recurrence_bound(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, rule: DelayRule,
                      costs: _Costs | None = None) -> float:
     """max over layers of (longest path from F_l to l's update, with transfers) / (1 + S(l))."""
-    c = costs or _Costs(template, hw, len(hw.processors))
+    c = costs or _Costs(template, hw)
     order = c.order
     cost = {n: c.cycles(n, placement[n]) for n in order}
     bound = 0.0
@@ -147,7 +147,7 @@ def balance(template: nx.DiGraph, placement: dict[Task, int], hw: Hardware, proc
     """
     placement = dict(placement)
     units = planning_units(processors)
-    costs = _Costs(template, hw, processors)
+    costs = _Costs(template, hw)
 
     def simulated(pl) -> float:
         return estimated_period(template, pl, units, cost=costs.cycles, comm=hw.transfer, rule=rule, hops=hw.hops)
@@ -171,7 +171,7 @@ def candidate_moves(template: nx.DiGraph, placement: dict[Task, int], hw: Hardwa
     sorted ``(estimate, task, processor)``. Loads are updated from the placement's (only the moved
     task's processors and edges change) and the recurrence bound is computed only for a move whose
     loads are below the estimate: the same list as pricing every move in full."""
-    costs = costs or _Costs(template, hw, processors)
+    costs = costs or _Costs(template, hw)
     proc, link = estimated_loads(template, placement, hw, processors, costs)
     estimate = max([*proc, *link.values(), recurrence_bound(template, placement, hw, rule, costs)])
     candidates = []

@@ -52,7 +52,7 @@ def _add_option_axes(grid) -> None:
     for name in OPTION_AXES:
         opt = OPTIONS[name]
         who = ", ".join(m.name for m in METHODS.values() if name in m.options)
-        values = "true false" if opt.flag else ("ema stash" if name == "memory" else (opt.metavar or "VALUE"))
+        values = "true false" if opt.flag else " ".join(opt.choices) if opt.choices else (opt.metavar or "VALUE")
         note = " (space-separated: a group list has commas)" if name == "groups" else ""
         grid.add_argument(f"--{name.replace('_', '-')}", nargs="+", dest=name, metavar="V",
                           help=f"{who}: {opt.help}; values such as {values}, or default{note}")
@@ -146,9 +146,10 @@ def _quiet_cluster_logs(args: argparse.Namespace) -> None:
         return
     import logging
 
-    for name in ("asyncio", "distributed", *logging.root.manager.loggerDict):
-        if name.startswith(("asyncio", "distributed")):
-            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    from simulator.sweep import cluster_loggers
+
+    for log in cluster_loggers():
+        log.setLevel(logging.CRITICAL + 1)
 
 
 def run(args: argparse.Namespace) -> int:
