@@ -40,7 +40,7 @@ from models.network.spec import NetworkSpec
 from schedules.registry import method
 from simulator.limits import check_compare
 from simulator.metrics import Metrics, summarize
-from simulator.runs import REFERENCE_MINIBATCHES, sequential_reference
+from simulator.runs import REFERENCE_MINIBATCHES, auto_minibatches, sequential_reference
 from simulator.selection import Choice, choose
 from simulator.staleness import realised_staleness
 
@@ -112,10 +112,12 @@ def _row(net: NetworkSpec, choice: Choice, m: Metrics | None, processors: int, p
     return row
 
 
-def compare(net: NetworkSpec, schedules: Sequence[str], platform, *, minibatches: int = 16, batch: int = 32,
+def compare(net: NetworkSpec, schedules: Sequence[str], platform, *, minibatches: int | None = None, batch: int = 32,
             no_limits: bool = False, **options) -> list[dict]:
     """One row per schedule on every processor of ``platform`` (see the module docstring);
     ``options`` go to the methods that accept them (``schedules.registry.OPTIONS``).
+    ``minibatches``: at least this many optimizer steps per run; None: each run as short as its
+    exact steady state allows (:func:`simulator.runs.run_until_converged`).
 
     Runs that would exhaust memory or take hours are refused first (:mod:`simulator.limits`,
     :class:`~simulator.limits.LimitError`) unless ``no_limits`` is true. A schedule none of whose
@@ -124,9 +126,10 @@ def compare(net: NetworkSpec, schedules: Sequence[str], platform, *, minibatches
     """
     for name in schedules:
         method(name)
+    longest = auto_minibatches(net) if minibatches is None else minibatches
     if not no_limits:
-        check_compare(net, schedules, platform, minibatches=minibatches, batch=batch, options=options)
-    _, seq = sequential_reference(net, platform, batch=batch, minibatches=min(minibatches, REFERENCE_MINIBATCHES),
+        check_compare(net, schedules, platform, minibatches=longest, batch=batch, options=options)
+    _, seq = sequential_reference(net, platform, batch=batch, minibatches=min(longest, REFERENCE_MINIBATCHES),
                                   **options)
     seq_cycles = seq.stats.cycles_per_step
     choices = {name: choose(name, net, platform, minibatches=minibatches, batch=batch, **options)

@@ -42,7 +42,7 @@ from schedules.schedule import Schedule
 from simulator.engine import SimResult
 from simulator.hardware import Hardware
 from simulator.metrics import processor_memory
-from simulator.runs import converge
+from simulator.runs import auto_minibatches, converge
 from simulator.selection import Trial, choose
 
 #: the methods whose ladder has every rung
@@ -111,7 +111,8 @@ def explain(network: NetworkSpec, name: str, platform, *, minibatches: int, batc
     rungs = [Rung("pipedream", base.schedule, base.result)]
 
     def rung(label: str, build: Callable[[int], Schedule]) -> Schedule:
-        sched, result = converge(build, platform, minibatches, record_versions=True)
+        n = auto_minibatches(network) if minibatches is None else minibatches
+        sched, result = converge(build, platform, n, record_versions=True, shortest=minibatches is None)
         rungs.append(Rung(label, sched, result))
         return sched
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from models.network.spec import NetworkSpec, weight_layers
+from schedules.passes import Placement
 from schedules.registry import build_schedule, method, schedule_builder
 from schedules.schedule import Schedule
 from simulator.engine import SimResult, simulate
-from simulator.engine.window import exact_steps
+from simulator.engine.window import exact_steps, orders_period, schedule_period
 from simulator.trace import TraceSink
 
 #: how far :func:`run_until_converged` lengthens a run, as a multiple of the minibatches asked for (or
@@ -38,35 +39,60 @@ def auto_minibatches(network: NetworkSpec) -> int:
     return max(32, 4 * (len(weight_layers(network)) + 1))
 
 
+def shortest_exact_steps(sched: Schedule) -> int:
+    """The fewest steps of ``sched``'s method whose run holds one period of its orders for the exact
+    steady state (:func:`simulator.engine.window.exact_steps`), the period read from ``sched``'s
+    own orders where they repeat (else the schedule's own period, its replicas' round robin included)."""
+    base = schedule_period(sched, Placement(sched).period)[1] * sched.microbatches_per_step
+    orders = [sched.orders[p] for p in range(sched.processors)]
+    period = orders_period(orders, sched.units, sched.rule.depth_units(), base)
+    return exact_steps(sched, fold=1, period_units=period or base)
+
+
 def converge(build: Callable[[int], Schedule], platform, minibatches: int,
-             trace: Callable[[], TraceSink] | None = None, record_versions: bool = False) -> tuple[Schedule, SimResult]:
-    """Simulate ``build(n)`` for n = ``minibatches``, doubling n (up to :data:`MAX_LENGTHENING`
-    times) until the run's exact steady state is known (:attr:`simulator.engine.SimStats.exact`:
-    two periods of its steady-state window repeat). When no length gives it, the longest run
-    is kept: :func:`simulator.metrics.summarize` reports its window if that converged, else
-    "not measured". ``trace`` makes a fresh sink for each try;
-    ``record_versions`` records the weight versions every task used (``SimResult.versions``)."""
+             trace: Callable[[], TraceSink] | None = None, record_versions: bool = False, *,
+             shortest: bool = False) -> tuple[Schedule, SimResult]:
+    """Simulate ``build(n)`` for n = ``minibatches``, lengthening the run until its exact steady
+    state is known (:attr:`simulator.engine.SimStats.exact`: two periods of its orders repeat).
+
+    The first run is at least as long as one period of its orders needs
+    (:func:`shortest_exact_steps`); with ``shortest`` (the default run length) it is exactly that
+    long, even when shorter than ``minibatches``. Each further try at least doubles the run and
+    is at least as long as one period of the orders it found needs, up to
+    :data:`MAX_LENGTHENING` x ``minibatches`` or what four periods need.
+    When no length gives it, the longest run is kept: :func:`simulator.metrics.summarize` reports
+    its window if that converged, else "not measured". ``trace`` makes a fresh sink for each
+    try; ``record_versions`` records the weight versions every task used (``SimResult.versions``)."""
     n, cap = minibatches, MAX_LENGTHENING * minibatches
-    while True:
+    sched = build(n)
+    # a run shorter than one period of its orders needs is never exact: do not simulate it
+    short = shortest_exact_steps(sched)
+    cap = max(cap, short)
+    if short != n and (shortest or short > n):
+        n = short
         sched = build(n)
+    while True:
         result = simulate(sched, platform, trace=trace() if trace is not None else None,
                           record_versions=record_versions)
         if result.stats.exact or result.stats.steps <= 1 or n >= cap:
             return sched, result
-        # as long as the exact steady state needs (the plan fixes the period), at least twice as long
-        needed = exact_steps(sched, result.executable.placement.period)
-        cap = max(cap, needed)
-        n = min(max(2 * n, needed), cap)
+        placement_period, period = result.executable.placement.period, result.stats.orders_period
+        needed = exact_steps(sched, placement_period, 1, period)
+        cap = max(cap, exact_steps(sched, placement_period, 4, period))
+        n = min(max(needed, 2 * n), cap)
+        sched = build(n)
 
 
-def run_until_converged(name: str, network: NetworkSpec, platform, *, minibatches: int, batch: int,
+def run_until_converged(name: str, network: NetworkSpec, platform, *, minibatches: int | None, batch: int,
                         trace: Callable[[], TraceSink] | None = None, record_versions: bool = False,
                         **options) -> tuple[Schedule, SimResult]:
     """Build method ``name`` (``options`` as :func:`schedules.registry.build_schedule` takes them)
-    and simulate it until its steady state has converged (:func:`converge`); the method plans once
-    and only orders again for each length tried (:func:`schedules.registry.schedule_builder`)."""
-    return converge(schedule_builder(name, network, platform, batch=batch, **options), platform, minibatches, trace,
-                    record_versions)
+    and simulate it until its steady state has converged (:func:`converge`; ``minibatches`` None:
+    the shortest run that gives it, up to :func:`auto_minibatches`); the method plans once and
+    only orders again for each length tried (:func:`schedules.registry.schedule_builder`)."""
+    n = auto_minibatches(network) if minibatches is None else minibatches
+    return converge(schedule_builder(name, network, platform, batch=batch, **options), platform, n, trace,
+                    record_versions, shortest=minibatches is None)
 
 
 def sequential_reference(network: NetworkSpec, platform, *, batch: int, minibatches: int = REFERENCE_MINIBATCHES,
@@ -79,4 +105,4 @@ def sequential_reference(network: NetworkSpec, platform, *, batch: int, minibatc
 
 
 __all__ = ["MAX_LENGTHENING", "REFERENCE_MINIBATCHES", "auto_minibatches", "converge", "run_until_converged",
-           "sequential_reference"]
+           "sequential_reference", "shortest_exact_steps"]

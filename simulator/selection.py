@@ -88,10 +88,11 @@ class Choice:
                 f"fullest processor, the platform has {human_bytes(self.capacity)} per processor")
 
 
-def choose(name: str, network: NetworkSpec, platform, *, minibatches: int, batch: int, **options) -> Choice:
+def choose(name: str, network: NetworkSpec, platform, *, minibatches: int | None, batch: int, **options) -> Choice:
     """Simulate method ``name`` on every candidate plan and choose (module docstring). Every trial
     records the weight versions its tasks used (``SimResult.versions``): they decide how many
-    versions weight stashing keeps, and so the memory."""
+    versions weight stashing keeps, and so the memory. ``minibatches`` None: each run as short
+    as its exact steady state allows (:func:`simulator.runs.run_until_converged`)."""
     capacity = getattr(platform, "memory_capacity", None)
     candidates: list[Candidate | None] = list(plan_candidates(name, network, platform, batch=batch, **options)) or [None]
     trials = []

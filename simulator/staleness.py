@@ -145,7 +145,7 @@ def schedule_staleness(name: str, network, platform, *, batch: int, minibatches:
     from simulator.selection import choose
 
     start = minibatches or auto_minibatches(network)
-    n = start
+    n = minibatches  # None: the run compare makes (as short as the exact steady state allows)
     while True:
         choice = choose(name, network, platform, minibatches=n, batch=batch, **options)
         if choice.chosen is None:
@@ -153,9 +153,10 @@ def schedule_staleness(name: str, network, platform, *, batch: int, minibatches:
         try:
             return choice.chosen, replay_pattern(choice.chosen.result.versions)
         except ReplayError:
-            if n >= MAX_REPLAY_LENGTHENING * start:
+            ran = choice.chosen.schedule.steps
+            if ran >= MAX_REPLAY_LENGTHENING * start:
                 raise
-            n *= 2
+            n = 2 * ran
 
 
 __all__ = ["ReplayError", "LayerStaleness", "step_lags", "realised_staleness", "replay_pattern", "schedule_staleness",

@@ -575,18 +575,15 @@ def run_one(config: RunConfig) -> dict[str, Any]:
     from models.network.zoo import load_network, parse_input_shape
     from simulator.evaluate import compare
     from simulator.limits import guarded_platform
-    from simulator.runs import auto_minibatches
-
     row: dict[str, Any] = {**asdict(config)}
     options_set = dict(row.pop("options"))
     row.update({o: options_set.get(o) for o in OPTION_AXES})
     try:
         net = load_network(config.network, parse_input_shape(config.input))
         platform = guarded_platform(config.platform(), override=None)
-        n = config.minibatches if config.minibatches is not None else auto_minibatches(net)
         options = {"microbatches": config.microbatches} if config.microbatches is not None else {}
         options.update(config.options)
-        (result,) = compare(net, [config.schedule], platform, minibatches=n, batch=config.batch,
+        (result,) = compare(net, [config.schedule], platform, minibatches=config.minibatches, batch=config.batch,
                             parallelism=config.parallelism, **options)
     except LayerPipeError as exc:
         row["error"] = str(exc).replace("\n", " ") or type(exc).__name__

@@ -14,7 +14,8 @@ NETWORK                zoo name, ``mlp:784-256-10``, or a .yaml/.json/.csv netwo
 --hardware TEXT        processor cost model, ``mac:256`` or ``systolic:32x32:ws`` (mac:256)
 --link LAT,BW          link latency and bytes per cycle, or ``none`` (100,16)
 --topology NAME        full, ring or mesh (full)
---minibatches N        optimizer steps to simulate (auto: max(32, 4 (L + 1)) for L weight layers)
+--minibatches N        optimizer steps to simulate at least (auto: as short as the exact steady state allows;
+                       trace and gantt: max(32, 4 (L + 1)) for L weight layers)
 --batch B              samples per minibatch (32)
 --microbatches M       micro-batches per step of the flush schedules (the builder's)
 --input CxHxW          input shape per sample (the network's)
@@ -98,8 +99,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, network: bool = True, 
                             help="schedule to build: " + ", ".join(schedule_names()))
     add_platform_arguments(parser)
     parser.add_argument("--minibatches", "-n", type=int, default=DEFAULTS["minibatches"], metavar="N",
-                        help="optimizer steps to simulate (default: max(32, 4 x (weight layers + 1)), enough "
-                             "for every schedule to reach its steady state)")
+                        help="optimizer steps to simulate at least; a run is lengthened until its steady "
+                             "state is known (default: each run as short as its exact steady state allows; "
+                             "trace and gantt: max(32, 4 x (weight layers + 1)))")
     parser.add_argument("--batch", "-b", type=int, default=DEFAULTS["batch"], metavar="B",
                         help=f"samples per minibatch (default {DEFAULTS['batch']})")
     parser.add_argument("--microbatches", "-m", type=int, default=None, metavar="M",
@@ -181,6 +183,13 @@ def minibatches_from_args(args: argparse.Namespace, network) -> int:
     return args.minibatches if args.minibatches is not None else auto_minibatches(network)
 
 
+def run_length(args: argparse.Namespace) -> str:
+    """How long the runs of a table were, for its title."""
+    if args.minibatches is None:
+        return "each run as long as its exact steady state needs"
+    return f"at least {args.minibatches} minibatches"
+
+
 def resolve(args: argparse.Namespace, schedule_name: str | None = None, *, trace: bool = True):
     """``(network, platform, schedule)`` from parsed arguments.
 
@@ -210,6 +219,6 @@ def resolve(args: argparse.Namespace, schedule_name: str | None = None, *, trace
     return network, platform, schedule
 
 
-__all__ = ["bounded_int", "DEFAULTS", "check_sizes", "minibatches_from_args", "add_run_arguments", "add_platform_arguments",
+__all__ = ["bounded_int", "DEFAULTS", "check_sizes", "minibatches_from_args", "run_length", "add_run_arguments", "add_platform_arguments",
            "add_schedule_options", "resolve", "platform_spec_from_args", "platform_from_args", "network_from_args",
            "schedule_options", "schedule_names"]

@@ -15,9 +15,9 @@ from simulator.commands.common import (
     add_run_arguments,
     add_schedule_options,
     check_sizes,
-    minibatches_from_args,
     network_from_args,
     platform_from_args,
+    run_length,
     schedule_options,
 )
 from simulator.commands.simulate import print_rows
@@ -38,14 +38,13 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not names:
         raise LayerPipeError(f"unknown schedule(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(SCHEDULES)})")
     net, plat = network_from_args(args), platform_from_args(args)
-    n = minibatches_from_args(args, net)
-    rows = compare(net, names, plat, minibatches=n, batch=args.batch, no_limits=args.no_limits,
+    rows = compare(net, names, plat, minibatches=args.minibatches, batch=args.batch, no_limits=args.no_limits,
                    **schedule_options(args))
     check_something_fits(rows)
     if args.json:
         print(to_json(rows))
         return 0
-    print(f"{net.name} on {rows[0]['platform']}, batch {args.batch}, {n} minibatches")
+    print(f"{net.name} on {rows[0]['platform']}, batch {args.batch}, {run_length(args)}")
     print_rows(rows)
     for name, why in skipped.items():
         print(f"not run: {name} ({why})")

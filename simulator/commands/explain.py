@@ -19,9 +19,9 @@ from simulator.commands.common import (
     add_run_arguments,
     add_schedule_options,
     check_sizes,
-    minibatches_from_args,
     network_from_args,
     platform_from_args,
+    run_length,
     schedule_options,
 )
 from simulator.commands.gantt import plot_path
@@ -34,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
     out = plot_path(args.plot)
     check_sizes(args)
     net, plat = network_from_args(args), platform_from_args(args)
-    n = minibatches_from_args(args, net)
-    ladder = explain(net, args.schedule, plat, minibatches=n, batch=args.batch, **schedule_options(args))
+    ladder = explain(net, args.schedule, plat, minibatches=args.minibatches, batch=args.batch, **schedule_options(args))
     if out is not None:
         from simulator.plots import ladder_figure
 
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(to_json(ladder.to_dict()))
         return 0
-    print(f"{ladder.method} on {ladder.network}, {ladder.platform}, batch {args.batch}, {n} minibatches: "
+    print(f"{ladder.method} on {ladder.network}, {ladder.platform}, batch {args.batch}, {run_length(args)}: "
           f"{ladder.speedup:.3f}x over PipeDream")
     cumulative = 1.0
     rows = []

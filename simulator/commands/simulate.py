@@ -16,9 +16,9 @@ from simulator.commands.common import (
     add_run_arguments,
     add_schedule_options,
     check_sizes,
-    minibatches_from_args,
     network_from_args,
     platform_from_args,
+    run_length,
     schedule_options,
 )
 from simulator.evaluate import check_something_fits, compare
@@ -57,8 +57,7 @@ def print_rows(rows: list[dict]) -> None:
 def run(args: argparse.Namespace) -> int:
     check_sizes(args)
     net, plat = network_from_args(args), platform_from_args(args)
-    n = minibatches_from_args(args, net)
-    rows = compare(net, [args.schedule], plat, minibatches=n, batch=args.batch, no_limits=args.no_limits,
+    rows = compare(net, [args.schedule], plat, minibatches=args.minibatches, batch=args.batch, no_limits=args.no_limits,
                    **schedule_options(args))
     check_something_fits(rows)
     if args.json:
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     r = rows[0]
     print(f"{r['schedule']} on {r['network']}, {r['platform']} ({r['processors_used']} of {r['processors']} "
-          f"processors used), batch {args.batch}, {n} minibatches")
+          f"processors used), batch {args.batch}, {run_length(args)}")
     print_rows(rows)
     print()
     print(format_table([{"processor": f"P{p}", "utilization": u, "peak memory (MiB)": mib(m)}

@@ -44,13 +44,13 @@ from schedules.passes import ExecutableSchedule
 from simulator.engine.events import EventLog
 from simulator.engine.steady import SteadyState, exact_steady_state
 from simulator.engine.versions import RealisedVersions, VersionLog
-from simulator.engine.window import schedule_period, schedule_window, window_midpoint
+from simulator.engine.window import exact_core, orders_period, schedule_period, schedule_window, window_midpoint
 from simulator.hardware import task_cycles
 from simulator.trace import TraceSink, tensor_name
 
 # what a task waits for
 LOCAL, XFER, UPDATE = 0, 1, 2
-#: the longest period, as a multiple of the schedule's own, that the exact steady state tries
+#: the longest period, as a multiple of the one its orders repeat with, that the exact steady state tries
 EXACT_MAX_FOLD = 4
 
 
@@ -77,6 +77,7 @@ class SimStats:
     any_transfer_wait: float = 0.0  # cycles in which some processor waited on in-flight data
     peak_stash_bytes: list[int] = field(default_factory=list)
     steady: SteadyState | None = None  # the exact steady state, when the run logged its events
+    orders_period: int | None = None  # units with which the processors' orders repeat (None: none found)
 
     @property
     def exact(self) -> bool:
@@ -223,13 +224,19 @@ class EngineState:
         self.elog: EventLog | None = None
         self.period_units = period_steps * self.m
         self.core: tuple[int, int] = (0, 0)
-        if record_events and self.win_first >= 0:
-            hi = self.win_last * self.m
-            core_lo = max(self.win_first * self.m, hi - 3 * EXACT_MAX_FOLD * self.period_units)
-            # what a period's events wait for lies within the pipeline's depth on either side
-            margin = 2 * self.rule.depth_units() + EXACT_MAX_FOLD * self.period_units
-            self.core = (core_lo, hi)
-            self.elog = EventLog(max(0, core_lo - margin), hi + margin, self.rule.group)
+        core = None
+        if record_events:
+            # the period to read: the schedule's own, or the multiple of it its orders repeat with
+            depth = self.rule.depth_units()
+            found = orders_period(self.orders, self.units, depth, self.period_units)
+            self.stats.orders_period = found
+            if found is not None:
+                self.period_units = found
+            core = exact_core(self.units, depth, self.period_units, EXACT_MAX_FOLD)
+        if core is not None:
+            log_lo, core_lo, core_hi, log_hi = core
+            self.core = (core_lo, core_hi)
+            self.elog = EventLog(log_lo, log_hi, self.rule.group)
             self.key_src: dict[tuple[int, int], tuple] = {}
             self.cur_preds: list[list] = [[] for _ in range(P)]
             self.prev_ev: list[tuple | None] = [None] * P  # what the processor's next task waits for

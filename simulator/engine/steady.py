@@ -42,7 +42,8 @@ class SteadyState:
     ``critical``: the events of a cycle that attains lambda, in order (readable);
     ``settled``: whether the simulated slice itself had reached the periodic regime (every
     event of the second period started exactly lambda after its twin in the first), so the
-    simulation's own step intervals equal the exact rate from there on.
+    simulation's own step intervals equal the exact rate from there on; ``start_unit``: the
+    first unit of the first period read.
     """
 
     exact: bool
@@ -53,6 +54,7 @@ class SteadyState:
     critical: tuple[str, ...] = ()
     settled: bool = False
     reason: str = ""
+    start_unit: int = 0
 
     def utilization(self, p: int) -> float:
         return float(self.busy[p] / self.period_cycles) if self.exact and self.period_cycles else float("nan")
@@ -193,7 +195,8 @@ def exact_steady_state(log: EventLog, core: tuple[int, int], period_units: int, 
                 busy[int(ev.resource[1:])] += Fraction(ev.duration)
         settled = all(b.nodes[r].start - ev.start == lam for r, ev in a.nodes.items())
         return SteadyState(True, cycles_per_step=lam * m / T, period_units=T, period_cycles=lam, busy=tuple(busy),
-                           critical=tuple(_describe_id(e[0], name) for e in cycle), settled=settled)
+                           critical=tuple(_describe_id(e[0], name) for e in cycle), settled=settled,
+                           start_unit=k_last * T)
     return SteadyState(False, reason=why)
 
 

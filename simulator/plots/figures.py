@@ -496,12 +496,11 @@ def schedule_run(network, schedule: str, processors: int, *, hardware: str = "ma
     from simulator.limits import guarded_platform
     from simulator.metrics import summarize
     from simulator.platform import PlatformSpec
-    from simulator.runs import auto_minibatches, run_until_converged
+    from simulator.runs import run_until_converged
     from simulator.trace import MemoryTrace
 
     net = load_network(network) if isinstance(network, str) else network
     platform = guarded_platform(PlatformSpec(processors, hardware, link, topology, overlap), override=None)
-    n = minibatches if minibatches is not None else auto_minibatches(net)
     if microbatches is not None:
         options["microbatches"] = microbatches
     # the run length of simulator.evaluate.compare, so the figures here equal the rows of compare and sweeps
@@ -511,7 +510,7 @@ def schedule_run(network, schedule: str, processors: int, *, hardware: str = "ma
         traces.append(MemoryTrace())
         return traces[-1]
 
-    sched, result = run_until_converged(schedule, net, platform, minibatches=n, batch=batch, trace=new_trace,
+    sched, result = run_until_converged(schedule, net, platform, minibatches=minibatches, batch=batch, trace=new_trace,
                                         record_versions=True, **options)
     return ScheduleRun(net, sched, platform, result, traces[-1], summarize(result))
 
