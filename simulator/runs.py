@@ -39,11 +39,18 @@ def auto_minibatches(network: NetworkSpec) -> int:
     return max(32, 4 * (len(weight_layers(network)) + 1))
 
 
+def _placement_period(placement: Placement, units: int) -> int:
+    """The placement's period where the run shows it (two whole periods), else 1: a round robin
+    over more replicas than half the run does not repeat within it (its update rounds, part of
+    the schedule's period, still say how long it is)."""
+    return placement.period if 2 * placement.period <= units else 1
+
+
 def shortest_exact_steps(sched: Schedule) -> int:
     """The fewest steps of ``sched``'s method whose run holds one period of its orders for the exact
     steady state (:func:`simulator.engine.window.exact_steps`), the period read from ``sched``'s
     own orders where they repeat (else the schedule's own period, its replicas' round robin included)."""
-    base = schedule_period(sched, Placement(sched).period)[1] * sched.microbatches_per_step
+    base = schedule_period(sched, _placement_period(Placement(sched), sched.units))[1] * sched.microbatches_per_step
     orders = [sched.orders[p] for p in range(sched.processors)]
     period = orders_period(orders, sched.units, sched.rule.depth_units(), base)
     return exact_steps(sched, fold=1, period_units=period or base)
@@ -74,12 +81,14 @@ def converge(build: Callable[[int], Schedule], platform, minibatches: int,
     while True:
         result = simulate(sched, platform, trace=trace() if trace is not None else None,
                           record_versions=record_versions)
-        if result.stats.exact or result.stats.steps <= 1 or n >= cap:
+        if result.stats.exact or result.stats.steps <= 1:
             return sched, result
-        placement_period, period = result.executable.placement.period, result.stats.orders_period
-        needed = exact_steps(sched, placement_period, 1, period)
+        placement_period = _placement_period(result.executable.placement, sched.units)
+        period = result.stats.orders_period
         cap = max(cap, exact_steps(sched, placement_period, 4, period))
-        n = min(max(needed, 2 * n), cap)
+        if n >= cap:
+            return sched, result
+        n = min(max(exact_steps(sched, placement_period, 1, period), 2 * n), cap)
         sched = build(n)
 
 

@@ -28,7 +28,7 @@ from simulator.engine import simulate
 from simulator.evaluate import compare
 from simulator.metrics import metrics_from_trace, summarize
 from simulator.platform import Platform, PlatformSpec
-from simulator.runs import auto_minibatches, run_until_converged
+from simulator.runs import run_until_converged
 from simulator.trace import MemoryTrace
 
 
@@ -71,7 +71,8 @@ def test_exact_rate_is_the_simulated_rate_on_the_zoo(net_name):
         spec = PlatformSpec.from_text(f"{P} x mac:256 link 100,16 full")
         plat = spec.build()
         for name in default_schedules(net, P, batch=32):
-            sched, result = run_until_converged(name, net, plat, minibatches=auto_minibatches(net), batch=32)
+            # the default run length: as short as the exact steady state allows
+            sched, result = run_until_converged(name, net, plat, minibatches=None, batch=32)
             steady = result.stats.steady
             assert steady is not None and steady.exact, (name, P, steady and steady.reason)
             # a longer run: the same exact figure, and its own step completions (read from a trace,
@@ -100,6 +101,31 @@ def test_exact_rate_beats_a_drifting_window():
         figures.add(r.stats.steady.cycles_per_step)
         assert r.stats.window_cycles_per_step != r.stats.cycles_per_step
     assert figures == {Fraction(3296)}
+
+
+def test_orders_that_settle_into_a_long_period_are_exact():
+    """LayerPipe2's list-scheduled orders on a 16-layer MLP at P = 8 repeat every 7 units, more
+    than 4 x the schedule's own period of 1: checked here by shifting the orders by hand, and the
+    exact figure against a trace-measured run twice as long."""
+    net = get_network("mlp:64-" + "-".join(["128"] * 15) + "-10")
+    plat = PlatformSpec(8).build()
+    sched, result = run_until_converged("layerpipe2", net, plat, minibatches=None, batch=32)
+    steady = result.stats.steady
+    assert steady.exact and steady.period_units == 7, steady.reason
+    # every processor: from the first period read on, the action one period's share later is
+    # the same action 7 units later
+    lo = steady.start_unit
+    for acts in sched.orders.values():
+        share = sum(lo <= a.unit < lo + 7 for a in acts)
+        j0 = min(j for j, a in enumerate(acts) if lo <= a.unit < lo + 7)
+        assert all(acts[j + share] == (a.kind, a.layer, a.unit + 7) for j, a in enumerate(acts[j0:j0 + 2 * share], j0))
+    long = build_schedule("layerpipe2", net, plat, minibatches=2 * sched.steps, batch=32)
+    trace = MemoryTrace()
+    lr = simulate(long, plat, trace=trace)
+    assert lr.stats.steady.cycles_per_step == steady.cycles_per_step
+    ends = metrics_from_trace(trace, long).step_ends
+    j = lr.stats.steady.start_unit
+    assert lr.stats.steady.settled and Fraction(ends[j + 7] - ends[j]) == 7 * steady.cycles_per_step
 
 
 def test_orders_that_never_repeat_get_no_exact_figure():

@@ -96,6 +96,8 @@ def orders_period(orders: Sequence[Sequence], units: int, depth_units: int, base
     >>> orders_period([parse_orders("P0: " + pairs)[0]], 40, 1, 1)   # two forwards, then two backwards
     2
     """
+    if exact_core(units, depth_units, base_units, 1) is None:
+        return None  # not even the schedule's own period fits: do not index the orders
     tables = []
     for seq in orders:
         first: dict[int, int] = {}
