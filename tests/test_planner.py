@@ -251,3 +251,27 @@ def test_offloading_candidates_equal_pricing_every_move_in_full(seed):
     got = candidate_moves(template, placement, hw, P, rule)
     assert [(n, q) for _, n, q in got] == [(n, q) for _, n, q in sorted(expected)]
     assert [t for t, _, _ in got] == pytest.approx([t for t, _, _ in sorted(expected)], rel=1e-12)
+
+
+def test_list_scheduling_leaves_the_task_graph_as_it_was():
+    """HEFT's ranks take their transfer costs as a mapping: list scheduling never writes to the
+    caller's graph (it used to set an edge attribute for the ranks and remove it after), checked
+    with edge data that refuse writes; every task instance is ordered once."""
+    from models.graph.build import training_graph
+    from models.network.zoo import get_network
+    from schedules.delays import DelayRule
+    from schedules.planning.listsched import list_orders
+
+    class ReadOnly(dict):
+        def _refuse(self, *args, **kwargs):
+            raise AssertionError("list scheduling wrote to the caller's task graph")
+
+        __setitem__ = __delitem__ = pop = popitem = update = setdefault = clear = _refuse
+
+    graph = training_graph(get_network("mlp"), batch=8)
+    for u, v in list(graph.edges):
+        graph._succ[u][v] = graph._pred[v][u] = ReadOnly(graph._succ[u][v])  # one data dict, both views
+    place = {t: (t.layer - 1) % 2 for t in graph}  # layers alternate between two processors
+    orders = list_orders(graph, place, 6, cost=lambda t, p: 10, comm=lambda nbytes: 3, rule=DelayRule({1: 1, 2: 1}))
+    ordered = sorted((a.kind, a.layer, a.unit) for acts in orders.values() for a in acts)
+    assert ordered == sorted((t.kind, t.layer, u) for t in graph for u in range(6))

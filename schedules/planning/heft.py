@@ -34,11 +34,25 @@ class HeftResult:
         return max(self.finish.values(), default=0)
 
 
-def upward_rank(graph: nx.DiGraph, mean_cost: Mapping[Hashable, float], comm: str = "comm") -> dict[Hashable, float]:
-    """rank(n) = mean_cost(n) + max over successors s of (comm(n, s) + rank(s))."""
+def upward_rank(graph: nx.DiGraph, mean_cost: Mapping[Hashable, float],
+                comm: str | Mapping[tuple[Hashable, Hashable], float] = "comm") -> dict[Hashable, float]:
+    """rank(n) = mean_cost(n) + max over successors s of (comm(n, s) + rank(s)).
+
+    ``comm``: the edge attribute holding an edge's communication cost (missing: 0), or a mapping
+    from ``(n, s)`` to it (missing: 0), so a caller need not write costs into the graph.
+
+    >>> g = nx.DiGraph([("a", "b"), ("a", "c")])
+    >>> upward_rank(g, {"a": 1, "b": 2, "c": 1}, {("a", "c"): 5}) == {"c": 1, "b": 2, "a": 7}
+    True
+    """
+    if isinstance(comm, str):
+        attr = comm
+        edge_cost = lambda n, s: graph.edges[n, s].get(attr, 0)  # noqa: E731
+    else:
+        edge_cost = lambda n, s: comm.get((n, s), 0)  # noqa: E731
     rank: dict[Hashable, float] = {}
     for n in reversed(list(nx.topological_sort(graph))):
-        rank[n] = mean_cost[n] + max((graph.edges[n, s].get(comm, 0) + rank[s] for s in graph.successors(n)), default=0)
+        rank[n] = mean_cost[n] + max((edge_cost(n, s) + rank[s] for s in graph.successors(n)), default=0)
     return rank
 
 

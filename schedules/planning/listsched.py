@@ -85,10 +85,7 @@ def _list_schedule(graph, placement, units, cost, comm, rule: DelayRule, hops=No
     mean = {n: cost(n, where(n, 0)) for n in graph}
     comm_cost = {(u, v): (0 if where(u, 0) == where(v, 0) else comm(edge_bytes(graph, u, v)))
                  for u, v in graph.edges}
-    nx.set_edge_attributes(graph, comm_cost, "_comm")
-    rank = upward_rank(graph, mean, comm="_comm")
-    for _, _, d in graph.edges(data=True):
-        d.pop("_comm", None)
+    rank = upward_rank(graph, mean, comm_cost)
     position = {n: i for i, n in enumerate(sorted(graph.nodes))}
     preds = {n: tuple(graph.predecessors(n)) for n in graph}
     fwd = weight_readers(graph)
