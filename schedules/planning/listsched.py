@@ -63,8 +63,13 @@ def estimated_period(graph: nx.DiGraph, placement: Placement, units: int, *,
 def _list_schedule(graph, placement, units, cost, comm, rule: DelayRule, hops=None):
     if units < 1:
         raise ScheduleError(f"number of units must be positive, got {units}")
-    where = placement if callable(placement) else (lambda t, u: placement[t])
-    P = 1 + max(where(n, u) for n in graph for u in range(units))
+    if callable(placement):
+        where = placement
+        P = 1 + max(where(n, u) for n in graph for u in range(units))
+    else:  # one processor per task whatever the unit: look it up once per task, not per instance
+        fixed = {n: placement[n] for n in graph}
+        where = lambda t, u: fixed[t]  # noqa: E731
+        P = 1 + max(fixed.values())
     # costs are pure functions of their arguments: each is asked once, not once per task instance
     raw_cost, raw_comm = cost, comm
     cost_memo: dict[tuple[Task, int], float] = {}
@@ -105,13 +110,17 @@ def _list_schedule(graph, placement, units, cost, comm, rule: DelayRule, hops=No
         return deps
 
     queues: list[list] = [[] for _ in range(P)]
+    nodes = list(graph)
     for unit in range(units):
-        for n in graph:
-            deps = weight_deps(n, unit)
-            need[(n, unit)] = npreds[n] + len(deps)
-            for d in deps:
-                waiters[d].append((n, unit))
-            if need[(n, unit)] == 0:
+        for n in nodes:
+            count = npreds[n]
+            if n in fwd:
+                deps = weight_deps(n, unit)
+                count += len(deps)
+                for d in deps:
+                    waiters[d].append((n, unit))
+            need[(n, unit)] = count
+            if count == 0:
                 heapq.heappush(queues[where(n, unit)], (unit, -rank[n], position[n], n))
 
     orders: dict[int, list[Action]] = {p: [] for p in range(P)}
