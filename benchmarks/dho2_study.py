@@ -7,7 +7,7 @@ Protocol (every number in docs/results/dho2.md comes from here):
    Target: full training loss <= 0.01 (MLP) / 0.05 (logistic regression).
 2. Learning rates: every optimizer gets the best of a three-point grid (``PRESETS[..].grids``),
    by the median over three seeds of the steps to the target (FOSI at staleness 0, with a
-   heavy-ball base, alpha 0.01, k = 10, m = 40, T = 100, first refresh after 10 steps, fixed
+   heavy-ball base, alpha 0.01, k = 10, m = 40, T = 100, first refresh before the 10th update, fixed
    curvature batch of 128; K-FAC T_inv = 10).
 3. Cycles per step: ``simulator.studies.dho2`` task graphs on P devices of ``mac:256`` linked by
    ``100,16`` (latency 100 cycles, 16 bytes/cycle, fully connected), fp16 words.
@@ -94,7 +94,7 @@ def study_network_rows(name: str, devices: list[int], settings: TrainSettings, d
                 steps = oracle.steps("fosi", staleness=c.staleness)
                 half = DesignResult("dho2-half", P, c, steps, oracle.quantize(c.staleness), steps * c.cycles_per_step)
         if P >= 2:
-            half.curvature_used = oracle.settings.warmup + half.staleness_trained < half.steps
+            half.curvature_used = oracle.settings.curvature_used(half.staleness_trained, half.steps)
         for r in [*results, half]:
             row = r.row(dcfg.word_bytes)
             row.update(network=name, params=net.total_params(), target=preset.target.describe(),

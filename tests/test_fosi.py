@@ -51,7 +51,7 @@ def test_k_equals_n_alpha_one_no_momentum_lands_on_the_minimiser(base):
     w_star = np.random.default_rng(1).standard_normal(n)
     obj = Quadratic(H, w_star)
     w = np.zeros(n)
-    cfg = FosiConfig(base=base, k=n, alpha=1.0, newton_momentum=False, warmup=0, refresh=10)
+    cfg = FosiConfig(base=base, k=n, alpha=1.0, newton_momentum=False, warmup=1, refresh=10)  # before update 1
     fosi = Fosi(obj, w, cfg, None, None)  # Lanczos runs on the HVPs of the quadratic
     fosi.step(None, None)
     assert fosi.hvps == n  # m = 4n capped at n
@@ -107,13 +107,39 @@ def test_fosi_beats_its_base_on_an_ill_conditioned_quadratic():
     def run(base, k, lr, alpha):
         obj = Quadratic(H, w_star)
         w = np.zeros(n)
-        rule = Fosi(obj, w, FosiConfig(base=base, lr=lr, k=k, alpha=alpha, warmup=0, refresh=1000), None, None)
+        rule = Fosi(obj, w, FosiConfig(base=base, lr=lr, k=k, alpha=alpha, warmup=1, refresh=1000), None, None)
         for _ in range(60):
             rule.step(None, None)
         return obj.loss_grad(w, None, None)[0]
 
     assert run("sgd", 4, 0.019, 1.0) < 0.1 * run("sgd", 0, 0.019, 1.0)
     assert run("heavyball", 4, 0.009, 0.02) < 0.3 * run("heavyball", 0, 0.009, 0.02)
+
+
+def test_trajectory_worked_by_hand_with_the_library_refresh_timing():
+    """hsivan/fosi's rule, by hand, on f(w) = w^T H w / 2 with H = [[3, 1], [1, 3]] (eigenvalues 4
+    along (1, 1)/sqrt 2 and 2 along (1, -1)/sqrt 2), w0 = (1, 0); fosi_sgd (g1 unsmoothed), lr 0.1,
+    alpha 0.5, k = 1 (so c = 1), T = 3, W = 2: the refresh runs before update t when t + 1 >= W and
+    (t + 1 - W) mod T = 0, i.e. before updates 1, 4, 7.
+
+    t = 0, no eigenvectors: g = (3, 1), w1 = w0 - 0.1 g = (0.7, -0.1).
+    t = 1, refreshed: g = (2.0, 0.4), g1 = (1.2, 1.2), g2 = (0.8, -0.8); Newton part g1 / 4 =
+    (0.3, 0.3); w2 = w1 - 0.1 g2 - 0.5 (0.3, 0.3) = (0.47, -0.17).
+    t = 2: g = (1.24, -0.04), g1 = (0.6, 0.6), g2 = (0.64, -0.64); w3 = (0.331, -0.181).
+    (Refreshing one step later, as this module once did, makes t = 1 a plain SGD step: (0.5, -0.14).)
+    """
+    obj = Quadratic(np.array([[3.0, 1.0], [1.0, 3.0]]), np.zeros(2))
+    w = np.array([1.0, 0.0])
+    rule = Fosi(obj, w, FosiConfig(base="sgd", lr=0.1, alpha=0.5, k=1, refresh=3, warmup=2), None, None)
+    path = []
+    for _ in range(3):
+        rule.step(None, None)
+        path.append(w.copy())
+    assert np.allclose(path, [[0.7, -0.1], [0.47, -0.17], [0.331, -0.181]], atol=1e-12, rtol=0)
+    for _ in range(5):
+        rule.step(None, None)
+    assert [t for t, _ in rule.eigenvalue_log] == [1, 4, 7]
+    assert np.allclose(rule.eigenvalue_log[0][1], [4.0])
 
 
 def test_staleness_delays_installation_and_stretches_the_period():
@@ -123,8 +149,9 @@ def test_staleness_delays_installation_and_stretches_the_period():
     rule = Fosi(obj, w, FosiConfig(base="sgd", lr=0.01, k=2, warmup=2, refresh=3, curvature_delay=5), None, None)
     for _ in range(20):
         rule.step(None, None)
-    # refreshes start at 2, 7, 12, 17 (every max(T, s) = 5 steps); each is used from 5 steps later
-    assert [t for t, _ in rule.eigenvalue_log] == [2, 7, 12, 17]
+    # refreshes start before the 2nd update (step 1), then every max(T, s) = 5 steps: 1, 6, 11, 16;
+    # each is used from 5 steps later
+    assert [t for t, _ in rule.eigenvalue_log] == [1, 6, 11, 16]
     assert rule.staleness[0] == 5 and max(rule.staleness) == 9 and min(rule.staleness) == 5
     st = rule.stats()
     assert st["max_staleness"] == 9 and st["refreshes"] == 4 and st["hvps"] == 4 * 8

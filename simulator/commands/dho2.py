@@ -132,6 +132,16 @@ class TrainSettings:
     eval_every: int = 5
     staleness_quantum: int = 8
 
+    def curvature_used(self, staleness: int, steps: float) -> bool:
+        """Whether FOSI's first eigenpairs, ``staleness`` steps late, are used within a run of
+        ``steps`` steps (inf: one that never reached its target).
+
+        >>> TrainSettings(warmup=10).curvature_used(8, 18), TrainSettings(warmup=10).curvature_used(8, 17)
+        (True, False)
+        """
+        first = FosiConfig(refresh=self.refresh, warmup=self.warmup, curvature_delay=staleness).first_refresh
+        return first + staleness < steps
+
 
 class StepsOracle:
     """Median steps to the target per (method, learning rate, staleness), computed once and cached."""
@@ -234,7 +244,7 @@ def evaluate(net: NetworkSpec, devices: int, platform: Platform, dcfg: DesignCon
             scored = []
             for c in costs:
                 steps = oracle.steps(method, staleness=c.staleness)
-                used = oracle.settings.warmup + oracle.quantize(c.staleness) < steps
+                used = oracle.settings.curvature_used(oracle.quantize(c.staleness), steps)
                 scored.append((steps * c.cycles_per_step, c, steps, used))
             # a split whose eigenvectors only arrive after the target is the base optimizer on
             # P_u devices, not DHO2: prefer splits that use the curvature
@@ -347,7 +357,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--l", type=bounded_int(0, 1_000), default=0, help="smallest eigenpairs kept (default 0)")
     p.add_argument("--refresh", type=_positive, default=100, metavar="T", help="curvature refresh period in steps (default 100)")
     p.add_argument("--warmup", type=bounded_int(0, 1_000_000), default=10,
-                   help="steps before FOSI's first refresh (default 10)")
+                   help="W: FOSI's first refresh comes before its W-th update, as in hsivan/fosi (default 10)")
     p.add_argument("--kfac-refresh", type=_positive, default=10, help="K-FAC's factor/inverse refresh period (default 10)")
     p.add_argument("--batch", "-b", type=_positive, default=128, help="global minibatch (default 128)")
     p.add_argument("--curvature-batch", type=_positive, default=128, help="FOSI's fixed Lanczos batch (default 128)")
