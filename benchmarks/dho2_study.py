@@ -333,8 +333,9 @@ Modelling choices that differ from the paper (whose tables are not public): simu
 16 B/cycle, 100-cycle-latency link instead of GPUs; ring collectives as fixed-duration tasks without link
 contention; K-FAC is the empirical-Fisher, every-device-preconditions (KAISA COMM-OPT-like) variant with
 T_inv = 10; FOSI uses a heavy-ball base, k = 10, m = 40, T = 100, a fixed 128-sample curvature batch and a
-first refresh after 10 steps (the library waits T steps, longer than these runs); DHO2 is the first
-version (no ADMM) with a ZeRO-like sharded FOSI update and the split of the devices chosen per P.
+first refresh before the 10th update, by hsivan/fosi's rule (the library's default W = T is longer than these
+runs); DHO2 is the first version (no ADMM) with a ZeRO-like sharded FOSI update and the split of the devices
+chosen per P.
 """
 
 
