@@ -7,6 +7,7 @@ import pytest
 
 from models.errors import ScheduleError
 from models.graph.tasks import TaskKind
+from models.graph.work import TaskWork
 from models.network.zoo import mlp
 from models.training.lanczos import iteration_collectives
 from schedules.passes import validate
@@ -95,6 +96,30 @@ def test_fosi_refresh_runs_on_device_zero_only():
     # memory: device 0 holds the whole Lanczos basis (m * n) and every device the eigenvectors
     assert c.memory[0].lanczos_basis == 8 * N and c.memory[1].lanczos_basis == 0
     assert all(m.eigenvectors == 2 * N for m in c.memory)
+
+
+def test_fosi_with_data_parallel_hvps_against_hand_sums():
+    """fosi-dp (hsivan/fosi's b_parallel): each Lanczos iteration is the HVP of the device's share
+    of the curvature batch, an all-reduce of n values, then on every device the two Gram-Schmidt
+    passes and the norm; the eigen-solve runs everywhere and V needs no broadcast. So its refresh
+    costs m x (HVP of the largest share + the all-reduce) + the replicated vector work, and on
+    one device it is exactly FOSI's."""
+    P, m = 4, CFG.lanczos_iterations
+    c = design_cost("fosi-dp", NET, P, plat(P), CFG, keep_schedules=True)
+    share = max(batch_shares(CFG.curvature_batch, P))
+    vector = sum(2 * MAC.task_cycles(TaskWork(macs=2 * (j + 1) * N)) + MAC.task_cycles(TaskWork(macs=N, elementwise=N))
+                 for j in range(m)) + MAC.task_cycles(TaskWork(macs=m ** 3 + CFG.rank * N * m))
+    expect = m * (MAC.task_cycles(network_work(NET, share).hvp) + allreduce_cycles(2 * N, P, LINK)) + vector
+    assert c.refresh_cycles - c.step_cycles == expect
+    assert c.cycles_per_step == pytest.approx(c.step_cycles + expect / CFG.refresh)
+    hvps = [d for n, d in c.schedules["refresh"].graph.nodes(data=True) if n.kind == TaskKind.HVP]
+    assert len(hvps) == m * P and {d["device"] for d in hvps} == set(range(P))
+    # every device holds FOSI's device 0: the whole basis and a residual
+    assert all(x.lanczos_basis == m * N and x.workspace == N and x.eigenvectors == 2 * N for x in c.memory)
+    one, ref = design_cost("fosi-dp", NET, 1, plat(1), CFG), design_cost("fosi", NET, 1, plat(1), CFG)
+    assert (one.step_cycles, one.refresh_cycles) == (ref.step_cycles, ref.refresh_cycles)
+    # on 4 devices the HVPs shrink 4x: the refresh costs less than FOSI's on device 0 here
+    assert c.refresh_cycles < design_cost("fosi", NET, P, plat(P), CFG).refresh_cycles
 
 
 def test_dho2_shards_the_lanczos_and_hides_it_behind_the_updates():

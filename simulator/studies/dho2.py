@@ -1,6 +1,6 @@
 """Distributed designs of one training step for the DHO2 study: task graphs, Schedules, memory.
 
-Five designs of training a network with a global minibatch of ``batch`` samples on P devices:
+Six designs of training a network with a global minibatch of ``batch`` samples on P devices:
 
 ============  ==================================================================================
 design        one step
@@ -14,6 +14,11 @@ dp-kfac       data-parallel K-FAC (KAISA-like): every ``kfac_refresh`` steps fac
 fosi          data-parallel FOSI with the curvature on device 0: every ``refresh`` steps device 0
               runs the m Lanczos iterations (HVPs on the whole curvature batch, Gram-Schmidt on the
               whole basis, m*n values there) while the others wait, then broadcasts V
+fosi-dp       data-parallel FOSI as hsivan/fosi runs it on several devices (``b_parallel``): every
+              ``refresh`` steps all P devices run the m Lanczos iterations together, each its
+              HVPs on its share of the curvature batch with the gradient inside them averaged
+              over the devices (an all-reduce of n values per iteration), each keeping the whole
+              basis and repeating the Gram-Schmidt (m*n values on every device); no broadcast
 dho2          DHO2: P_u update devices train data-parallel with FOSI's update *sharded* by parameter
               index (reduce-scatter of the gradient, k-word all-reduces of the projections,
               all-gather of the weights: optimizer state and V shards n/P_u); P_c = P - P_u
@@ -57,7 +62,7 @@ Work of the curvature tasks (MACs; GEMM shapes (M, N, K) for systolic arrays):
 * K-FAC: statistics (d, d, b) per factor, inversion d^3 MACs (as a (d, d, d) GEMM), preconditioning
   (d_out, d_in+1, d_out) and (d_out, d_in+1, d_in+1) per layer.
 
-Per-step cycles: the blocking designs (fosi, dp-kfac) simulate a plain step and a refresh step
+Per-step cycles: the blocking designs (fosi, fosi-dp, dp-kfac) simulate a plain step and a refresh step
 (the curvature work blocks every device, so the refresh's extra cycles add up exactly):
 ``cycles_per_step = plain + (refresh_step - plain) / T``. DHO2 simulates one *refresh period*:
 ``T_eff = max(T, s)`` update steps on the update devices, the parameter broadcast, the whole
@@ -68,7 +73,7 @@ join after step ``s`` (the staleness): the smallest s for which they never wait.
 Memory per device, in values (``words``; bytes = words x word_bytes):
 model n; gradient n (DHO2's update devices hold the full gradient until the reduce-scatter);
 optimizer state (momentum n, Adam 2n, FOSI's velocity n more; divided by P_u in DHO2);
-Lanczos basis m*n on FOSI's device 0, m*n/P_c on each DHO2 curvature device; eigenvectors
+Lanczos basis m*n on FOSI's device 0 (on every device in fosi-dp), m*n/P_c on each DHO2 curvature device; eigenvectors
 r*n everywhere in FOSI, r*n/P_u (update) and r*n/P_c (curvature) in DHO2; K-FAC factors and
 inverses; workspace: the Lanczos residual (n) in FOSI, the gathered Lanczos vector and the HVP
 output (2n) on DHO2's curvature devices.
@@ -108,7 +113,7 @@ from simulator.costs.collectives import (
     redistribute_cycles,
 )
 
-DESIGNS = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "dho2")
+DESIGNS = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "fosi-dp", "dho2")
 
 KIND_MEANING = {
     TaskKind.F: "forward of the device's share of the minibatch",
@@ -462,6 +467,30 @@ def _lanczos_chain(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: D
         b.task(TaskKind.EIG, p, TaskWork(macs=m ** 3) + _gemm(cfg.rank, hi - lo, m), "eigen-solve and Ritz vectors")
 
 
+def _lanczos_replicated(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: DesignConfig, link) -> None:
+    """m Lanczos iterations with data-parallel HVPs and the basis on every device (fosi-dp).
+
+    Each iteration: the HVP of the device's share of the curvature batch, an all-reduce of the
+    n-value product (the library averages the gradient inside the HVP over the devices), then on
+    every device the two full Gram-Schmidt passes and the normalisation of the whole vector."""
+    n = network_work(net, 1, cfg.word_bytes).params
+    P = len(devices)
+    shares = batch_shares(cfg.curvature_batch, P)
+    m = min(cfg.lanczos_iterations, n)
+    for j in range(m):
+        for p, share in zip(devices, shares):
+            if share:
+                b.task(TaskKind.HVP, p, network_work(net, share, cfg.word_bytes).hvp, f"Lanczos {j}: HVP on {share} samples")
+        if P > 1:
+            b.collective(devices, allreduce_cycles(n * cfg.word_bytes, P, link), f"Lanczos {j}: all-reduce H q_{j}")
+        for p in devices:
+            for pass_ in range(2):
+                b.task(TaskKind.CURV, p, _gemm(1, j + 1, n) + _gemm(1, n, j + 1), f"Lanczos {j}: Gram-Schmidt pass {pass_ + 1}")
+            b.task(TaskKind.CURV, p, TaskWork(macs=n, elementwise=n), f"Lanczos {j}: norm and scale")
+    for p in devices:
+        b.task(TaskKind.EIG, p, TaskWork(macs=m ** 3) + _gemm(cfg.rank, n, m), "eigen-solve and Ritz vectors")
+
+
 # --------------------------------------------------------------------------- whole-step schedules
 
 
@@ -495,6 +524,11 @@ def step_schedule(design: str, net: NetworkSpec, devices: int, platform, cfg: De
         _, precond = _kfac_pieces(net, cfg)
         for p in devs:
             b.task(TaskKind.U, p, precond + TaskWork(elementwise=UPDATE_OPS["heavyball"] * n), "K-FAC precondition + update")
+    elif design == "fosi-dp":
+        if refresh:
+            _lanczos_replicated(b, net, devs, cfg, link)
+        for p in devs:
+            b.task(TaskKind.U, p, fosi_update_work(n, cfg.rank, cfg.fosi_base), "FOSI update")
     else:  # fosi, or dho2 on one device
         if refresh:
             _lanczos_chain(b, net, [0], cfg, link)
@@ -621,6 +655,9 @@ def memory(design: str, n: int, devices: int, cfg: DesignConfig, curvature_devic
     if design == "dp-kfac":
         return [Memory(model=n, gradient=n, optimizer=n, curvature=2 * kfac_words)] * devices
     state = STATE_WORDS[cfg.fosi_base] + 1  # base state + FOSI's velocity
+    if design == "fosi-dp":  # every device holds what FOSI's device 0 holds
+        return [Memory(model=n, gradient=n, optimizer=state * n, eigenvectors=r * n, lanczos_basis=m * n,
+                       workspace=n)] * devices
     if design == "fosi" or devices == 1 or curvature_devices == 0:
         common = Memory(model=n, gradient=n, optimizer=state * n, eigenvectors=r * n)
         first = Memory(model=n, gradient=n, optimizer=state * n, eigenvectors=r * n, lanczos_basis=m * n, workspace=n)
@@ -691,7 +728,7 @@ def design_cost(design: str, net: NetworkSpec, devices: int, platform, cfg: Desi
         c_step = _makespan(step, platform)
         schedules = {"step": step}
         period, c_ref, extra = 1, 0, 0.0
-        if design in ("dp-kfac", "fosi", "dho2"):
+        if design in ("dp-kfac", "fosi", "fosi-dp", "dho2"):
             ref = step_schedule(design, net, devices, platform, cfg, refresh=True)
             c_ref = _makespan(ref, platform)
             schedules["refresh"] = ref
@@ -699,7 +736,8 @@ def design_cost(design: str, net: NetworkSpec, devices: int, platform, cfg: Desi
             extra = (c_ref - c_step) / period
         kfac_words = sum(d * d for d in kfac_factor_dims(network_work(net, 1, cfg.word_bytes).dense)) \
             if design == "dp-kfac" else 0
-        cost = DesignCost(design, devices, devices, 1 if design in ("fosi", "dho2") else 0, c_step, c_ref,
+        curvature = {"fosi": 1, "dho2": 1, "fosi-dp": devices}.get(design, 0)
+        cost = DesignCost(design, devices, devices, curvature, c_step, c_ref,
                           c_step + extra, period, 0, memory(design, n, devices, cfg, 0, kfac_words))
     if keep_schedules:
         cost.schedules = schedules
