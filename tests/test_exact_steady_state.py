@@ -159,3 +159,23 @@ def test_no_figure_below_its_bound(n, P, width, depth):
             assert row["cycles_per_minibatch"] is None or math.isnan(row["cycles_per_minibatch"])
         else:
             assert row["cycles_per_minibatch"] >= row["lower_bound_cycles"] * (1 - 1e-12), row["schedule"]
+
+
+def test_two_alike_units_are_not_a_period():
+    """LayerPipe2 on resnet18 over 6 systolic arrays: its list-scheduled orders repeat every 13
+    units, but two consecutive units can look alike; reading a period of 1 from them once gave
+    39,911,626 cycles per minibatch, 6% below what the run does. The exact figure must equal the
+    step completions of the run itself (from a trace) over whole periods."""
+    net = get_network("resnet18")
+    plat = PlatformSpec(6, "systolic:32x32:ws").build()
+    from simulator.selection import choose
+
+    trial = choose("layerpipe2", net, plat, minibatches=None, batch=32).chosen
+    steady = trial.result.stats.steady
+    assert steady.exact and steady.period_units == 13, steady.reason
+    trace = MemoryTrace()
+    sched = trial.schedule
+    simulate(sched, plat, trace=trace)
+    ends = metrics_from_trace(trace, sched).step_ends
+    for j in range(sched.steps // 4, sched.steps - 2 * 13, 13):
+        assert Fraction(ends[j + 13] - ends[j]) == 13 * steady.cycles_per_step, j

@@ -82,9 +82,12 @@ def exact_core(units: int, depth_units: int, period_units: int, max_fold: int = 
 def orders_period(orders: Sequence[Sequence], units: int, depth_units: int, base_units: int,
                   max_multiple: int = 64) -> int | None:
     """The least multiple T of ``base_units`` with which every processor's order repeats where
-    the exact steady state reads it (the core of :func:`exact_core` for one fold of T): the
-    order's actions shifted by T units are the same actions one period's worth of positions
-    later, over two periods. None when no multiple up to ``max_multiple`` repeats (or fits).
+    the exact steady state reads it: over the whole slice the event log holds up to the end of
+    the core (:func:`exact_core` for one fold of T: the margin before the core and the core
+    itself, several periods), the order's actions shifted by T units are the same actions one
+    period's worth of positions later. None when no multiple up to ``max_multiple`` repeats (or
+    fits). Two periods alike are not enough: a list scheduler's order repeating every 13 units
+    can show two alike units.
 
     ``orders``: each processor's actions (``kind``, ``layer``, ``unit`` tuples). A list
     scheduler's orders may settle into a period of several of the schedule's own (each
@@ -111,22 +114,23 @@ def orders_period(orders: Sequence[Sequence], units: int, depth_units: int, base
         core = exact_core(units, depth_units, T, 1)
         if core is None:
             return None
-        lo = core[2] - 2 * T  # the two periods ending the core
-        if all(_repeats(seq, first, count, lo, T) for seq, first, count in tables):
+        log_lo, _, core_hi, _ = core
+        periods = (core_hi - log_lo) // T - 1  # each mapped onto the next, the last ending the core
+        if all(_repeats(seq, first, count, core_hi - (periods + 1) * T, T, periods) for seq, first, count in tables):
             return T
     return None
 
 
-def _repeats(seq: Sequence, first: dict[int, int], count: dict[int, int], lo: int, T: int) -> bool:
+def _repeats(seq: Sequence, first: dict[int, int], count: dict[int, int], lo: int, T: int, periods: int) -> bool:
     """Whether ``seq`` shifted by ``T`` units repeats itself one period's share of positions later,
-    from the first action of unit ``lo`` on, over two periods."""
+    from the first action of unit ``lo`` on, for ``periods`` periods."""
     c = sum(count.get(u, 0) for u in range(lo, lo + T))
     if c == 0:
-        return all(count.get(u, 0) == 0 for u in range(lo, lo + 2 * T))
+        return all(count.get(u, 0) == 0 for u in range(lo, lo + (periods + 1) * T))
     j0 = min(first[u] for u in range(lo, lo + T) if u in first)
-    if j0 + 3 * c > len(seq):
+    if j0 + (periods + 1) * c > len(seq):
         return False
-    for j in range(j0, j0 + 2 * c):
+    for j in range(j0, j0 + periods * c):
         a, b = seq[j], seq[j + c]
         if b.unit != a.unit + T or b.kind != a.kind or b.layer != a.layer:
             return False
