@@ -60,7 +60,8 @@ def converge(build: Callable[[int], Schedule], platform, minibatches: int,
              trace: Callable[[], TraceSink] | None = None, record_versions: bool = False, *,
              shortest: bool = False) -> tuple[Schedule, SimResult]:
     """Simulate ``build(n)`` for n = ``minibatches``, lengthening the run until its exact steady
-    state is known (:attr:`simulator.engine.SimStats.exact`: two periods of its orders repeat).
+    state is known (:attr:`simulator.engine.SimStats.exact`: its orders repeat over the slice it
+    logged, and so do its events).
 
     The first run is at least as long as one period of its orders needs
     (:func:`shortest_exact_steps`); with ``shortest`` (the default run length) it is exactly that
@@ -97,7 +98,7 @@ def run_until_converged(name: str, network: NetworkSpec, platform, *, minibatche
                         **options) -> tuple[Schedule, SimResult]:
     """Build method ``name`` (``options`` as :func:`schedules.registry.build_schedule` takes them)
     and simulate it until its steady state has converged (:func:`converge`; ``minibatches`` None:
-    the shortest run that gives it, up to :func:`auto_minibatches`); the method plans once and
+    from the shortest run that can give it, :func:`shortest_exact_steps`); the method plans once and
     only orders again for each length tried (:func:`schedules.registry.schedule_builder`)."""
     n = auto_minibatches(network) if minibatches is None else minibatches
     return converge(schedule_builder(name, network, platform, batch=batch, **options), platform, n, trace,

@@ -78,7 +78,7 @@ def simulate(schedule: Schedule | ExecutableSchedule, platform: Platform, *, tra
     tests) or the callback driver (``"callbacks"``, only valid when no transfer costs a
     cycle); ``"auto"`` takes the callbacks whenever they apply. ``record_versions`` notes the
     weight version every task used (``SimResult.versions``, :mod:`simulator.engine.versions`).
-    ``exact`` logs what the events of a slice of the steady-state window waited for and reads
+    ``exact`` logs what the events of a slice near the end of the run waited for and reads
     the exact steady state from it (``stats.steady``, :mod:`simulator.engine.steady`); the log
     holds a few periods, however long the run. Raises :class:`DeadlockError` naming the blocked task.
     """
