@@ -211,6 +211,11 @@ def test_cli_json_and_table(capsys):
     common = ["dho2", "logreg", "-p", "2", *argv[5:], "--json"]
     assert main(common) == 0
     assert json.loads(capsys.readouterr().out)["designs"] == out["designs"]
+    # a subset of the designs, in the designs' order, and optimizer settings taken as given
+    assert main([*common, "--designs", "fosi-dp", "dho2", "--lr", "fosi=0.8", "--alpha", "0.02"]) == 0
+    sub = json.loads(capsys.readouterr().out)
+    assert [r["design"] for r in sub["designs"]] == ["fosi-dp", "dho2"]
+    assert sub["learning_rates"]["fosi"] == 0.8 and sub["learning_rates"]["sgd"] == out["learning_rates"]["sgd"]
 
 
 @pytest.mark.parametrize("argv,needle", [
@@ -219,8 +224,21 @@ def test_cli_json_and_table(capsys):
     (["dho2", "--devices", "2", "--curvature-devices", "2"], "curvature-devices"),
     (["dho2", "--devices", "2", "--hardware", "gpu"], "hardware"),
     (["dho2", "--devices", "2", "--network", "nonet"], "nonet"),
+    (["dho2", "--devices", "0"], "--processors"),
+    (["dho2", "logreg", "-p", "2", "--target", "nan"], "finite"),
+    (["dho2", "logreg", "-p", "2", "--target", "0"], "above 0"),
+    (["dho2", "logreg", "-p", "2", "--target", "1.2", "--target-metric", "test_accuracy"], "(0, 1]"),
+    (["dho2", "logreg", "-p", "2", "--k", "700"], "650"),
+    (["dho2", "logreg", "-p", "2", "--designs", "dho3"], "dho3"),
+    (["dho2", "logreg", "-p", "2", "--lr", "fosi=inf"], "--lr"),
+    (["dho2", "logreg", "-p", "2", "--lr", "newton=0.1"], "newton"),
+    (["dho2", "logreg", "-p", "2", "--alpha", "-0.5"], "--alpha"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(capsys, argv, needle):
-    assert main(argv) == 2
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse's own refusals exit from inside the parser
+        rc = exc.code
+    assert rc == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err

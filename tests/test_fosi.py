@@ -205,5 +205,11 @@ def test_steps_to_target_on_digits_are_deterministic_and_second_order_helps_logi
 def test_target_validation():
     with pytest.raises(TrainingError):
         Target("accuracy", 0.9)
+    # targets no run can reach are refused, not run to the step budget
+    for metric, value in (("train_loss", 0.0), ("train_loss", -1.0), ("train_loss", float("nan")),
+                          ("test_accuracy", 0.0), ("test_accuracy", 1.01), ("test_accuracy", float("inf"))):
+        with pytest.raises(TrainingError):
+            Target(metric, value)
+    assert Target("test_accuracy", 1.0).reached(9.9, 1.0)
     with pytest.raises(TrainingError):
         RunConfig(batch=0)

@@ -63,6 +63,7 @@ array([ 1., -2.])
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
@@ -374,6 +375,15 @@ class Target:
     def __post_init__(self) -> None:
         if self.metric not in ("test_accuracy", "train_loss"):
             raise TrainingError(f"target metric must be test_accuracy or train_loss, got {self.metric!r}")
+        v = self.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise TrainingError(f"target value must be a finite number, got {v!r}")
+        # a loss target of 0 or below, or an accuracy outside (0, 1], is never reached: every run
+        # would spend its whole budget and report nothing
+        if self.metric == "train_loss" and v <= 0:
+            raise TrainingError(f"a training-loss target must be above 0, got {v:g}")
+        if self.metric == "test_accuracy" and not 0 < v <= 1:
+            raise TrainingError(f"a test-accuracy target must be in (0, 1], got {v:g}")
 
     def reached(self, train_loss: float, test_accuracy: float) -> bool:
         if self.metric == "test_accuracy":

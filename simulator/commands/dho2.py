@@ -133,6 +133,7 @@ class TrainSettings:
     seeds: int = 3
     eval_every: int = 5
     staleness_quantum: int = 8
+    fosi_base: str = "heavyball"
 
     def curvature_used(self, staleness: int, steps: float) -> bool:
         """Whether FOSI's first eigenpairs, ``staleness`` steps late, are used within a run of
@@ -167,7 +168,7 @@ class StepsOracle:
         if method == "kfac":
             return lambda o, w: Kfac(o, w, KfacConfig(lr=lr, kl_clip=p.kfac_kl_clip))
         if method == "fosi":
-            cfg = FosiConfig(base="heavyball", lr=lr, alpha=p.fosi_alpha, k=s.k, l=s.l, refresh=s.refresh,
+            cfg = FosiConfig(base=s.fosi_base, lr=lr, alpha=p.fosi_alpha, k=s.k, l=s.l, refresh=s.refresh,
                              warmup=s.warmup, curvature_delay=staleness)
             return fosi_factory(cfg, self.data, s.curvature_batch, seed)
         raise TrainingError(f"unknown method {method!r}")
@@ -277,6 +278,29 @@ def _positive(text: str) -> int:
     return v
 
 
+def _finite(low: float, strict: bool = False):
+    """An argparse type: a finite number at least ``low`` (above it when ``strict``)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(v) or v < low or (strict and v == low):
+            raise argparse.ArgumentTypeError(f"expected a finite number {'above' if strict else 'at least'} {low:g}, "
+                                             f"got {text!r}")
+        return v
+    return parse
+
+
+def _method_lr(text: str) -> tuple[str, float]:
+    """``METHOD=LR`` for ``--lr``: a known method and a finite positive rate."""
+    method, sep, value = text.partition("=")
+    method = method.strip().lower()
+    if not sep or method not in ("sgd", "adam", "kfac", "fosi"):
+        raise argparse.ArgumentTypeError(f"expected METHOD=LR with METHOD one of sgd, adam, kfac, fosi, got {text!r}")
+    return method, _finite(0.0, strict=True)(value)
+
+
 def _curvature(text: str) -> int | None:
     return None if text == "auto" else _positive(text)
 
@@ -302,20 +326,28 @@ def run(args: argparse.Namespace) -> int:
         raise LayerPipeError("--target-metric needs --target VALUE")
     if args.max_steps is not None:
         preset = replace(preset, max_steps=args.max_steps)
+    if args.alpha is not None:
+        preset = replace(preset, fosi_alpha=args.alpha)
+    if args.lr:
+        preset = replace(preset, lr={**preset.lr, **dict(args.lr)})
     P = args.devices
     if args.curvature_devices is not None and not 1 <= args.curvature_devices <= P - 1:
         raise LayerPipeError(f"--curvature-devices must be between 1 and {P - 1} on {P} devices")
     settings = TrainSettings(batch=args.batch, curvature_batch=args.curvature_batch, k=args.k, l=args.l,
-                             refresh=args.refresh, warmup=args.warmup, seeds=1 if args.quick else args.seeds)
+                             refresh=args.refresh, warmup=args.warmup, seeds=1 if args.quick else args.seeds,
+                             fosi_base=args.fosi_base)
     dcfg = DesignConfig(batch=args.batch, curvature_batch=args.curvature_batch, k=args.k, l=args.l,
-                        refresh=args.refresh, kfac_refresh=args.kfac_refresh, word_bytes=args.word_bytes)
+                        refresh=args.refresh, kfac_refresh=args.kfac_refresh, word_bytes=args.word_bytes,
+                        fosi_base=args.fosi_base)
     platform = platform_for(P, args.hardware, args.link, args.topology)
     oracle = StepsOracle(net, preset, settings)
     with _one_blas_thread():  # tiny matrices: threads only fight over the cores
-        results = evaluate(net, P, platform, dcfg, oracle, curvature_devices=args.curvature_devices)
+        results = evaluate(net, P, platform, dcfg, oracle, designs=tuple(d for d in DESIGNS if d in args.designs),
+                           curvature_devices=args.curvature_devices)
     rows = [r.row(args.word_bytes) for r in results]
     ref = {r["design"]: r["time_to_target"] for r in rows}
-    best_baseline = min(ref[d] for d in BASELINES if d in ref)
+    baselines = [d for d in BASELINES if d in ref]
+    best_baseline = min((ref[d] for d in baselines), default=math.nan)
     for r in rows:
         r["speedup_vs_best_baseline"] = best_baseline / r["time_to_target"] if r["time_to_target"] else math.nan
     if args.json:
@@ -336,7 +368,7 @@ def run(args: argparse.Namespace) -> int:
         "mem/device (MiB)": mib(r["memory_bytes"]), "basis (MiB)": mib(r["basis_bytes"]),
     } for r in rows]
     print(format_table(table))
-    print(f"speedup: best of {', '.join(BASELINES)} / design; stale: steps between the weights the "
+    print(f"speedup: best of {', '.join(baselines) or 'the baselines (none run)'} / design; stale: steps between the weights the "
           "eigenvectors came from and their first use; memory: the fullest device")
     return 0
 
@@ -346,6 +378,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "dho2", help=SUMMARIES["dho2"],
         description="For each design (data-parallel SGD, Adam, K-FAC; FOSI with the curvature on one device; "
+        "FOSI with data-parallel Hessian-vector products, as hsivan/fosi runs on several devices; "
         "DHO2 with the Lanczos basis sharded and the curvature overlapped with updates) print the steps the "
         "NumPy optimizer needs to reach the target on digits, the simulated cycles per step on P devices, their "
         "product (time-to-accuracy) and the memory of the fullest device.")
@@ -376,6 +409,15 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--link", default="100,16", help="link LATENCY,BYTES_PER_CYCLE (default 100,16)")
     p.add_argument("--topology", choices=TOPOLOGIES, default="full", help="device topology (default full)")
     p.add_argument("--word-bytes", type=bounded_int(1, 16), default=2, help="bytes per value (default 2, at most 16)")
+    p.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS), metavar="DESIGN",
+                   help=f"designs to evaluate (default all: {', '.join(DESIGNS)})")
+    p.add_argument("--fosi-base", choices=("heavyball", "sgd", "adam"), default="heavyball",
+                   help="FOSI's base optimizer, in fosi, fosi-dp and dho2 (default heavyball, momentum 0.9)")
+    p.add_argument("--alpha", type=_finite(0.0), default=None,
+                   help="FOSI's Newton step size (default: the network's preset, 0.01)")
+    p.add_argument("--lr", type=_method_lr, action="append", default=[], metavar="METHOD=LR",
+                   help="a method's learning rate, for sgd, adam, kfac or fosi (repeatable; default: the preset's, "
+                        "the best of the study's grid)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
     return p
