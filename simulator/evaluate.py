@@ -61,7 +61,7 @@ def check_something_fits(rows: list[dict]) -> None:
 
 #: the fields of a row (the simulate/compare JSON), in order
 ROW_FIELDS = ("schedule", "network", "processors", "processors_used", "platform", "feasible", "cycles_per_minibatch",
-              "total_cycles", "minibatches", "converged", "steady_state", "critical_cycle", "speedup_vs_sequential", "speedup_vs_pipedream",
+              "total_cycles", "minibatches", "converged", "steady_state", "critical_cycle", "steady_period_minibatches", "speedup_vs_sequential", "speedup_vs_pipedream",
               "utilization_mean", "utilization", "bubble_rate", "comm_bytes_per_minibatch", "comm_overhead",
               "link_busy_cycles_per_minibatch", "transfer_wait_fraction", "peak_memory_bytes", "memory_capacity_bytes",
               "memory_needed_bytes", "weight_versions", "delays", "staleness", "lower_bound_cycles", "lower_bound_kind",
@@ -101,7 +101,8 @@ def _row(net: NetworkSpec, choice: Choice, m: Metrics | None, processors: int, p
     row.update(
         processors_used=m.processors, cycles_per_minibatch=m.cycles_per_minibatch, total_cycles=m.total_cycles,
         minibatches=m.steps, converged=trial.result.stats.converged, steady_state=m.steady_state,
-        critical_cycle=m.critical_cycle, speedup_vs_sequential=m.speedup_vs_sequential,
+        critical_cycle=m.critical_cycle, steady_period_minibatches=m.steady_period_minibatches,
+        speedup_vs_sequential=m.speedup_vs_sequential,
         speedup_vs_pipedream=m.speedup_vs_baseline, utilization_mean=m.mean_utilization, utilization=m.utilization,
         bubble_rate=m.bubble_rate, comm_bytes_per_minibatch=m.bytes_per_minibatch, comm_overhead=m.communication_overhead,
         link_busy_cycles_per_minibatch=m.link_busy_per_minibatch, transfer_wait_fraction=m.transfer_wait_fraction,

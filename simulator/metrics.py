@@ -8,7 +8,8 @@ Definitions (a "minibatch" is one optimizer step: ``microbatches_per_step`` unit
   converged steady-state window (``"simulated"``; the makespan when there is one step), else
   NaN with ``steady_state`` ``"not measured"``: a window that has not converged, or any figure
   below the schedule's own lower bound, is never reported as a result.
-  ``total_cycles`` - the makespan of the whole run.
+  ``steady_period_minibatches`` - the period of the exact figure (the orders repeat every so
+  many minibatches; None for any other). ``total_cycles`` - the makespan of the whole run.
 * ``utilization[p]`` - busy compute cycles of ``p`` in one period / the period's cycles when
   the steady state is exact, else inside the window / window length;
   ``mean_utilization`` - their mean over the schedule's processors.
@@ -206,6 +207,7 @@ class Metrics:
     communication_overhead: float | None = None
     steady_state: str = "simulated"  # "exact", "simulated" or "not measured" (see the module docstring)
     critical_cycle: list[str] | None = None  # the events of a critical cycle of the exact steady state
+    steady_period_minibatches: int | None = None  # the period the exact steady state was read at
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -302,6 +304,7 @@ def summarize(result, sequential_cycles: float | None = None, baseline_cycles: f
         speedup_vs_baseline=_ratio(baseline_cycles, cpm) if baseline_cycles is not None else None,
         communication_overhead=(communication_overhead(bpm, baseline_bytes, sb) if baseline_bytes is not None else None),
         steady_state=measured, critical_cycle=list(st.steady.critical) if measured == "exact" else None,
+        steady_period_minibatches=st.steady.period_units // m if measured == "exact" else None,
     )
 
 

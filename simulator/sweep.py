@@ -677,7 +677,7 @@ def decode_row(cells: Mapping[str, str]) -> dict[str, Any]:
 _NUMERIC_COLUMNS = ("processors", "batch", "processors_used", "cycles_per_minibatch", "total_cycles",
                     "minibatches_simulated", "speedup_vs_sequential", "speedup_vs_pipedream", "utilization_mean",
                     "bubble_rate", "comm_bytes_per_minibatch", "comm_overhead", "link_busy_cycles_per_minibatch",
-                    "transfer_wait_fraction", "lower_bound_cycles", "efficiency")
+                    "transfer_wait_fraction", "lower_bound_cycles", "efficiency", "steady_period_minibatches")
 
 
 def checked_row(cells: Mapping[str, str], where: str) -> dict[str, Any]:

@@ -26,6 +26,24 @@ from simulator.limits import human_bytes
 from simulator.output import format_table, mib, to_json
 
 
+def steady_line(row: dict) -> str:
+    """Which figure the row holds, and for an exact one the period it was read at and what sets it.
+
+    >>> steady_line({"steady_state": "exact", "steady_period_minibatches": 1, "minibatches": 40,
+    ...              "critical_cycle": ["F1.3", "B1.3", "update round 3 of layer 1"]})
+    'steady state: exact (40 minibatches simulated; the orders repeat every minibatch); critical cycle F1.3 -> B1.3 -> update round 3 of layer 1'
+    """
+    state = row["steady_state"]
+    if state != "exact":
+        return f"steady state: {state} ({row['minibatches']:.0f} minibatches simulated)"
+    k = row["steady_period_minibatches"]
+    every = "every minibatch" if k == 1 else f"every {k} minibatches"
+    cycle = row["critical_cycle"] or []
+    shown = " -> ".join(cycle[:8]) + (f" -> ... ({len(cycle)} events)" if len(cycle) > 8 else "")
+    return (f"steady state: exact ({row['minibatches']:.0f} minibatches simulated; the orders repeat {every}); "
+            f"critical cycle {shown}")
+
+
 def print_rows(rows: list[dict]) -> None:
     """One table line per row; ``P used`` how many of the platform's processors the schedule occupies
     (utilization is their mean), ``planned`` the planner's predicted period, ``cycles/minibatch``
@@ -67,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{r['schedule']} on {r['network']}, {r['platform']} ({r['processors_used']} of {r['processors']} "
           f"processors used), batch {args.batch}, {run_length(args)}")
     print_rows(rows)
+    print(steady_line(r))
     print()
     print(format_table([{"processor": f"P{p}", "utilization": u, "peak memory (MiB)": mib(m)}
                         for p, (u, m) in enumerate(zip(r["utilization"], r["peak_memory_bytes"]))]))
