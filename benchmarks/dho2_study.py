@@ -42,7 +42,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from simulator.commands.dho2 import (  # noqa: E402
+    FIRST_ORDER,
     PRESETS,
+    SECOND_ORDER,
     DesignResult,
     StepsOracle,
     TrainSettings,
@@ -54,8 +56,7 @@ from simulator.studies.dho2 import DesignConfig, dho2_candidates  # noqa: E402
 
 HARDWARE, LINK, TOPOLOGY = "mac:256", "100,16", "full"
 DESIGN_ORDER = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "fosi-dp", "dho2", "dho2-half")
-BASELINES_FIRST = ("dp-sgd", "dp-adam")
-BASELINES_SECOND = ("dp-kfac", "fosi-dp")  # K-FAC and FOSI with data-parallel HVPs
+BASELINES_FIRST, BASELINES_SECOND = FIRST_ORDER, SECOND_ORDER  # the CLI's: K-FAC and FOSI with data-parallel HVPs
 PAPER = {"speedup": (1.4, 2.1), "memory": "about linear in 1/P"}
 
 

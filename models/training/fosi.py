@@ -140,6 +140,11 @@ class FosiConfig:
         return 1.0 if self.base == "adam" else 3.0
 
     @property
+    def first_update(self) -> int:
+        """W: the first refresh comes before the W-th update (``warmup``, default T)."""
+        return self.refresh if self.warmup is None else self.warmup
+
+    @property
     def first_refresh(self) -> int:
         """The step (0-based) before whose update the first refresh runs: W - 1, or the period's
         last step for W = 0 (the library's rule, see :meth:`refreshes_at`).
@@ -147,7 +152,7 @@ class FosiConfig:
         >>> FosiConfig(refresh=100).first_refresh, FosiConfig(warmup=10).first_refresh, FosiConfig(warmup=0).first_refresh
         (99, 9, 99)
         """
-        W = self.refresh if self.warmup is None else self.warmup
+        W = self.first_update
         return W - 1 if W >= 1 else self.refresh_period - 1
 
     def refreshes_at(self, t: int) -> bool:
@@ -158,7 +163,7 @@ class FosiConfig:
         >>> [t for t in range(12) if FosiConfig(refresh=4, warmup=2).refreshes_at(t)]
         [1, 5, 9]
         """
-        W = self.refresh if self.warmup is None else self.warmup
+        W = self.first_update
         return t + 1 >= W and (t + 1 - W) % self.refresh_period == 0
 
     @property

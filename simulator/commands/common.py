@@ -35,6 +35,7 @@ library, sweeps and plots use. Every bad value ends as a
 from __future__ import annotations
 
 import argparse
+import math
 
 from models.errors import LayerPipeError
 
@@ -63,6 +64,25 @@ def bounded_int(low: int, high: int):
             raise argparse.ArgumentTypeError(f"expected an integer from {low:,} to {high:,}, got {text[:30]!r}")
         return int(t)
     parse.__name__ = f"integer in [{low}, {high}]"
+    return parse
+
+
+def finite_float(low: float, strict: bool = False):
+    """An argparse type: a finite number at least ``low`` (above it when ``strict``).
+
+    >>> finite_float(0.0)("0.5"), finite_float(0.0, strict=True).__name__
+    (0.5, 'number above 0')
+    """
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:30]!r}") from None
+        if not math.isfinite(v) or v < low or (strict and v == low):
+            raise argparse.ArgumentTypeError(f"expected a finite number {'above' if strict else 'at least'} {low:g}, "
+                                             f"got {text[:30]!r}")
+        return v
+    parse.__name__ = f"number {'above' if strict else 'at least'} {low:g}"
     return parse
 
 
@@ -219,6 +239,6 @@ def resolve(args: argparse.Namespace, schedule_name: str | None = None, *, trace
     return network, platform, schedule
 
 
-__all__ = ["bounded_int", "DEFAULTS", "check_sizes", "minibatches_from_args", "run_length", "add_run_arguments", "add_platform_arguments",
+__all__ = ["bounded_int", "finite_float", "DEFAULTS", "check_sizes", "minibatches_from_args", "run_length", "add_run_arguments", "add_platform_arguments",
            "add_schedule_options", "resolve", "platform_spec_from_args", "platform_from_args", "network_from_args",
            "schedule_options", "schedule_names"]

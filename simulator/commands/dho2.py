@@ -50,15 +50,18 @@ from models.training.nn import Net
 from models.training.optim import OptimizerConfig
 from models.userfiles import excerpt
 from simulator.commands import SUMMARIES
-from simulator.commands.common import bounded_int
+from simulator.commands.common import bounded_int, finite_float
 from simulator.costs import parse_hardware, parse_link
 from simulator.output import format_table, mib, to_json
 from simulator.platform import TOPOLOGIES, Platform
 from simulator.studies.dho2 import DESIGNS, DesignConfig, DesignCost, design_cost, dho2_candidates
 
 #: the optimizer behind each design
-#: the designs DHO2 is measured against: distributed first-order, K-FAC, FOSI with data-parallel HVPs
-BASELINES = ("dp-sgd", "dp-adam", "dp-kfac", "fosi-dp")
+#: the designs DHO2 is measured against: distributed first-order, and second-order (K-FAC, FOSI with
+#: data-parallel HVPs)
+FIRST_ORDER = ("dp-sgd", "dp-adam")
+SECOND_ORDER = ("dp-kfac", "fosi-dp")
+BASELINES = FIRST_ORDER + SECOND_ORDER
 METHOD_OF = {"dp-sgd": "sgd", "dp-adam": "adam", "dp-kfac": "kfac", "fosi": "fosi", "fosi-dp": "fosi", "dho2": "fosi"}
 
 
@@ -278,27 +281,13 @@ def _positive(text: str) -> int:
     return v
 
 
-def _finite(low: float, strict: bool = False):
-    """An argparse type: a finite number at least ``low`` (above it when ``strict``)."""
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(v) or v < low or (strict and v == low):
-            raise argparse.ArgumentTypeError(f"expected a finite number {'above' if strict else 'at least'} {low:g}, "
-                                             f"got {text!r}")
-        return v
-    return parse
-
-
 def _method_lr(text: str) -> tuple[str, float]:
     """``METHOD=LR`` for ``--lr``: a known method and a finite positive rate."""
     method, sep, value = text.partition("=")
     method = method.strip().lower()
     if not sep or method not in ("sgd", "adam", "kfac", "fosi"):
         raise argparse.ArgumentTypeError(f"expected METHOD=LR with METHOD one of sgd, adam, kfac, fosi, got {text!r}")
-    return method, _finite(0.0, strict=True)(value)
+    return method, finite_float(0.0, strict=True)(value)
 
 
 def _curvature(text: str) -> int | None:
@@ -318,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     if args.network is not None and args.network_option is not None and args.network != args.network_option:
         raise LayerPipeError(f"two networks given: {excerpt(args.network)} and --network {excerpt(args.network_option)}")
     net, preset = study_network(args.network or args.network_option or "mlp")
-    if args.target is not None and not math.isfinite(args.target):
+    if args.target is not None and not math.isfinite(args.target):  # named by its flag; Target refuses it too
         raise LayerPipeError(f"--target must be a finite number, got {args.target}")
     if args.target is not None:
         preset = replace(preset, target=Target(args.target_metric or preset.target.metric, args.target))
@@ -413,7 +402,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help=f"designs to evaluate (default all: {', '.join(DESIGNS)})")
     p.add_argument("--fosi-base", choices=("heavyball", "sgd", "adam"), default="heavyball",
                    help="FOSI's base optimizer, in fosi, fosi-dp and dho2 (default heavyball, momentum 0.9)")
-    p.add_argument("--alpha", type=_finite(0.0), default=None,
+    p.add_argument("--alpha", type=finite_float(0.0), default=None,
                    help="FOSI's Newton step size (default: the network's preset, 0.01)")
     p.add_argument("--lr", type=_method_lr, action="append", default=[], metavar="METHOD=LR",
                    help="a method's learning rate, for sgd, adam, kfac or fosi (repeatable; default: the preset's, "
@@ -423,5 +412,5 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-__all__ = ["BASELINES", "METHOD_OF", "Preset", "PRESETS", "study_network", "TrainSettings", "StepsOracle", "DesignResult",
+__all__ = ["BASELINES", "FIRST_ORDER", "SECOND_ORDER", "METHOD_OF", "Preset", "PRESETS", "study_network", "TrainSettings", "StepsOracle", "DesignResult",
            "platform_for", "evaluate", "register", "run"]

@@ -72,11 +72,17 @@ def exact_core(units: int, depth_units: int, period_units: int, max_fold: int = 
     ((4, 14, 20, 30), None)
     """
     for fold in range(max_fold, 0, -1):
-        span, margin = 3 * fold * period_units, 2 * depth_units + fold * period_units
+        span, margin = _core_span_margin(depth_units, period_units, fold)
         if units >= 2 * margin + span:
             core_hi = units - margin
             return core_hi - span - margin, core_hi - span, core_hi, units
     return None
+
+
+def _core_span_margin(depth_units: int, period_units: int, fold: int) -> tuple[int, int]:
+    """The core's length (two aligned periods of ``fold`` x ``period_units`` always fit in three)
+    and the margin that separates it from either end of the run, in units."""
+    return 3 * fold * period_units, 2 * depth_units + fold * period_units
 
 
 def orders_period(orders: Sequence[Sequence], units: int, depth_units: int, base_units: int,
@@ -151,9 +157,8 @@ def exact_steps(sched, placement_period: int = 1, fold: int = 1, period_units: i
     m = sched.rule.default_group
     if period_units is None:
         period_units = schedule_period(sched, placement_period)[1] * m
-    depth = sched.rule.depth_units()
-    units = 2 * (2 * depth + fold * period_units) + 3 * fold * period_units
-    return max(2, -(-units // m))
+    span, margin = _core_span_margin(sched.rule.depth_units(), period_units, fold)
+    return max(2, -(-(2 * margin + span) // m))
 
 
 def window_midpoint(first: int, last: int, period: int) -> int:

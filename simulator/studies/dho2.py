@@ -434,6 +434,16 @@ def _kfac_refresh(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: De
     b.collective(devices, allgather_cycles(words * cfg.word_bytes, len(devices), link), "all-gather inverses")
 
 
+def _gram_schmidt_work(j: int, ns: int) -> TaskWork:
+    """One Gram-Schmidt pass of Lanczos iteration ``j`` on ``ns`` values: ``Q_s w_s``, ``w_s -= c Q_s``."""
+    return _gemm(1, j + 1, ns) + _gemm(1, ns, j + 1)
+
+
+def _eigen_solve_work(m: int, rank: int, ns: int) -> TaskWork:
+    """The m x m tridiagonal eigen-solve and ``rank`` Ritz vectors on ``ns`` values."""
+    return TaskWork(macs=m ** 3) + _gemm(rank, ns, m)
+
+
 def _lanczos_chain(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: DesignConfig, link) -> None:
     """m Lanczos iterations on ``devices`` (basis sharded over them), eigen-solve and Ritz shards."""
     n = network_work(net, 1, cfg.word_bytes).params
@@ -455,7 +465,7 @@ def _lanczos_chain(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: D
         for pass_ in range(2):
             for p, (lo, hi) in zip(devices, bounds):
                 ns = hi - lo
-                b.task(TaskKind.CURV, p, _gemm(1, j + 1, ns) + _gemm(1, ns, j + 1), f"Lanczos {j}: Gram-Schmidt pass {pass_ + 1}")
+                b.task(TaskKind.CURV, p, _gram_schmidt_work(j, ns), f"Lanczos {j}: Gram-Schmidt pass {pass_ + 1}")
             c = rest[pass_]
             b.collective(devices, collective_cycles(c.op, c.words * cfg.word_bytes, P, link), f"Lanczos {j}: {c.why}")
         for p, (lo, hi) in zip(devices, bounds):
@@ -464,7 +474,7 @@ def _lanczos_chain(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: D
         c = rest[2]
         b.collective(devices, collective_cycles(c.op, c.words * cfg.word_bytes, P, link), f"Lanczos {j}: {c.why}")
     for p, (lo, hi) in zip(devices, bounds):
-        b.task(TaskKind.EIG, p, TaskWork(macs=m ** 3) + _gemm(cfg.rank, hi - lo, m), "eigen-solve and Ritz vectors")
+        b.task(TaskKind.EIG, p, _eigen_solve_work(m, cfg.rank, hi - lo), "eigen-solve and Ritz vectors")
 
 
 def _lanczos_replicated(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: DesignConfig, link) -> None:
@@ -485,10 +495,10 @@ def _lanczos_replicated(b: _Builder, net: NetworkSpec, devices: Sequence[int], c
             b.collective(devices, allreduce_cycles(n * cfg.word_bytes, P, link), f"Lanczos {j}: all-reduce H q_{j}")
         for p in devices:
             for pass_ in range(2):
-                b.task(TaskKind.CURV, p, _gemm(1, j + 1, n) + _gemm(1, n, j + 1), f"Lanczos {j}: Gram-Schmidt pass {pass_ + 1}")
+                b.task(TaskKind.CURV, p, _gram_schmidt_work(j, n), f"Lanczos {j}: Gram-Schmidt pass {pass_ + 1}")
             b.task(TaskKind.CURV, p, TaskWork(macs=n, elementwise=n), f"Lanczos {j}: norm and scale")
     for p in devices:
-        b.task(TaskKind.EIG, p, TaskWork(macs=m ** 3) + _gemm(cfg.rank, n, m), "eigen-solve and Ritz vectors")
+        b.task(TaskKind.EIG, p, _eigen_solve_work(m, cfg.rank, n), "eigen-solve and Ritz vectors")
 
 
 # --------------------------------------------------------------------------- whole-step schedules
@@ -524,13 +534,10 @@ def step_schedule(design: str, net: NetworkSpec, devices: int, platform, cfg: De
         _, precond = _kfac_pieces(net, cfg)
         for p in devs:
             b.task(TaskKind.U, p, precond + TaskWork(elementwise=UPDATE_OPS["heavyball"] * n), "K-FAC precondition + update")
-    elif design == "fosi-dp":
-        if refresh:
+    else:  # fosi, fosi-dp, or dho2 on one device
+        if refresh and design == "fosi-dp":
             _lanczos_replicated(b, net, devs, cfg, link)
-        for p in devs:
-            b.task(TaskKind.U, p, fosi_update_work(n, cfg.rank, cfg.fosi_base), "FOSI update")
-    else:  # fosi, or dho2 on one device
-        if refresh:
+        elif refresh:
             _lanczos_chain(b, net, [0], cfg, link)
             b.collective(devs, broadcast_cycles(cfg.rank * n * cfg.word_bytes, devices, link), "broadcast V")
         for p in devs:
