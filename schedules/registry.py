@@ -22,6 +22,7 @@ keeping lists of their own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,12 +37,14 @@ from schedules.methods.interleaved import DEFAULT_VIRTUAL_STAGES, interleaved_1f
 from schedules.methods.layerpipe import layerpipe, plan_layerpipe
 from schedules.methods.layerpipe2 import layerpipe2, plan_layerpipe2
 from schedules.methods.onefoneb import one_f_one_b
+from schedules.methods.optimal import OptimalPlan, plan_optimal
 from schedules.methods.pipedream import pipedream
 from schedules.methods.sequential import sequential_method
 from schedules.methods.spikepipe import plan_spikepipe, spikepipe
 from schedules.methods.zbv import zb_v
 from schedules.methods.zerobubble import zb_h1, zb_h2
 from schedules.planning.candidates import PARALLELISM, Candidate, candidate_plans, check_parallelism
+from schedules.planning.modulo import DEFAULT_TIME_LIMIT
 from schedules.planning.partition import StagePlan
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
@@ -93,6 +96,33 @@ def _groups(value: Any) -> str | int:
     return value
 
 
+#: the methods an optimal schedule can be the reference of: one update per minibatch (asynchronous)
+OPTIMAL_OF = ("pipedream", "layerpipe", "layerpipe2", "spikepipe")
+
+
+def _reference_method(value: Any) -> str:
+    if value not in OPTIMAL_OF:
+        raise ScheduleError(f"--of must name an asynchronous method ({', '.join(OPTIMAL_OF)}), got {value!r}")
+    return value
+
+
+def _seconds(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0 or seconds > 86_400:
+        raise ScheduleError(f"--time-limit must be a positive number of seconds (at most a day), got {value!r}")
+    return seconds
+
+
+def _unroll(value: Any) -> int:
+    k = _positive_int("--unroll")(value)
+    if k > 8:
+        raise ScheduleError(f"--unroll must be at most 8 minibatches per period, got {k}")
+    return k
+
+
 @dataclass(frozen=True)
 class Option:
     """A schedule option: its keyword, what it means, and how a value is checked."""
@@ -126,6 +156,12 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            _positive_int("--virtual-stages"), metavar="V"),
     Option("spike_bits", "spiking networks: count binary spike tensors as 1 bit per element (default 1 byte)",
            _flag, flag=True, default=False),
+    Option("of", "the method whose task graph and delays the optimal schedule keeps: "
+           + ", ".join(OPTIMAL_OF) + " (default layerpipe2)", lambda v: _reference_method(v), metavar="METHOD"),
+    Option("time_limit", f"the solver's limit, in CP-SAT's deterministic seconds (default {DEFAULT_TIME_LIMIT:g})",
+           lambda v: _seconds(v), metavar="SECONDS"),
+    Option("unroll", "minibatches per period of the optimal schedule (default 1; at most 8)",
+           lambda v: _unroll(v), metavar="K"),
 )}
 
 
@@ -153,6 +189,7 @@ class Method:
     planner: str | None = None
     spiking_only: bool = False  # in the default list for spiking networks only
     reference: bool = False  # the speedup reference, not a method to compare
+    on_request: bool = False  # run only when named (a solver's reference, not in the default comparison)
     chunked: bool = False
     virtual: int | None = None  # chunks per processor of a chunked method (None: its virtual_stages option)
     microbatch_rule: Callable[[int, int], int] = default_microbatches
@@ -200,6 +237,28 @@ _PLANNED = frozenset({"parallelism", "replicate"})
 _LAYERPIPE_OPTIONS = _PLANNED | {"offload", "ag_split"}
 _FLUSH = dict(synchronous=True, planner="pipedream", options=_PLANNED | {"microbatches"})
 
+def plan_optimal_reference(network: NetworkSpec, hw: Hardware, *, batch: int, word_bytes: int = 2,
+                           spike_bits: bool = False, of: str = "layerpipe2", time_limit: float = DEFAULT_TIME_LIMIT,
+                           unroll: int = 1, **reference_options) -> OptimalPlan:
+    """The optimal schedule of method ``of``'s task graph and delays (:mod:`schedules.methods.optimal`):
+    ``of`` planned in the pipeline mode (one update per minibatch: the model's), with the
+    options it accepts among ``reference_options``."""
+    ref = METHODS[_reference_method(of)]
+    opts = {k: v for k, v in reference_options.items() if ref.accepts(k)}
+    if ref.plans:
+        opts["parallelism"] = "pipeline"
+    sched = ref.build(network, hw, minibatches=max(8, 2 * hw.size), batch=batch, word_bytes=word_bytes,
+                      spike_bits=spike_bits, **opts)
+    view = {3: "pipedream", 4: "zerobubble"}.get(ref.tasks_per_stage)  # stage templates: their per-layer view
+    return plan_optimal(sched, network, hw, batch=batch, word_bytes=word_bytes, spike_bits=spike_bits, view=view,
+                        unroll=unroll, time_limit=time_limit)
+
+
+def optimal_reference(network: NetworkSpec, hw: Hardware, *, minibatches: int, **options) -> Schedule:
+    """The optimal schedule's orders for ``minibatches`` minibatches (:func:`plan_optimal_reference`)."""
+    return plan_optimal_reference(network, hw, **options).schedule(minibatches)
+
+
 #: every method, the reference and the baselines first
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("sequential", sequential_method, frozenset(), "one processor, every task in order (the reference)",
@@ -229,6 +288,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("spikepipe", spikepipe, _LAYERPIPE_OPTIONS,
            "SpikePipe: LayerPipe's machinery on spiking networks, stage-grouped delays", planner="layerpipe",
            spiking_only=True, prepare=plan_spikepipe),
+    Method("optimal", optimal_reference, frozenset({"of", "time_limit", "unroll", "offload", "ag_split", "groups",
+                                                    "memory"}),
+           "the best modulo schedule of another method's task graph and delays (CP-SAT; run when named)",
+           on_request=True, prepare=plan_optimal_reference),
 )}
 SCHEDULES = tuple(METHODS)
 SYNCHRONOUS = tuple(name for name, m in METHODS.items() if m.synchronous)
@@ -248,7 +311,8 @@ def default_schedules(network: NetworkSpec | None = None, processors: int | None
     for a spiking network (elsewhere they add nothing), and with ``processors`` only those that
     apply (:meth:`Method.not_applicable`). With no network, every one."""
     spiking = network is None or any(is_spiking(n.layer) for n in network.nodes)
-    return tuple(m.name for m in METHODS.values() if not m.reference and (spiking or not m.spiking_only)
+    return tuple(m.name for m in METHODS.values() if not m.reference and not m.on_request
+                 and (spiking or not m.spiking_only)
                  and (network is None or processors is None
                       or m.not_applicable(network, processors, options, batch) is None))
 

@@ -51,10 +51,12 @@ class Hardware:
     link: object  # LinkModel
     route: Callable[[int, int], tuple[tuple[int, int], ...]] | None = None  # directed hops; None: direct
     memory_capacity: int | None = None  # bytes per processor (None: unlimited)
+    overlap_comm: bool = True  # a processor sends while it computes
 
     @classmethod
     def of(cls, platform) -> "Hardware":
-        return cls(tuple(platform.processors), platform.link, platform.route, getattr(platform, "memory_capacity", None))
+        return cls(tuple(platform.processors), platform.link, platform.route, getattr(platform, "memory_capacity", None),
+                   getattr(platform, "overlap_comm", True))
 
     @property
     def size(self) -> int:

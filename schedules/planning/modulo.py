@@ -1,0 +1,527 @@
+"""The best modulo schedule of a task graph: placement, order and initiation interval, by CP-SAT.
+
+A *modulo schedule* with interval ``λ`` and unroll ``K`` runs every unit ``u = kK + j`` of a task
+graph alike: task ``t`` of residue ``j`` starts at ``s[t, j] + kλ`` on the processor ``place[t]``
+(one processor per task for every unit: no stage replication). Its steady state costs ``λ / K``
+cycles per unit exactly. This is the class software pipelining searches (Rau's iterative
+modulo scheduling) and the one every built-in method's fixed-placement schedule belongs to
+once its orders repeat with a period dividing ``K``.
+
+For a given ``λ`` the schedule exists iff this CP-SAT model is feasible (integer cycles):
+
+* every task on exactly one processor (a layer's update tasks on one processor, so that its
+  new weights leave from one place, as the engine sends them);
+* a task starts after its predecessors end and, when they ran elsewhere, after the transfer
+  that brings their tensor (``latency + bytes / bandwidth`` cycles on each hop of the route,
+  store and forward; one transfer per tensor, unit and receiving processor, as
+  :mod:`schedules.passes` inserts them);
+* a forward of unit ``u`` starts after the update of its layer for unit ``u - 1 - S(l)`` (the
+  delay rule, :class:`schedules.delays.DelayRule`) and, elsewhere, after the new weights
+  arrived;
+* on every processor and every directed link channel, the occupations taken modulo ``λ`` do
+  not overlap on the circle of length ``λ`` (each is laid on ``[0, 2λ)`` twice, ``λ`` apart).
+
+Links serve their transfers first come, first served, as the engine's do: of two transfers
+on one channel, the one requested first (its producer ended first) is served first, the
+engine's ``simpy.Resource`` order (transfers requested in the same cycle may go either way).
+Without that rule a schedule could hold a transfer back to let a more urgent one pass, which
+no engine run does; with it, the engine runs the solver's orders at the solver's interval or
+faster (it starts everything as soon as it can).
+
+Feasibility only grows with ``λ`` (stretching the circle by one cycle keeps every schedule
+valid), so :func:`best_modulo_schedule` bisects ``λ`` between a lower bound and a feasible
+interval: ``lower_bound`` is then proven (every smaller interval was shown infeasible, or is
+below the work and largest-task bounds) and the gap to the best interval found is what the
+time limit left open. The limit is CP-SAT's deterministic time, so a result does not depend
+on the machine's load. OR-Tools is an optional extra (``pip install -e ".[optimal]"``).
+
+>>> from models.graph.synthetic import uniform_pipeline_graph
+>>> from simulator.costs import MacArray
+>>> from simulator.hardware import Hardware
+>>> from simulator.platform import Platform
+>>> g = uniform_pipeline_graph(2, f=1, b=1, w=1)  # 6 one-cycle tasks
+>>> sol = best_modulo_schedule(g, Hardware.of(Platform.homogeneous(2, MacArray(1))), DelayRule(stale={1: 1}))
+>>> sol.interval, sol.lower_bound, sol.status  # 3 tasks per processor, and stage 1's loop allows 5/2
+(3, 3, 'optimal')
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import networkx as nx
+
+from models.errors import ScheduleError
+from models.graph.tasks import edge_bytes, edge_tensor, param_bytes, update_tasks, weight_readers
+from schedules.delays import DelayRule
+from schedules.schedule import Action
+
+#: the largest model (:meth:`_Instance.size`) the solver is asked to prove
+MAX_MODEL_SIZE = 60_000
+#: CP-SAT's deterministic time (about seconds) for one whole search, by default
+DEFAULT_TIME_LIMIT = 20.0
+#: a solve is stopped after this many wall seconds per second of its deterministic budget
+WALL_GUARD = 10.0
+
+
+@dataclass(frozen=True)
+class ModuloSolution:
+    """A modulo schedule and what the search proved about the best one.
+
+    ``interval`` cycles per ``unroll`` units; ``placement`` task -> processor; ``starts``
+    ``(task, residue) -> start`` of residue ``j``'s instance in the base period (unit ``kK + j``
+    starts ``kλ`` later). ``lower_bound``: no modulo schedule of the same unroll has a smaller
+    interval. ``status``: ``"optimal"`` (the bound is met), ``"gap"`` (the time limit ran out
+    between bound and interval), ``"too large"`` (the model was not built: see ``message``).
+    ``tried``: each interval the search asked about and CP-SAT's answer.
+    """
+
+    interval: int
+    unroll: int
+    placement: dict[Hashable, int]
+    starts: dict[tuple[Hashable, int], int]
+    ends: dict[tuple[Hashable, int], int]
+    lower_bound: int
+    status: str
+    tried: tuple[tuple[int, str], ...] = ()
+    solver_seconds: float = 0.0
+    message: str = ""
+    #: where the schedule came from: "solver", "hint" (the warm start, proven no better could be
+    #: found) or "sequential" (every task on one processor, the search found nothing better)
+    source: str = "solver"
+    bounds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cycles_per_unit(self) -> Fraction:
+        return Fraction(self.interval, self.unroll)
+
+    @property
+    def lower_bound_per_unit(self) -> Fraction:
+        return Fraction(self.lower_bound, self.unroll)
+
+    @property
+    def gap(self) -> float:
+        """(interval - bound) / bound: 0 when proven optimal."""
+        return (self.interval - self.lower_bound) / self.lower_bound if self.lower_bound else 0.0
+
+    def orders(self, units: int, graph: nx.DiGraph) -> dict[int, list[Action]]:
+        """Per-processor orders of ``units`` units: every instance in the order of its start time
+        (ties: the shorter first, then the graph's topological order, then the unit)."""
+        if units < 1:
+            raise ScheduleError(f"number of units must be positive, got {units}")
+        topo = {n: i for i, n in enumerate(nx.lexicographical_topological_sort(graph))}
+        P = 1 + max(self.placement.values())
+        keyed: dict[int, list] = {p: [] for p in range(P)}
+        K, lam = self.unroll, self.interval
+        for u in range(units):
+            k, j = divmod(u, K)
+            for t in graph:
+                s = self.starts[(t, j)] + k * lam
+                keyed[self.placement[t]].append((s, self.ends[(t, j)] + k * lam, topo[t], u, t))
+        return {p: [Action(t[0], t[1], u) for *_, u, t in sorted(items, key=lambda x: x[:4])]
+                for p, items in keyed.items()}
+
+
+def _cp_model():
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError:  # an optional extra: say how to get it
+        raise ScheduleError("the optimal schedule needs OR-Tools' CP-SAT: pip install -e \".[optimal]\"") from None
+    return cp_model
+
+
+class _Instance:
+    """What the model needs of the graph and the platform, computed once for every interval tried."""
+
+    def __init__(self, graph: nx.DiGraph, hw, rule: DelayRule, unroll: int):
+        if not isinstance(unroll, int) or isinstance(unroll, bool) or unroll < 1:
+            raise ScheduleError(f"unroll must be a positive integer, got {unroll!r}")
+        for l in set(rule.groups) | {l for l in rule.stale}:
+            if rule.group(l) != 1:
+                raise ScheduleError(f"layer {l} is updated once per {rule.group(l)} units: the optimal schedule "
+                                    "models one update per unit (no stage replication, no micro-batch flush)")
+        if rule.default_group != 1:
+            raise ScheduleError(f"a step of {rule.default_group} micro-batches: the optimal schedule models one "
+                                "update per unit (asynchronous pipelines: PipeDream, LayerPipe, LayerPipe2, SpikePipe)")
+        if not getattr(hw, "overlap_comm", True):
+            raise ScheduleError("the optimal schedule models processors that send while they compute "
+                                "(the platform says no-overlap)")
+        self.graph, self.hw, self.rule, self.K = graph, hw, rule, unroll
+        self.P = P = hw.size
+        self.tasks = sorted(graph.nodes)
+        self.cost = {t: [int(hw.cycles(graph, t, p)) for p in range(P)] for t in self.tasks}
+        self.topo = list(nx.lexicographical_topological_sort(graph))
+        # data: per producer, one transfer per tensor (and receiving processor), read by its consumers
+        groups: dict[Hashable, dict[Hashable, list]] = defaultdict(dict)
+        for u, v in graph.edges:
+            entry = groups[u].setdefault(edge_tensor(graph, u, v), [0, []])
+            entry[0] = max(entry[0], edge_bytes(graph, u, v))
+            entry[1].append(v)
+        self.sends = [(u, tensor, hw.transfer(nbytes), tuple(cons))
+                      for u in self.tasks for tensor, (nbytes, cons) in sorted(groups[u].items(), key=repr)]
+        # weights: each layer's update tasks, the forwards that read it and what its weights cost to send
+        upd = update_tasks(graph)
+        self.layers = []
+        for f, ls in weight_readers(graph).items():
+            for l in ls:
+                if l in upd:
+                    self.layers.append(l)
+        self.layers = sorted(set(self.layers))
+        self.updates = {l: upd[l] for l in self.layers}
+        self.readers = {l: tuple(sorted(f for f, ls in weight_readers(graph).items() if l in ls)) for l in self.layers}
+        self.weight_cycles = {l: hw.transfer(param_bytes(graph, l)) for l in self.layers}
+        links_cost = any(c for *_, c, _ in self.sends) or any(self.weight_cycles.values())
+        self.direct = all(len(hw.hops(a, b)) == 1 for a in range(P) for b in range(P) if a != b)
+        self.links_cost = links_cost
+        # interchangeable processors (and a topology where every pair looks alike): the first task goes to P0
+        self.identical = P > 1 and all(hw.processors[p] == hw.processors[0] for p in range(P)) and (
+            self.direct or not links_cost)
+        self.stale_max = max((rule.staleness(l) for l in self.layers), default=0)
+        self.latest = self.latest_periods()
+        self.earliest: dict[Hashable, int] = {}  # longest path of fastest costs from the first tasks
+        for t in self.topo:
+            self.earliest[t] = max((self.earliest[u] + min(self.cost[u]) for u in graph.predecessors(t)), default=0)
+
+    def size(self) -> int:
+        """Placement literals of the model (tasks and transfers x channels), and the pairs of
+        transfers whose first-come order it states (every pair per receiving processor)."""
+        moved = sum(1 for *_, c, _ in self.sends if c) + sum(1 for c in self.weight_cycles.values() if c)
+        hops = 1 if self.direct else max(len(self.hw.hops(a, b)) for a in range(self.P) for b in range(self.P) if a != b)
+        placement = self.K * self.P * (len(self.tasks) + moved * (self.P - 1) * hops)
+        return placement + (self.K * moved) ** 2 * self.P * hops
+
+    def bounds(self) -> dict[str, int]:
+        """Intervals no modulo schedule of ``K`` units can beat: the work over P, the largest task."""
+        K, P = self.K, self.P
+        fastest = {t: min(c) for t, c in self.cost.items()}
+        return {"work": -(-K * sum(fastest.values()) // P), "largest task": max(fastest.values(), default=0)}
+
+    def sequential(self) -> tuple[int, dict, dict, dict]:
+        """Every task on the processor that runs them fastest, units back to back: always valid."""
+        p = min(range(self.P), key=lambda q: sum(self.cost[t][q] for t in self.tasks))
+        span = sum(self.cost[t][p] for t in self.tasks)
+        starts, ends = {}, {}
+        for j in range(self.K):
+            clock = j * span
+            for t in self.topo:
+                starts[(t, j)] = clock
+                clock += self.cost[t][p]
+                ends[(t, j)] = clock
+        return max(1, self.K * span), {t: p for t in self.tasks}, starts, ends
+
+    def horizon(self, lam: int) -> int:
+        """Latest start of anything in the model (see :meth:`latest_periods`)."""
+        finite = [b for b in self.latest.values() if b is not None]
+        if self.K == 1 and len(finite) == len(self.tasks):
+            return max(finite) * lam
+        longest = sum(max(c) for c in self.cost.values()) + sum(c for *_, c, _ in self.sends) + sum(
+            self.weight_cycles.values())
+        return (self.K + 2 + self.stale_max) * lam + longest
+
+    def latest_periods(self) -> dict[Hashable, int | None]:
+        """For one unit per period: an integer B_t with s_t <= B_t x lam in every schedule whose first
+        task starts in the first period (a shift by whole periods changes nothing), None if unknown.
+        A task starts before its successors; an update of layer l ends before each forward that reads
+        l starts 1 + S(l) periods later; the first task starts before lam. Tight windows matter: CP-SAT
+        tightens bounds around the delay loops one step at a time, and a loose horizon makes that slow."""
+        inf = float("inf")
+        late: dict[Hashable, float] = dict.fromkeys(self.tasks, inf)
+        late[self.topo[0]] = 1
+        changed = True
+        while changed:
+            changed = False
+            for t in reversed(self.topo):
+                best = late[t]
+                for v in self.graph.successors(t):
+                    best = min(best, late[v])
+                for l in self.layers:
+                    if t in self.updates[l]:
+                        back = 1 + self.rule.staleness(l)
+                        best = min([best, *(late[f] + back for f in self.readers[l])])
+                if best < late[t]:
+                    late[t], changed = best, True
+        return {t: (int(b) if b < inf else None) for t, b in late.items()}
+
+    def delay_pairs(self):
+        """(forward, its residue, layer, update residue, periods back) for every awaited update."""
+        K = self.K
+        for l in self.layers:
+            back = 1 + self.rule.staleness(l)
+            for f in self.readers[l]:
+                for jf in range(K):
+                    ju = (jf - back) % K
+                    yield f, jf, l, ju, (back - jf + ju) // K
+
+
+def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo: bool = False):
+    """The CP-SAT model of 'a modulo schedule with interval ``lam`` exists'; with ``fifo``, one whose
+    links serve their transfers first come, first served, as the engine's do."""
+    m = cp_model.CpModel()
+    P, K, H = inst.P, inst.K, inst.horizon(lam)
+    x = {(t, p): m.NewBoolVar(f"x{t}{p}") for t in inst.tasks for p in range(P)}
+    for t in inst.tasks:
+        m.AddExactlyOne(x[(t, p)] for p in range(P))
+    for l, ups in inst.updates.items():  # a layer's update tasks share a processor
+        for a in ups[1:]:
+            for p in range(P):
+                m.Add(x[(a, p)] == x[(ups[0], p)])
+    if inst.identical:  # processors are interchangeable: the first task goes to P0
+        m.Add(x[(inst.topo[0], 0)] == 1)
+    direct = inst.direct
+    s, e = {}, {}
+    on_proc: dict[int, list] = defaultdict(list)
+    on_link: dict[tuple[int, int], list] = defaultdict(list)
+    #: per channel, each transfer that may use it: (start, request time, cycles, present)
+    queue: dict[tuple[int, int], list] = defaultdict(list)
+
+    def circle(start, size: int, present, where: list, name: str) -> None:
+        """An occupation of ``size`` cycles from ``start``, laid twice on [0, 2 lam)."""
+        r = m.NewIntVar(0, lam - 1, f"r{name}")
+        q = m.NewIntVar(0, H // lam + 2, f"q{name}")  # start = q lam + r: linear, as lam is fixed
+        m.Add(start == lam * q + r)
+        where.append(m.NewOptionalFixedSizeIntervalVar(r, size, present, f"a{name}"))
+        where.append(m.NewOptionalFixedSizeIntervalVar(r + lam, size, present, f"b{name}"))
+
+    for t in inst.tasks:
+        c = inst.cost[t]
+        for j in range(K):
+            top = inst.latest[t] * lam if K == 1 and inst.latest[t] is not None else H
+            s[(t, j)] = m.NewIntVar(0, top, f"s{t}{j}")
+            e[(t, j)] = s[(t, j)] + sum(c[p] * x[(t, p)] for p in range(P)) if len(set(c)) > 1 else s[(t, j)] + c[0]
+            for p in range(P):
+                if c[p]:
+                    circle(s[(t, j)], c[p], x[(t, p)], on_proc[p], f"{t}{j}{p}")
+    m.Add(s[(inst.topo[0], 0)] < lam)  # a whole period's shift is the same schedule
+    for u, v in inst.graph.edges:
+        for j in range(K):
+            m.Add(s[(v, j)] >= e[(u, j)])
+
+    def ready_window(u: Hashable) -> tuple[int, int]:
+        """Earliest and latest end of ``u`` (residue 0 with one unit per period; else the horizon)."""
+        lo = inst.earliest[u] + min(inst.cost[u])
+        hi = inst.latest[u] * lam + max(inst.cost[u]) if K == 1 and inst.latest[u] is not None else H
+        return lo, hi
+
+    def sent(src: Hashable, dsts: tuple, cycles: int, ready, name: str, window: tuple[int, int],
+             who: tuple) -> dict[int, list]:
+        """How what ``src`` produces (ready at ``ready``) reaches each processor q where one of
+        ``dsts`` runs and ``src`` does not: ``q -> [(arrival, literals)]``, the arrival holding when
+        the literals (besides the reader being on q) are true. On a direct link one start per q
+        serves every source; a route of several hops books each hop in turn (store and forward)."""
+        arrive: dict[int, list] = {}
+        for q in range(P):
+            need = m.NewBoolVar(f"n{name}{q}")
+            m.AddMaxEquality(need, [x[(d, q)] for d in dsts])
+            go = m.NewIntVar(0, H, f"g{name}{q}") if direct else None
+            if direct:
+                m.Add(go >= ready)
+                arrive[q] = [(go + cycles, [x[(src, q)].Not()])]
+                # on the channel (p, q) when src runs on p != q: first-come order against the others to q
+                queue[("to", q)].append((go, ready, cycles, [need, x[(src, q)].Not()], window, who, src))
+            else:
+                arrive[q] = []
+            for p in range(P):
+                if p == q:
+                    continue
+                y = m.NewBoolVar(f"y{name}{p}{q}")
+                m.AddBoolAnd([x[(src, p)], need]).OnlyEnforceIf(y)
+                m.AddBoolOr([x[(src, p)].Not(), need.Not()]).OnlyEnforceIf(y.Not())
+                if direct:
+                    circle(go, cycles, y, on_link[(p, q)], f"{name}{p}{q}")
+                    continue
+                at = ready
+                for h, hop in enumerate(inst.hw.hops(p, q)):
+                    g = m.NewIntVar(0, H, f"g{name}{p}{q}{h}")
+                    m.Add(g >= at)
+                    circle(g, cycles, y, on_link[hop], f"{name}{p}{q}{h}")
+                    queue[hop].append((g, at, cycles, [y], (window[0] + h * cycles, H), who if h == 0 else None, None))
+                    at = g + cycles
+                arrive[q].append((at, [x[(src, p)]]))
+        return arrive
+
+    for n, (u, tensor, cycles, cons) in enumerate(inst.sends):
+        if not cycles:
+            continue
+        for j in range(K):
+            arrive = sent(u, cons, cycles, e[(u, j)], f"d{n}_{j}_", ready_window(u), ((u, j), 0, repr(tensor)))
+            for v in cons:
+                for q in range(P):
+                    for at, lits in arrive[q]:
+                        m.Add(s[(v, j)] >= at).OnlyEnforceIf([x[(v, q)], *lits])
+    arrivals = {}
+    for l in inst.layers:
+        cycles, last = inst.weight_cycles[l], inst.updates[l]
+        for ju in range(K):
+            ready = m.NewIntVar(0, H, f"u{l}{ju}")
+            m.AddMaxEquality(ready, [e[(a, ju)] for a in last])
+            win = (max(ready_window(a)[0] for a in last), max(ready_window(a)[1] for a in last))
+            arrivals[(l, ju)] = (ready, sent(last[0], inst.readers[l], cycles, ready, f"w{l}_{ju}_", win,
+                                             ((last[-1], ju), 1, l)) if cycles else None)
+    for f, jf, l, ju, back in inst.delay_pairs():
+        ready, arrive = arrivals[(l, ju)]
+        m.Add(s[(f, jf)] + back * lam >= ready)
+        if arrive is not None:
+            for q in range(P):
+                for at, lits in arrive[q]:
+                    m.Add(s[(f, jf)] + back * lam >= at).OnlyEnforceIf([x[(f, q)], *lits])
+    for group in (*on_proc.values(), *on_link.values()):
+        m.AddNoOverlap(group)
+    if fifo:
+        _first_come(m, queue, x, P, H, lam)
+    if hint_place:
+        for t in inst.tasks:
+            if t in hint_place:
+                for p in range(P):
+                    m.AddHint(x[(t, p)], int(hint_place[t] == p))
+    return m, x, s
+
+
+def _first_come(m, queue: Mapping, x: Mapping, P: int, H: int, lam: int) -> None:
+    """Instance k of transfer A and k + d of B on one channel: requested first, served first.
+
+    ``queue`` maps a channel (or, on direct links, ``("to", q)``: every channel into q, the two
+    sharing one when their producers share a processor) to ``(start, request, cycles, literals,
+    window, who, source)``; the windows of the request times leave only a few shifts d undecided."""
+    span = H // lam + 2
+    same: dict[tuple, object] = {}
+
+    def together(u: Hashable, v: Hashable) -> list:
+        """Literals true when u and v run on one processor (none when they are the same task)."""
+        if u is None or u == v:
+            return []
+        key = tuple(sorted((u, v), key=repr))
+        if key not in same:
+            both = []
+            for p in range(P):
+                z = m.NewBoolVar("")
+                m.AddBoolAnd([x[(u, p)], x[(v, p)]]).OnlyEnforceIf(z)
+                m.AddBoolOr([x[(u, p)].Not(), x[(v, p)].Not()]).OnlyEnforceIf(z.Not())
+                both.append(z)
+            same[key] = m.NewBoolVar("")
+            m.Add(same[key] == sum(both))
+        return [same[key]]
+
+    for chan, items in sorted(queue.items(), key=repr):
+        for a, (ga, ra, ca, la, (lo_a, hi_a), who_a, src_a) in enumerate(items):
+            for b, (gb, rb, cb, lb, (lo_b, hi_b), who_b, src_b) in enumerate(items):
+                if a == b:
+                    continue
+                lits = [*la, *lb, *together(src_a, src_b)]
+                if who_a is not None and who_b is not None and who_a[0] == who_b[0]:
+                    # one task's sends, requested together: the engine queues its data in the order of
+                    # (destination, tensor) and the new weights after them; later minibatches come later
+                    for d in range(0 if who_a[1:] < who_b[1:] else 1, span + 1):
+                        if H + ca > lo_b + d * lam:
+                            m.Add(ga + ca <= gb + d * lam).OnlyEnforceIf(lits)
+                    continue
+                for d in range(-span, span + 1):
+                    if lo_a >= hi_b + d * lam:  # A is never requested first
+                        continue
+                    if H + ca <= lo_b + d * lam:  # A always ends before B can start
+                        continue
+                    if hi_a < lo_b + d * lam:  # always requested first
+                        m.Add(ga + ca <= gb + d * lam).OnlyEnforceIf(lits)
+                        continue
+                    first = m.NewBoolVar("")
+                    m.Add(ra < rb + d * lam).OnlyEnforceIf(first)
+                    m.Add(ra >= rb + d * lam).OnlyEnforceIf(first.Not())
+                    m.Add(ga + ca <= gb + d * lam).OnlyEnforceIf([first, *lits])
+
+
+def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int = 1, lower: int | None = None,
+                         upper: int | None = None, hint_placement: Mapping | None = None,
+                         time_limit: float = DEFAULT_TIME_LIMIT, max_size: int = MAX_MODEL_SIZE) -> ModuloSolution:
+    """The modulo schedule of ``graph`` on ``hw`` (:class:`simulator.hardware.Hardware`) with the
+    smallest interval the search finds within ``time_limit``, and the bound it proves.
+
+    ``lower``: an interval known to be a lower bound (for instance the iteration bound x unroll);
+    ``upper``: an interval to try first (a heuristic's rate x unroll, rounded up), with
+    ``hint_placement`` (task -> processor) as CP-SAT's warm start. ``graph`` is not changed.
+    """
+    if not (isinstance(time_limit, (int, float)) and math.isfinite(time_limit) and time_limit > 0):
+        raise ScheduleError(f"the solver's time limit must be a positive number of seconds, got {time_limit!r}")
+    inst = _Instance(graph, hw, rule, unroll)
+    bounds = inst.bounds()
+    if lower is not None:
+        bounds["given"] = int(lower)
+    lo = max(1, *bounds.values())
+    seq_lam, seq_place, seq_starts, seq_ends = inst.sequential()
+    best = (seq_lam, seq_place, seq_starts, seq_ends, "sequential")
+    if inst.P == 1 or seq_lam <= lo:
+        return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, seq_lam, "optimal", (), 0.0,
+                              source="sequential", bounds=bounds)
+    size = inst.size()
+    if size > max_size:
+        return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, lo, "too large", (), 0.0,
+                              message=f"{len(inst.tasks)} tasks x {unroll} units x {inst.P} processors (model size "
+                                      f"{size:,} > {max_size:,}): too large to prove; interval and bound are the "
+                                      "sequential schedule's and the analytic bounds", source="sequential",
+                              bounds=bounds)
+    cp_model = _cp_model()
+    tried: list[tuple[int, str]] = []
+    spent = 0.0
+    infeasible_below = lo  # every interval < this one is proven infeasible
+
+    def attempt(lam: int, budget: float, hint: Mapping | None = None):
+        nonlocal spent
+        # a hint only where it is likely right (the warm start at its own interval): CP-SAT's search
+        # around a hint that cannot be completed costs far more than a search without one
+        model, x, s = _build(inst, lam, cp_model, hint, fifo=inst.links_cost)
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1  # one worker and a deterministic limit: the same answer on any machine
+        solver.parameters.random_seed = 0
+        solver.parameters.max_deterministic_time = max(0.01, budget)
+        # a guard, not the limit: deterministic time undercounts some propagation, and a solve must end
+        solver.parameters.max_time_in_seconds = WALL_GUARD * max(1.0, budget)
+        status = solver.Solve(model)
+        spent += solver.ResponseProto().deterministic_time
+        if status == cp_model.UNKNOWN and solver.WallTime() >= WALL_GUARD * max(1.0, budget):
+            tried.append((lam, "unknown (wall-clock guard)"))
+            return False
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            place = {t: next(p for p in range(inst.P) if solver.Value(x[(t, p)])) for t in inst.tasks}
+            starts = {k: solver.Value(v) for k, v in s.items()}
+            ends = {(t, j): starts[(t, j)] + inst.cost[t][place[t]] for (t, j) in starts}
+            tried.append((lam, "feasible"))
+            return place, starts, ends
+        tried.append((lam, "infeasible" if status == cp_model.INFEASIBLE else "unknown"))
+        return status == cp_model.INFEASIBLE
+
+    hi = best[0]
+    if upper is not None and lo <= upper < hi:  # the warm start's interval first
+        got = attempt(int(upper), time_limit / 3, hint_placement)
+        if isinstance(got, tuple):
+            best, hi = (int(upper), *got, "hint"), int(upper)
+        elif got is True:
+            infeasible_below = int(upper) + 1
+    if infeasible_below < hi and spent < time_limit:  # the bound itself: often met, and then proven at once
+        got = attempt(infeasible_below, min(time_limit - spent, time_limit / 4))
+        if isinstance(got, tuple):
+            best, hi = (infeasible_below, *got, "solver"), infeasible_below
+        elif got is True:
+            infeasible_below += 1
+    # bisect [a, hi): a feasible answer lowers hi; an infeasible one proves every interval up to it
+    # infeasible (feasibility only grows with the interval); an unknown one proves nothing, so the
+    # search goes on above it and the bound stays where the proofs put it
+    a = infeasible_below
+    while a < hi and spent < time_limit:
+        mid = (a + hi) // 2
+        got = attempt(mid, min(time_limit - spent, time_limit / 4))
+        if isinstance(got, tuple):
+            best, hi = (mid, *got, "solver"), mid
+        else:
+            a = mid + 1
+            if got is True:
+                infeasible_below = mid + 1
+    bound = min(infeasible_below, hi)
+    status = "optimal" if bound >= hi else "gap"
+    lam, place, starts, ends, source = best
+    return ModuloSolution(lam, unroll, place, starts, ends, bound, status, tuple(tried), spent, source=source,
+                          bounds=bounds)
+
+
+__all__ = ["ModuloSolution", "best_modulo_schedule", "MAX_MODEL_SIZE", "DEFAULT_TIME_LIMIT"]

@@ -1,0 +1,129 @@
+"""How far each method is from the best schedule its own task graph and delays allow.
+
+For a method M on a network and platform (pipeline mode: no stage replication, one update
+per minibatch, so every method is in the solver's class), one :class:`GapRow` holds
+
+* M's cycles per minibatch (exact steady state, the engine);
+* the *analytic* bound every schedule of M's graph and delays obeys (work / P, the largest
+  task, the iteration bound of the delay loops; no placement assumed);
+* the optimal modulo schedule of M's graph and delays (:mod:`schedules.methods.optimal`),
+  warm-started from M's placement: the solver's interval, the bound it proved, and the
+  engine's exact rate of that schedule (at most the interval: the model's links are first come,
+  first served like the engine's, and the engine starts everything as early as it can; above
+  ``bound - 1``: the solver's starts are whole cycles, the engine's steady state may interleave
+  two minibatches); the best schedule found is the faster of that and M's own;
+* M's distance to the analytic bound split in two factors that multiply to it:
+  ``planner = M / optimal`` (what M's placement and order lose) and ``bound = optimal /
+  analytic`` (what no schedule of this class can recover; proven up to the solver's gap).
+
+>>> from simulator.platform import PlatformSpec
+>>> row = gap_row("mlp", "layerpipe", PlatformSpec(2, link="none"), batch=8, time_limit=2)
+>>> row.status, row.proven_bound - 1 < row.engine_cycles <= row.solver_interval  # free links: the interval
+('optimal', True)
+>>> abs(row.planner_factor * row.bound_factor - row.method_cycles / row.analytic_bound) < 1e-9
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+from models.errors import ScheduleError
+from models.network.zoo import load_network
+from schedules.delays import DelayRule
+from schedules.methods.optimal import plan_optimal, reference_view
+from schedules.registry import METHODS
+from simulator.bounds import fastest_cycles, iteration_bound
+from simulator.hardware import Hardware
+from simulator.platform import PlatformSpec
+from simulator.runs import converge, run_until_converged
+
+
+@dataclass(frozen=True)
+class GapRow:
+    network: str
+    processors: int
+    method: str
+    method_cycles: float
+    method_exact: bool
+    method_period: int | None  # minibatches with which the method's orders repeat
+    analytic_bound: float
+    analytic_kind: str
+    solver_interval: int
+    proven_bound: int  # every one-minibatch modulo schedule with whole-cycle starts has interval >= this
+    status: str  # optimal, gap, too large
+    engine_cycles: float  # the engine's exact rate of the solver's schedule
+    engine_exact: bool
+    solver_seconds: float  # CP-SAT's deterministic time
+
+    @property
+    def optimal_cycles(self) -> float:
+        """The best schedule found: the solver's as the engine runs it, or the method's own if that is
+        faster (a method whose orders repeat over several minibatches can beat the solver's class)."""
+        return min(self.engine_cycles, self.method_cycles)
+
+    @property
+    def optimal_source(self) -> str:
+        return "solver" if self.engine_cycles <= self.method_cycles else "method"
+
+    @property
+    def engine_over_interval(self) -> float:
+        """How much slower the engine runs the solver's orders than the solver's interval (0: not at
+        all; the engine starts everything as early as it can, which with first-come links could in
+        principle reorder a channel)."""
+        return max(0.0, self.engine_cycles / self.solver_interval - 1)
+
+    @property
+    def planner_factor(self) -> float:
+        return self.method_cycles / self.optimal_cycles
+
+    @property
+    def bound_factor(self) -> float:
+        return self.optimal_cycles / self.analytic_bound
+
+    @property
+    def below_proven(self) -> bool:
+        """The method beats every one-minibatch modulo schedule (its orders repeat over several
+        minibatches and interleave them in ways one period cannot): the class, not a wrong model."""
+        return self.method_cycles <= self.proven_bound - 1
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "optimal_cycles": self.optimal_cycles, "optimal_source": self.optimal_source,
+                "engine_over_interval": self.engine_over_interval, "planner_factor": self.planner_factor,
+                "bound_factor": self.bound_factor, "below_proven": self.below_proven}
+
+
+def analytic_bound(graph, platform, rule: DelayRule) -> tuple[Fraction, str]:
+    """The largest of work / P, the largest task and the iteration bound, with no placement assumed."""
+    c = fastest_cycles(graph, platform, range(platform.size))
+    ratio, _ = iteration_bound(graph, c, rule)
+    candidates = {"work / P": Fraction(sum(c.values()), platform.size), "largest task": Fraction(max(c.values())),
+                  "iteration": ratio}
+    kind = max(candidates, key=lambda k: candidates[k])
+    return candidates[kind], kind
+
+
+def gap_row(network: str, method: str, spec: PlatformSpec, *, batch: int = 32, time_limit: float = 10.0) -> GapRow:
+    """One :class:`GapRow` for ``method`` on ``network`` over the platform ``spec`` (pipeline mode)."""
+    m = METHODS.get(method)
+    if m is None or m.synchronous or m.reference or m.on_request:
+        raise ScheduleError(f"the optimal gap is for the asynchronous methods, got {method!r}")
+    net = load_network(network)
+    platform = spec.build()
+    hw = Hardware.of(platform)
+    sched, res = run_until_converged(method, net, platform, minibatches=None, batch=batch, parallelism="pipeline")
+    rate = float(res.stats.cycles_per_step)
+    view = {3: "pipedream", 4: "zerobubble"}.get(m.tasks_per_stage)
+    graph = reference_view(sched, net, batch=batch, view=view)  # its own graph, or its per-layer view
+    bound, kind = analytic_bound(graph, platform, DelayRule.from_delays(sched.delays))
+    opt = plan_optimal(sched, net, hw, batch=batch, view=view, time_limit=time_limit, upper=math.ceil(rate),
+                          lower=math.ceil(bound))
+    _, ores = converge(opt.schedule, platform, 8, shortest=True)
+    return GapRow(net.name, platform.size, method, rate, res.stats.exact, res.stats.orders_period, float(bound), kind,
+                  opt.solution.interval, opt.solution.lower_bound, opt.solution.status,
+                  float(ores.stats.cycles_per_step), ores.stats.exact, round(opt.solution.solver_seconds, 3))
+
+
+__all__ = ["GapRow", "gap_row", "analytic_bound"]
