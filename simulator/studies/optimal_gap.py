@@ -57,6 +57,7 @@ class GapRow:
     engine_cycles: float  # the engine's exact rate of the solver's schedule
     engine_exact: bool
     solver_seconds: float  # CP-SAT's deterministic time
+    solver_tried: str = ""  # each interval asked about and the answer, "lam:answer ..."
 
     @property
     def optimal_cycles(self) -> float:
@@ -123,7 +124,8 @@ def gap_row(network: str, method: str, spec: PlatformSpec, *, batch: int = 32, t
     _, ores = converge(opt.schedule, platform, 8, shortest=True)
     return GapRow(net.name, platform.size, method, rate, res.stats.exact, res.stats.orders_period, float(bound), kind,
                   opt.solution.interval, opt.solution.lower_bound, opt.solution.status,
-                  float(ores.stats.cycles_per_step), ores.stats.exact, round(opt.solution.solver_seconds, 3))
+                  float(ores.stats.cycles_per_step), ores.stats.exact, round(opt.solution.solver_seconds, 3),
+                  " ".join(f"{lam}:{what}" for lam, what in opt.solution.tried))
 
 
 __all__ = ["GapRow", "gap_row", "analytic_bound"]
