@@ -247,11 +247,13 @@ def plan_optimal_reference(network: NetworkSpec, hw: Hardware, *, batch: int, wo
     opts = {k: v for k, v in reference_options.items() if ref.accepts(k)}
     if ref.plans:
         opts["parallelism"] = "pipeline"
-    sched = ref.build(network, hw, minibatches=max(8, 2 * hw.size), batch=batch, word_bytes=word_bytes,
-                      spike_bits=spike_bits, **opts)
+    def build(minibatches: int) -> Schedule:
+        return ref.build(network, hw, minibatches=minibatches, batch=batch, word_bytes=word_bytes,
+                         spike_bits=spike_bits, **opts)
+
     view = {3: "pipedream", 4: "zerobubble"}.get(ref.tasks_per_stage)  # stage templates: their per-layer view
-    return plan_optimal(sched, network, hw, batch=batch, word_bytes=word_bytes, spike_bits=spike_bits, view=view,
-                        unroll=unroll, time_limit=time_limit)
+    return plan_optimal(build(max(8, 2 * hw.size)), network, hw, batch=batch, word_bytes=word_bytes,
+                        spike_bits=spike_bits, view=view, unroll=unroll, time_limit=time_limit, fallback=build)
 
 
 def optimal_reference(network: NetworkSpec, hw: Hardware, *, minibatches: int, **options) -> Schedule:

@@ -17,6 +17,9 @@ The factor of a rung is the previous rung's cycles per minibatch over its own, s
 multiply to the method's speedup over PipeDream exactly. Methods outside the LayerPipe family
 have two rungs (PipeDream, the method).
 
+Beyond the ladder (``optimal=True``): the optimal schedule of the method's own task graph and
+delays (docs/design.md section 14), and the factor the method's planner leaves to it.
+
 >>> from models.network.zoo import get_network
 >>> from simulator.platform import PlatformSpec
 >>> ladder = explain(get_network("mlp"), "layerpipe", PlatformSpec(4).build(), minibatches=32, batch=32)
@@ -29,15 +32,17 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from models.errors import LayerPipeError
 from models.network.spec import NetworkSpec
 from schedules.methods.layerpipe import plan_fine_tasks
+from schedules.methods.optimal import plan_optimal
 from schedules.methods.pipedream import pipedream_on
 from schedules.passes import Placement
-from schedules.registry import method
+from schedules.registry import OPTIONS, method
 from schedules.schedule import Schedule
 from simulator.engine import SimResult
 from simulator.hardware import Hardware
@@ -78,11 +83,26 @@ class Rung:
 
 
 @dataclass
+class Beyond:
+    """The optimal modulo schedule of the method's graph and delays, as the engine runs it."""
+
+    cycles_per_minibatch: float
+    interval: int
+    proven_bound: int
+    status: str
+    planner_factor: float  # the method's cycles per minibatch over these
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
 class Ladder:
     network: str
     method: str
     platform: str
     rungs: list[Rung]
+    optimal: Beyond | None = None
 
     @property
     def speedup(self) -> float:
@@ -91,7 +111,8 @@ class Ladder:
 
     def to_dict(self) -> dict:
         return {"network": self.network, "method": self.method, "platform": self.platform, "speedup": self.speedup,
-                "rungs": [r.to_dict() for r in self.rungs]}
+                "rungs": [r.to_dict() for r in self.rungs],
+                "optimal": self.optimal.to_dict() if self.optimal is not None else None}
 
 
 def _chosen(name: str, network: NetworkSpec, platform, **kwargs) -> Trial:
@@ -101,8 +122,10 @@ def _chosen(name: str, network: NetworkSpec, platform, **kwargs) -> Trial:
     return choice.chosen
 
 
-def explain(network: NetworkSpec, name: str, platform, *, minibatches: int, batch: int, **options) -> Ladder:
-    """The attribution ladder from PipeDream to method ``name`` (module docstring)."""
+def explain(network: NetworkSpec, name: str, platform, *, minibatches: int, batch: int, optimal: bool = False,
+            **options) -> Ladder:
+    """The attribution ladder from PipeDream to method ``name`` and, with ``optimal``, what lies beyond
+    it (module docstring)."""
     if not method(name).plans:
         raise LayerPipeError(f"{name} plans no pipeline stages: there is no ladder from PipeDream to it")
     run = dict(minibatches=minibatches, batch=batch)
@@ -135,7 +158,20 @@ def explain(network: NetworkSpec, name: str, platform, *, minibatches: int, batc
     rungs.append(Rung(name, top.schedule, top.result))
     for below, above in zip(rungs, rungs[1:]):
         above.factor = below.cycles_per_minibatch / above.cycles_per_minibatch
-    return Ladder(network.name, name, platform.describe(), rungs)
+    beyond = _beyond(top, network, platform, batch, options) if optimal else None
+    return Ladder(network.name, name, platform.describe(), rungs, beyond)
 
 
-__all__ = ["Rung", "Ladder", "explain", "LAYERPIPE_FAMILY"]
+def _beyond(top: Trial, network: NetworkSpec, platform, batch: int, options: dict) -> Beyond:
+    """The optimal schedule of ``top``'s graph and delays, warm-started from it."""
+    rate = top.cycles_per_minibatch
+    view = {3: "pipedream", 4: "zerobubble"}.get(method(top.schedule.name).tasks_per_stage)
+    solver = {k: OPTIONS[k].parse(options[k]) for k in ("time_limit", "unroll") if options.get(k) is not None}
+    opt = plan_optimal(top.schedule, network, Hardware.of(platform), batch=batch, view=view,
+                       upper=math.ceil(rate * solver.get("unroll", 1)), **solver)
+    _, res = converge(opt.schedule, platform, 8, shortest=True)
+    cycles = min(float(res.stats.cycles_per_step), rate)  # never worse than the warm start
+    return Beyond(cycles, opt.solution.interval, opt.solution.lower_bound, opt.solution.status, rate / cycles)
+
+
+__all__ = ["Rung", "Ladder", "Beyond", "explain", "LAYERPIPE_FAMILY"]

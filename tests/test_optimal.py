@@ -114,6 +114,19 @@ def test_too_large_says_so_and_still_returns_a_valid_schedule():
     assert simulate(sched, platform).stats.cycles_per_step == sol.interval  # the sequential schedule: exact
 
 
+def test_a_model_too_large_keeps_the_warm_start():
+    from models.network.zoo import get_network
+    from schedules.methods.layerpipe import layerpipe
+    from schedules.methods.optimal import plan_optimal
+
+    net, hw = get_network("mlp"), Hardware.of(PlatformSpec(3).build())
+    build = lambda n: layerpipe(net, hw, minibatches=n, batch=8, parallelism="pipeline")  # noqa: E731
+    plan = plan_optimal(build(8), net, hw, batch=8, fallback=build, max_size=10)
+    sched = plan.schedule(6)
+    assert plan.solution.status == "too large" and sched.orders == build(6).orders and sched.name == "optimal"
+    assert "layerpipe's own" in sched.info["solver_message"]
+
+
 def test_refusals_name_the_reason():
     g = uniform_pipeline_graph(2, f=1, b=1, w=1, act_bytes=4)
     hw = Hardware.of(Platform.homogeneous(2, MacArray(1), LinkModel(1, 1.0), overlap_comm=False))
@@ -163,3 +176,20 @@ def test_the_cli_runs_the_optimal_schedule_and_reports_the_proof(capsys):
     info = row["info"]
     assert info["optimal_of"] == "layerpipe" and info["solver_status"] in ("optimal", "gap")
     assert int(info["proven_lower_bound"]) - 1 < row["cycles_per_minibatch"] <= info["interval"]
+
+
+def test_explain_reports_what_lies_beyond_the_ladder(capsys):
+    from models.network.zoo import get_network
+    from simulator.explain import explain
+
+    plat = PlatformSpec(2, link="none").build()
+    ladder = explain(get_network("mlp"), "layerpipe2", plat, minibatches=None, batch=32, optimal=True,
+                     parallelism="pipeline", time_limit="2")
+    top = ladder.rungs[-1].cycles_per_minibatch
+    b = ladder.optimal
+    assert b.proven_bound - 1 < b.cycles_per_minibatch <= min(top, b.interval)
+    assert b.planner_factor == top / b.cycles_per_minibatch >= 1
+    assert ladder.to_dict()["optimal"]["status"] == b.status
+    assert main(["explain", "mlp", "-p", "2", "-s", "layerpipe2", "--link", "none", "--parallelism", "pipeline",
+                 "--optimal", "--time-limit", "2"]) == 0
+    assert "beyond the ladder: the optimal schedule of layerpipe2's task graph and delays" in capsys.readouterr().out

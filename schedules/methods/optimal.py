@@ -26,7 +26,7 @@ of several units; the model has one update per unit, so they are refused with a 
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -37,7 +37,7 @@ from models.graph.build import training_graph
 from models.graph.tasks import task_parts
 from models.network.spec import NetworkSpec
 from schedules.delays import DelayRule
-from schedules.planning.modulo import DEFAULT_TIME_LIMIT, ModuloSolution, best_modulo_schedule
+from schedules.planning.modulo import DEFAULT_TIME_LIMIT, MAX_MODEL_SIZE, ModuloSolution, best_modulo_schedule
 from schedules.schedule import Schedule
 from simulator.hardware import Hardware
 
@@ -54,6 +54,8 @@ class OptimalPlan:
     delays: dict[int, int]
     weight_versions: dict[int, int] | None
     solution: ModuloSolution
+    #: the warm start's own schedule of n minibatches: what a model too large to build leaves
+    fallback: Callable[[int], Schedule] | None = None
 
     @property
     def cycles_per_minibatch(self) -> Fraction:
@@ -72,6 +74,12 @@ class OptimalPlan:
                 "solver_deterministic_seconds": round(sol.solver_seconds, 3)}
         if sol.message:
             info["solver_message"] = sol.message
+        if sol.status == "too large" and self.fallback is not None:
+            # nothing was solved: the best schedule known is the warm start's own
+            ref = self.fallback(minibatches)
+            info["solver_message"] = f"{sol.message}; the schedule is {self.of}'s own"
+            return Schedule("optimal", ref.graph, ref.orders, dict(ref.delays), ref.microbatches_per_step,
+                            ref.weight_versions, {**ref.info, **info}, dict(ref.update_rounds))
         return Schedule("optimal", self.graph, sol.orders(minibatches, self.graph), dict(self.delays),
                         weight_versions=None if self.weight_versions is None else dict(self.weight_versions),
                         info=info)
@@ -108,22 +116,25 @@ def reference_placement(reference: Schedule, graph: nx.DiGraph) -> dict[Hashable
 def plan_optimal(reference: Schedule, net: NetworkSpec, hw: Hardware, *, batch: int, word_bytes: int = 2,
                  spike_bits: bool = False, view: str | None = None, unroll: int = 1,
                  time_limit: float = DEFAULT_TIME_LIMIT, upper: int | None = None,
-                 lower: int | None = None) -> OptimalPlan:
+                 lower: int | None = None, fallback: Callable[[int], Schedule] | None = None,
+                 max_size: int = MAX_MODEL_SIZE) -> OptimalPlan:
     """The optimal reference of ``reference`` (a schedule of ``net`` on ``hw``): the same delays,
     over the task graph of ``view`` (None: the reference's own), warm-started from its placement.
 
     ``upper``/``lower``: intervals (cycles per ``unroll`` units) known to be feasible-ish and a
-    lower bound, from the reference's measured rate and the schedule's bounds.
+    lower bound, from the reference's measured rate and the schedule's bounds. ``fallback(n)``:
+    the reference's schedule of n minibatches, kept when the model is too large to build.
     """
     if reference.update_rounds or reference.microbatches_per_step != 1:
         raise ScheduleError(f"{reference.name} updates once per round of several units (replicated stages or a "
-                            "micro-batch flush): the optimal schedule models one update per unit; compare in the "
-                            "pipeline mode with an asynchronous method")
+                            "micro-batch flush): the optimal schedule models one update per minibatch; use an "
+                            "asynchronous method in the pipeline mode (--parallelism pipeline)")
     graph = reference_view(reference, net, batch=batch, word_bytes=word_bytes, spike_bits=spike_bits, view=view)
     rule = DelayRule.from_delays(reference.delays)
     sol = best_modulo_schedule(graph, hw, rule, unroll=unroll, lower=lower, upper=upper,
-                               hint_placement=reference_placement(reference, graph), time_limit=time_limit)
-    return OptimalPlan(reference.name, graph, dict(reference.delays), reference.weight_versions, sol)
+                               hint_placement=reference_placement(reference, graph), time_limit=time_limit,
+                               max_size=max_size)
+    return OptimalPlan(reference.name, graph, dict(reference.delays), reference.weight_versions, sol, fallback)
 
 
 __all__ = ["OptimalPlan", "plan_optimal", "reference_view", "reference_placement", "VIEWS"]

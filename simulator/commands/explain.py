@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     out = plot_path(args.plot)
     check_sizes(args)
     net, plat = network_from_args(args), platform_from_args(args)
-    ladder = explain(net, args.schedule, plat, minibatches=args.minibatches, batch=args.batch, **schedule_options(args))
+    ladder = explain(net, args.schedule, plat, minibatches=args.minibatches, batch=args.batch, optimal=args.optimal,
+                     **schedule_options(args))
     if out is not None:
         from simulator.plots import ladder_figure
 
@@ -57,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
                      "vs pipedream": cumulative, "peak mem (MiB)": mib(r.peak_memory),
                      "comm MiB/mb": mib(r.bytes_per_minibatch)})
     print(format_table(rows))
+    b = ladder.optimal
+    if b is not None:
+        print(f"beyond the ladder: the optimal schedule of {ladder.method}'s task graph and delays runs at "
+              f"{b.cycles_per_minibatch:,.1f} cycles per minibatch (solver interval {b.interval:,}, "
+              f"{'proven optimal' if b.status == 'optimal' else b.status}, no modulo schedule below "
+              f"{b.proven_bound:,}): {ladder.method}'s planner leaves a factor {b.planner_factor:.3f}")
     if out is not None:
         print(f"wrote {out}")
     return 0
@@ -70,6 +77,9 @@ def register(sub) -> argparse.ArgumentParser:
                    help="the method to explain (default layerpipe; layerpipe2 and spikepipe have every rung)")
     add_schedule_options(p)
     p.add_argument("--plot", metavar="FILE", default=None, help="draw the ladder as a waterfall (.png, .svg, .pdf)")
+    p.add_argument("--optimal", action="store_true",
+                   help="also solve for the optimal schedule of the method's task graph and delays (CP-SAT, "
+                        "--time-limit; needs one update per minibatch: --parallelism pipeline)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
     return p

@@ -44,6 +44,28 @@ def steady_line(row: dict) -> str:
             f"critical cycle {shown}")
 
 
+def optimal_line(row: dict) -> str | None:
+    """For the optimal schedule: what the solver found and proved (None for any other schedule).
+
+    >>> optimal_line({"info": {"optimal_of": "layerpipe", "interval": 3104, "unroll": 1, "solver_status": "optimal",
+    ...               "proven_lower_bound": "3104", "solver_deterministic_seconds": 6.3}})
+    "solver: layerpipe's task graph and delays; interval 3104 cycles per minibatch, proven optimal (no modulo schedule below 3104; 6.3 s of CP-SAT's deterministic time)"
+    """
+    info = row.get("info") or {}
+    if "solver_status" not in info:
+        return None
+    status = info["solver_status"]
+    per = "minibatch" if info["unroll"] == 1 else f"{info['unroll']} minibatches"
+    proof = {"optimal": "proven optimal", "gap": "the time limit left a gap",
+             "too large": "too large to model"}.get(status, status)
+    text = (f"solver: {info['optimal_of']}'s task graph and delays; interval {info['interval']} cycles per {per}, "
+            f"{proof} (no modulo schedule below {info['proven_lower_bound']}; "
+            f"{info['solver_deterministic_seconds']:g} s of CP-SAT's deterministic time)")
+    if info.get("solver_message"):
+        text += f"; {info['solver_message']}"
+    return text
+
+
 def print_rows(rows: list[dict]) -> None:
     """One table line per row; ``P used`` how many of the platform's processors the schedule occupies
     (utilization is their mean), ``planned`` the planner's predicted period, ``cycles/minibatch``
@@ -86,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
           f"processors used), batch {args.batch}, {run_length(args)}")
     print_rows(rows)
     print(steady_line(r))
+    solved = optimal_line(r)
+    if solved:
+        print(solved)
     print()
     print(format_table([{"processor": f"P{p}", "utilization": u, "peak memory (MiB)": mib(m)}
                         for p, (u, m) in enumerate(zip(r["utilization"], r["peak_memory_bytes"]))]))
