@@ -82,8 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.time()
     todo = cells()
+    rows = []
     with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(run, todo, [args.time_limit] * len(todo)))
+        for row in pool.map(run, todo, [args.time_limit] * len(todo)):  # in the cells' order
+            rows.append(row)
+            print(f"[{len(rows)}/{len(todo)}] {row['network']} P={row['processors']} {row['method']}: "
+                  f"{row['status']} in {row['cpu_seconds']} s CPU", flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
     fields = list(rows[0])
     with open(OUT / "optimal_study.csv", "w", newline="") as fh:
@@ -91,10 +95,6 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         w.writerows(rows)
     (OUT / "optimal_study.md").write_text("\n".join(markdown(rows, args.time_limit)) + "\n")
-    for r in rows:
-        print(r["network"], r["processors"], r["method"], f"{r['method_cycles']:.0f}", f"{r['optimal_cycles']:.1f}",
-              r["proven_bound"], r["status"], f"{r['planner_factor']:.3f}", f"{r['bound_factor']:.3f}",
-              f"{r['cpu_seconds']} s", flush=True)
     print(f"{len(rows)} instances in {time.time() - t0:.0f} s with {args.jobs} jobs")
     return 0
 

@@ -90,10 +90,11 @@ class ModuloSolution:
     tried: tuple[tuple[int, str], ...] = ()
     solver_seconds: float = 0.0
     message: str = ""
-    #: where the schedule came from: "solver", "hint" (the warm start, proven no better could be
-    #: found) or "sequential" (every task on one processor, the search found nothing better)
+    #: where the schedule came from: "solver", "hint" (found at the warm start's interval, nothing
+    #: better found) or "sequential" (every task on one processor, the search found nothing better)
     source: str = "solver"
     bounds: dict[str, int] = field(default_factory=dict)
+    processors: int = 0  # the platform's (some may stay idle); 0: those the placement uses
 
     @property
     def cycles_per_unit(self) -> Fraction:
@@ -114,7 +115,7 @@ class ModuloSolution:
         if units < 1:
             raise ScheduleError(f"number of units must be positive, got {units}")
         topo = {n: i for i, n in enumerate(nx.lexicographical_topological_sort(graph))}
-        P = 1 + max(self.placement.values())
+        P = max(self.processors, 1 + max(self.placement.values()))
         keyed: dict[int, list] = {p: [] for p in range(P)}
         K, lam = self.unroll, self.interval
         for u in range(units):
@@ -181,7 +182,9 @@ class _Instance:
         self.identical = P > 1 and all(hw.processors[p] == hw.processors[0] for p in range(P)) and (
             self.direct or not links_cost)
         self.stale_max = max((rule.staleness(l) for l in self.layers), default=0)
-        self.latest = self.latest_periods()
+        # the first task is an ancestor of every other (a training step's input): normalise on it
+        self.rooted = len(nx.descendants(graph, self.topo[0])) == len(self.tasks) - 1
+        self.latest = self.latest_periods() if self.rooted else dict.fromkeys(self.tasks)
         self.earliest: dict[Hashable, int] = {}  # longest path of fastest costs from the first tasks
         for t in self.topo:
             self.earliest[t] = max((self.earliest[u] + min(self.cost[u]) for u in graph.predecessors(t)), default=0)
@@ -278,10 +281,10 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
     #: per channel, each transfer that may use it: (start, request time, cycles, present)
     queue: dict[tuple[int, int], list] = defaultdict(list)
 
-    def circle(start, size: int, present, where: list, name: str) -> None:
-        """An occupation of ``size`` cycles from ``start``, laid twice on [0, 2 lam)."""
+    def circle(start, size: int, present, where: list, name: str, top: int = H) -> None:
+        """An occupation of ``size`` cycles from ``start`` (at most ``top``), laid twice on [0, 2 lam)."""
         r = m.NewIntVar(0, lam - 1, f"r{name}")
-        q = m.NewIntVar(0, H // lam + 2, f"q{name}")  # start = q lam + r: linear, as lam is fixed
+        q = m.NewIntVar(0, top // lam + 1, f"q{name}")  # start = q lam + r: linear, as lam is fixed
         m.Add(start == lam * q + r)
         where.append(m.NewOptionalFixedSizeIntervalVar(r, size, present, f"a{name}"))
         where.append(m.NewOptionalFixedSizeIntervalVar(r + lam, size, present, f"b{name}"))
@@ -295,7 +298,8 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
             for p in range(P):
                 if c[p]:
                     circle(s[(t, j)], c[p], x[(t, p)], on_proc[p], f"{t}{j}{p}")
-    m.Add(s[(inst.topo[0], 0)] < lam)  # a whole period's shift is the same schedule
+    if inst.rooted:  # a whole period's shift is the same schedule, and everything follows the first task
+        m.Add(s[(inst.topo[0], 0)] < lam)
     for u, v in inst.graph.edges:
         for j in range(K):
             m.Add(s[(v, j)] >= e[(u, j)])
@@ -307,7 +311,7 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
         return lo, hi
 
     def sent(src: Hashable, dsts: tuple, cycles: int, ready, name: str, window: tuple[int, int],
-             who: tuple) -> dict[int, list]:
+             who: tuple, top: int = H) -> dict[int, list]:
         """How what ``src`` produces (ready at ``ready``) reaches each processor q where one of
         ``dsts`` runs and ``src`` does not: ``q -> [(arrival, literals)]``, the arrival holding when
         the literals (besides the reader being on q) are true. On a direct link one start per q
@@ -316,7 +320,7 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
         for q in range(P):
             need = m.NewBoolVar(f"n{name}{q}")
             m.AddMaxEquality(need, [x[(d, q)] for d in dsts])
-            go = m.NewIntVar(0, H, f"g{name}{q}") if direct else None
+            go = m.NewIntVar(0, top, f"g{name}{q}") if direct else None
             if direct:
                 m.Add(go >= ready)
                 arrive[q] = [(go + cycles, [x[(src, q)].Not()])]
@@ -331,14 +335,14 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
                 m.AddBoolAnd([x[(src, p)], need]).OnlyEnforceIf(y)
                 m.AddBoolOr([x[(src, p)].Not(), need.Not()]).OnlyEnforceIf(y.Not())
                 if direct:
-                    circle(go, cycles, y, on_link[(p, q)], f"{name}{p}{q}")
+                    circle(go, cycles, y, on_link[(p, q)], f"{name}{p}{q}", top)
                     continue
                 at = ready
                 for h, hop in enumerate(inst.hw.hops(p, q)):
-                    g = m.NewIntVar(0, H, f"g{name}{p}{q}{h}")
+                    g = m.NewIntVar(0, top, f"g{name}{p}{q}{h}")
                     m.Add(g >= at)
-                    circle(g, cycles, y, on_link[hop], f"{name}{p}{q}{h}")
-                    queue[hop].append((g, at, cycles, [y], (window[0] + h * cycles, H), who if h == 0 else None, None))
+                    circle(g, cycles, y, on_link[hop], f"{name}{p}{q}{h}", top)
+                    queue[hop].append((g, at, cycles, [y], (window[0] + h * cycles, top), who if h == 0 else None, None))
                     at = g + cycles
                 arrive[q].append((at, [x[(src, p)]]))
         return arrive
@@ -359,8 +363,10 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
             ready = m.NewIntVar(0, H, f"u{l}{ju}")
             m.AddMaxEquality(ready, [e[(a, ju)] for a in last])
             win = (max(ready_window(a)[0] for a in last), max(ready_window(a)[1] for a in last))
+            # new weights may be read up to 1 + S(l) periods after a reader's latest start
+            top = H + (1 + inst.rule.staleness(l)) * lam
             arrivals[(l, ju)] = (ready, sent(last[0], inst.readers[l], cycles, ready, f"w{l}_{ju}_", win,
-                                             ((last[-1], ju), 1, l)) if cycles else None)
+                                             ((last[-1], ju), 1, l), top) if cycles else None)
     for f, jf, l, ju, back in inst.delay_pairs():
         ready, arrive = arrivals[(l, ju)]
         m.Add(s[(f, jf)] + back * lam >= ready)
@@ -371,7 +377,7 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
     for group in (*on_proc.values(), *on_link.values()):
         m.AddNoOverlap(group)
     if fifo:
-        _first_come(m, queue, x, P, H, lam)
+        _first_come(m, queue, x, P, H + (1 + inst.stale_max) * lam, lam)  # the latest any transfer starts
     if hint_place:
         for t in inst.tasks:
             if t in hint_place:
@@ -453,14 +459,14 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
     best = (seq_lam, seq_place, seq_starts, seq_ends, "sequential")
     if inst.P == 1 or seq_lam <= lo:
         return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, seq_lam, "optimal", (), 0.0,
-                              source="sequential", bounds=bounds)
+                              source="sequential", bounds=bounds, processors=inst.P)
     size = inst.size()
     if size > max_size:
         return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, lo, "too large", (), 0.0,
                               message=f"{len(inst.tasks)} tasks x {unroll} units x {inst.P} processors (model size "
                                       f"{size:,} > {max_size:,}): too large to prove; interval and bound are the "
                                       "sequential schedule's and the analytic bounds", source="sequential",
-                              bounds=bounds)
+                              bounds=bounds, processors=inst.P)
     cp_model = _cp_model()
     tried: list[tuple[int, str]] = []
     spent = 0.0
@@ -521,7 +527,7 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
     status = "optimal" if bound >= hi else "gap"
     lam, place, starts, ends, source = best
     return ModuloSolution(lam, unroll, place, starts, ends, bound, status, tuple(tried), spent, source=source,
-                          bounds=bounds)
+                          bounds=bounds, processors=inst.P)
 
 
 __all__ = ["ModuloSolution", "best_modulo_schedule", "MAX_MODEL_SIZE", "DEFAULT_TIME_LIMIT"]
