@@ -52,7 +52,8 @@ def run(cell: tuple[str, int, str], time_limit: float) -> dict:
 def markdown(rows: list[dict], time_limit: float) -> list[str]:
     proven = sum(r["status"] == "optimal" for r in rows)
     lines = ["# How far each method is from the optimal schedule of its own task graph and delays", "",
-             f"Command: `python benchmarks/optimal_study.py --time-limit {time_limit:g}`. Pipeline mode (no stage replication), default platform (mac:256, links 100 cycles + 16 "
+             f"Command: `python benchmarks/optimal_study.py --time-limit {time_limit:g}`. Pipeline mode (no "
+             "stage replication), default platform (mac:256, links 100 cycles + 16 "
              "B/cycle, full topology), batch 32. *method*: its exact cycles per minibatch; *optimal*: the best "
              "modulo schedule (every minibatch placed and timed alike) of the method's task graph and delays, "
              "found by CP-SAT within the limit and run by the engine; *proven*: no such schedule has an interval "

@@ -157,11 +157,11 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("spike_bits", "spiking networks: count binary spike tensors as 1 bit per element (default 1 byte)",
            _flag, flag=True, default=False),
     Option("of", "the method whose task graph and delays the optimal schedule keeps: "
-           + ", ".join(OPTIMAL_OF) + " (default layerpipe2)", lambda v: _reference_method(v), metavar="METHOD"),
+           + ", ".join(OPTIMAL_OF) + " (default layerpipe2)", _reference_method, metavar="METHOD"),
     Option("time_limit", f"the solver's limit, in CP-SAT's deterministic seconds (default {DEFAULT_TIME_LIMIT:g})",
-           lambda v: _seconds(v), metavar="SECONDS"),
+           _seconds, metavar="SECONDS"),
     Option("unroll", "minibatches per period of the optimal schedule (default 1; at most 8)",
-           lambda v: _unroll(v), metavar="K"),
+           _unroll, metavar="K"),
 )}
 
 
@@ -237,6 +237,7 @@ _PLANNED = frozenset({"parallelism", "replicate"})
 _LAYERPIPE_OPTIONS = _PLANNED | {"offload", "ag_split"}
 _FLUSH = dict(synchronous=True, planner="pipedream", options=_PLANNED | {"microbatches"})
 
+
 def plan_optimal_reference(network: NetworkSpec, hw: Hardware, *, batch: int, word_bytes: int = 2,
                            spike_bits: bool = False, of: str = "layerpipe2", time_limit: float = DEFAULT_TIME_LIMIT,
                            unroll: int = 1, **reference_options) -> OptimalPlan:
@@ -247,6 +248,7 @@ def plan_optimal_reference(network: NetworkSpec, hw: Hardware, *, batch: int, wo
     opts = {k: v for k, v in reference_options.items() if ref.accepts(k)}
     if ref.plans:
         opts["parallelism"] = "pipeline"
+
     def build(minibatches: int) -> Schedule:
         return ref.build(network, hw, minibatches=minibatches, batch=batch, word_bytes=word_bytes,
                          spike_bits=spike_bits, **opts)

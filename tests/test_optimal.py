@@ -91,9 +91,9 @@ def test_bound_is_proven_and_met_on_a_closed_form():
         assert ("4", "infeasible") in [(str(lam), what) for lam, what in sol.tried]
 
 
-@pytest.mark.parametrize("network,method,P,link", [("mlp", "pipedream", 3, "100,16"), ("mlp", "layerpipe", 2, "100,16"),
-                                                   ("lenet5", "layerpipe2", 2, "100,16"), ("mlp", "layerpipe2", 4, "none"),
-                                                   ("lenet5", "layerpipe", 3, "none")])
+@pytest.mark.parametrize("network,method,P,link", [
+    ("mlp", "pipedream", 3, "100,16"), ("mlp", "layerpipe", 2, "100,16"), ("lenet5", "layerpipe2", 2, "100,16"),
+    ("mlp", "layerpipe2", 4, "none"), ("lenet5", "layerpipe", 3, "none")])
 def test_heuristics_never_beat_the_proven_bound_and_the_optimum_never_loses(network, method, P, link):
     row = gap_row(network, method, PlatformSpec(P, link=link), batch=32, time_limit=3)
     assert row.method_exact and row.engine_exact

@@ -193,7 +193,8 @@ class _Instance:
         """Placement literals of the model (tasks and transfers x channels), and the pairs of
         transfers whose first-come order it states (every pair per receiving processor)."""
         moved = sum(1 for *_, c, _ in self.sends if c) + sum(1 for c in self.weight_cycles.values() if c)
-        hops = 1 if self.direct else max(len(self.hw.hops(a, b)) for a in range(self.P) for b in range(self.P) if a != b)
+        pairs = [(a, b) for a in range(self.P) for b in range(self.P) if a != b]
+        hops = 1 if self.direct else max(len(self.hw.hops(a, b)) for a, b in pairs)
         placement = self.K * self.P * (len(self.tasks) + moved * (self.P - 1) * hops)
         return placement + (self.K * moved) ** 2 * self.P * hops
 
@@ -342,7 +343,8 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
                     g = m.NewIntVar(0, top, f"g{name}{p}{q}{h}")
                     m.Add(g >= at)
                     circle(g, cycles, y, on_link[hop], f"{name}{p}{q}{h}", top)
-                    queue[hop].append((g, at, cycles, [y], (window[0] + h * cycles, top), who if h == 0 else None, None))
+                    queue[hop].append((g, at, cycles, [y], (window[0] + h * cycles, top),
+                                       who if h == 0 else None, None))
                     at = g + cycles
                 arrive[q].append((at, [x[(src, p)]]))
         return arrive
