@@ -61,7 +61,7 @@ from schedules.delays import DelayRule
 from schedules.schedule import Action
 
 #: the largest model (:meth:`_Instance.size`) the solver is asked to prove
-MAX_MODEL_SIZE = 60_000
+MAX_MODEL_SIZE = 120_000  # about 1 GB of CP-SAT model at most
 #: CP-SAT's deterministic time (about seconds) for one whole search, by default
 DEFAULT_TIME_LIMIT = 20.0
 #: a solve is stopped after this many wall seconds per second of its deterministic budget
@@ -189,14 +189,29 @@ class _Instance:
         for t in self.topo:
             self.earliest[t] = max((self.earliest[u] + min(self.cost[u]) for u in graph.predecessors(t)), default=0)
 
-    def size(self) -> int:
-        """Placement literals of the model (tasks and transfers x channels), and the pairs of
-        transfers whose first-come order it states (every pair per receiving processor)."""
-        moved = sum(1 for *_, c, _ in self.sends if c) + sum(1 for c in self.weight_cycles.values() if c)
+    def size(self, lam: int) -> int:
+        """Placement literals (tasks and transfers x channels) plus the first-come constraints of
+        :func:`_first_come` at interval ``lam`` (counted as it would state them, from the same
+        windows): what the model's memory grows with."""
+        moved = [(u, c) for u, _, c, _ in self.sends if c] + [
+            (self.updates[l][-1], c) for l, c in self.weight_cycles.items() if c]
         pairs = [(a, b) for a in range(self.P) for b in range(self.P) if a != b]
         hops = 1 if self.direct else max(len(self.hw.hops(a, b)) for a, b in pairs)
-        placement = self.K * self.P * (len(self.tasks) + moved * (self.P - 1) * hops)
-        return placement + (self.K * moved) ** 2 * self.P * hops
+        placement = self.K * self.P * (len(self.tasks) + len(moved) * (self.P - 1) * hops)
+        if not self.links_cost or self.P == 1:
+            return placement
+        top = self.horizon(lam) + (1 + self.stale_max) * lam
+        span = top // lam + 2
+        win = [(self.earliest[u] + min(self.cost[u]),
+                self.latest[u] * lam + max(self.cost[u]) if self.K == 1 and self.latest[u] is not None else top)
+               for u, _ in moved]
+        terms = 0
+        for a, (lo_a, hi_a) in enumerate(win):
+            for b, (lo_b, hi_b) in enumerate(win):
+                if a != b:
+                    terms += sum(1 for d in range(-span, span + 1)
+                                 if lo_a < hi_b + d * lam and top + moved[a][1] > lo_b + d * lam)
+        return placement + self.K * self.K * terms * self.P * hops * (1 if self.direct else self.P - 1)
 
     def bounds(self) -> dict[str, int]:
         """Intervals no modulo schedule of ``K`` units can beat: the work over P, the largest task."""
@@ -462,7 +477,7 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
     if inst.P == 1 or seq_lam <= lo:
         return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, seq_lam, "optimal", (), 0.0,
                               source="sequential", bounds=bounds, processors=inst.P)
-    size = inst.size()
+    size = inst.size(lo)
     if size > max_size:
         return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, lo, "too large", (), 0.0,
                               message=f"{len(inst.tasks)} tasks x {unroll} units x {inst.P} processors (model size "
