@@ -26,7 +26,7 @@ of several units; the model has one update per unit, so they are refused with a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -117,13 +117,15 @@ def plan_optimal(reference: Schedule, net: NetworkSpec, hw: Hardware, *, batch: 
                  spike_bits: bool = False, view: str | None = None, unroll: int = 1,
                  time_limit: float = DEFAULT_TIME_LIMIT, upper: int | None = None,
                  lower: int | None = None, fallback: Callable[[int], Schedule] | None = None,
-                 max_size: int = MAX_MODEL_SIZE) -> OptimalPlan:
+                 max_size: int = MAX_MODEL_SIZE, hint_starts: Mapping | None = None) -> OptimalPlan:
     """The optimal reference of ``reference`` (a schedule of ``net`` on ``hw``): the same delays,
     over the task graph of ``view`` (None: the reference's own), warm-started from its placement.
 
     ``upper``/``lower``: intervals (cycles per ``unroll`` units) known to be feasible-ish and a
     lower bound, from the reference's measured rate and the schedule's bounds. ``fallback(n)``:
     the reference's schedule of n minibatches, kept when the model is too large to build.
+    ``hint_starts``: when each task of one steady-state minibatch of the reference starts, relative
+    to its first task (from a trace), for the warm start.
     """
     if reference.update_rounds or reference.microbatches_per_step != 1:
         raise ScheduleError(f"{reference.name} updates once per round of several units (replicated stages or a "
@@ -133,7 +135,7 @@ def plan_optimal(reference: Schedule, net: NetworkSpec, hw: Hardware, *, batch: 
     rule = DelayRule.from_delays(reference.delays)
     sol = best_modulo_schedule(graph, hw, rule, unroll=unroll, lower=lower, upper=upper,
                                hint_placement=reference_placement(reference, graph), time_limit=time_limit,
-                               max_size=max_size)
+                               max_size=max_size, hint_starts=hint_starts)
     return OptimalPlan(reference.name, graph, dict(reference.delays), reference.weight_versions, sol, fallback)
 
 

@@ -276,7 +276,8 @@ class _Instance:
                     yield f, jf, l, ju, (back - jf + ju) // K
 
 
-def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo: bool = False):
+def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo: bool = False,
+           hint_starts: Mapping | None = None):
     """The CP-SAT model of 'a modulo schedule with interval ``lam`` exists'; with ``fifo``, one whose
     links serve their transfers first come, first served, as the engine's do."""
     m = cp_model.CpModel()
@@ -400,6 +401,10 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
             if t in hint_place:
                 for p in range(P):
                     m.AddHint(x[(t, p)], int(hint_place[t] == p))
+    if hint_starts and inst.K == 1:
+        for t in inst.tasks:
+            if t in hint_starts:
+                m.AddHint(s[(t, 0)], int(hint_starts[t]))
     return m, x, s
 
 
@@ -457,13 +462,15 @@ def _first_come(m, queue: Mapping, x: Mapping, P: int, H: int, lam: int) -> None
 
 def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int = 1, lower: int | None = None,
                          upper: int | None = None, hint_placement: Mapping | None = None,
+                         hint_starts: Mapping | None = None,
                          time_limit: float = DEFAULT_TIME_LIMIT, max_size: int = MAX_MODEL_SIZE) -> ModuloSolution:
     """The modulo schedule of ``graph`` on ``hw`` (:class:`simulator.hardware.Hardware`) with the
     smallest interval the search finds within ``time_limit``, and the bound it proves.
 
     ``lower``: an interval known to be a lower bound (for instance the iteration bound x unroll);
     ``upper``: an interval to try first (a heuristic's rate x unroll, rounded up), with
-    ``hint_placement`` (task -> processor) as CP-SAT's warm start. ``graph`` is not changed.
+    ``hint_placement`` (task -> processor) and ``hint_starts`` (task -> start of one minibatch's
+    instance, relative to its first task's) as CP-SAT's warm start. ``graph`` is not changed.
     """
     if not (isinstance(time_limit, (int, float)) and math.isfinite(time_limit) and time_limit > 0):
         raise ScheduleError(f"the solver's time limit must be a positive number of seconds, got {time_limit!r}")
@@ -489,11 +496,11 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
     spent = 0.0
     infeasible_below = lo  # every interval < this one is proven infeasible
 
-    def attempt(lam: int, budget: float, hint: Mapping | None = None):
+    def attempt(lam: int, budget: float, hint: Mapping | None = None, starts: Mapping | None = None):
         nonlocal spent
         # a hint only where it is likely right (the warm start at its own interval): CP-SAT's search
         # around a hint that cannot be completed costs far more than a search without one
-        model, x, s = _build(inst, lam, cp_model, hint, fifo=inst.links_cost)
+        model, x, s = _build(inst, lam, cp_model, hint, inst.links_cost, starts)
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1  # one worker and a deterministic limit: the same answer on any machine
         solver.parameters.random_seed = 0
@@ -516,7 +523,7 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
 
     hi = best[0]
     if upper is not None and lo <= upper < hi:  # the warm start's interval first
-        got = attempt(int(upper), time_limit / 3, hint_placement)
+        got = attempt(int(upper), time_limit / 3, hint_placement, hint_starts)
         if isinstance(got, tuple):
             best, hi = (int(upper), *got, "hint"), int(upper)
         elif got is True:

@@ -27,18 +27,25 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
+import networkx as nx
+
 from models.errors import ScheduleError
+from models.graph.tasks import task_parts
 from models.network.zoo import load_network
 from schedules.delays import DelayRule
 from schedules.methods.optimal import plan_optimal, reference_view
 from schedules.registry import METHODS
+from schedules.schedule import Schedule
 from simulator.bounds import fastest_cycles, iteration_bound
+from simulator.engine import simulate
 from simulator.hardware import Hardware
 from simulator.platform import PlatformSpec
 from simulator.runs import converge, run_until_converged
+from simulator.trace import MemoryTrace
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,29 @@ def analytic_bound(graph, platform, rule: DelayRule) -> tuple[Fraction, str]:
     return candidates[kind], kind
 
 
+def warm_starts(schedule: Schedule, platform, graph: nx.DiGraph) -> dict[Hashable, int]:
+    """When each task of ``graph`` starts in a steady-state minibatch of ``schedule`` (the middle one of
+    its run, from a trace), relative to the graph's first task: CP-SAT's warm start. A task of a
+    coarser schedule (PipeDream's stage tasks) lends its start to each of its parts."""
+    trace = MemoryTrace()
+    simulate(schedule, platform, trace=trace)
+    unit = schedule.units // 2
+    began = {(r.kind, r.layer): r.start for r in trace.tasks if r.unit == unit}
+    part_of: dict[Hashable, float] = {}
+    for task in schedule.graph:
+        if (task[0], task[1]) in began:
+            for part, _ in task_parts(schedule.graph, task):
+                part_of[part] = began[(task[0], task[1])]
+    starts = {}
+    for t in graph:
+        found = [part_of[p] for p, _ in task_parts(graph, t) if p in part_of]
+        if found:
+            starts[t] = min(found)
+    first = next(iter(nx.lexicographical_topological_sort(graph)))
+    base = starts.get(first, min(starts.values(), default=0))
+    return {t: max(0, int(v - base)) for t, v in starts.items()}
+
+
 def gap_row(network: str, method: str, spec: PlatformSpec, *, batch: int = 32, time_limit: float = 10.0) -> GapRow:
     """One :class:`GapRow` for ``method`` on ``network`` over the platform ``spec`` (pipeline mode)."""
     m = METHODS.get(method)
@@ -120,7 +150,7 @@ def gap_row(network: str, method: str, spec: PlatformSpec, *, batch: int = 32, t
     graph = reference_view(sched, net, batch=batch, view=view)  # its own graph, or its per-layer view
     bound, kind = analytic_bound(graph, platform, DelayRule.from_delays(sched.delays))
     opt = plan_optimal(sched, net, hw, batch=batch, view=view, time_limit=time_limit, upper=math.ceil(rate),
-                          lower=math.ceil(bound))
+                       lower=math.ceil(bound), hint_starts=warm_starts(sched, platform, graph))
     _, ores = converge(opt.schedule, platform, 8, shortest=True)
     return GapRow(net.name, platform.size, method, rate, res.stats.exact, res.stats.orders_period, float(bound), kind,
                   opt.solution.interval, opt.solution.lower_bound, opt.solution.status,
