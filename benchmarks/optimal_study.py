@@ -78,7 +78,7 @@ def markdown(rows: list[dict], time_limit: float) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--time-limit", type=float, default=4.0, help="CP-SAT deterministic seconds per instance")
+    ap.add_argument("--time-limit", type=float, default=15.0, help="CP-SAT deterministic seconds per instance")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
     t0 = time.time()
