@@ -718,7 +718,7 @@ def test_task_estimate_bounds_the_schedule(P):
     for net in (get_network("lenet5"), get_network("resnet18_cifar", (3, 8, 8))):
         for name in SCHEDULES:
             network, batch = runnable(name, net, P, 12)
-            sched = build_schedule(name, network, plat, minibatches=3, batch=batch, time_limit=0.5)  # optimal's
+            sched = build_schedule(name, network, plat, minibatches=3, batch=batch, time_limit=0.2)  # optimal's
             est = estimate_run(network, name, P, minibatches=3, batch=batch)
             tasks = sum(len(a) for a in sched.orders.values())
             assert est.units == sched.units, name

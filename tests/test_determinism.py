@@ -69,7 +69,7 @@ net = get_network("resnet18_cifar", (3, 8, 8))
 for p in (2, 5):
     plat = Platform.homogeneous(p, MacArray(64), LinkModel(50, 8.0), topology="ring")
     for name in (n for n in SCHEDULES if applicable(n, net, p, 4)):
-        s = build_schedule(name, net, plat, minibatches=4, batch=4, time_limit=0.5)  # optimal's solver limit
+        s = build_schedule(name, net, plat, minibatches=4, batch=4, time_limit=0.2)  # optimal's solver limit
         sys.stdout.write(s.to_text() + repr(sorted(s.info.items(), key=str)) + "\\n")
 """
 

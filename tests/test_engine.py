@@ -208,7 +208,7 @@ def registry_cases():
         for link in (FREE_LINK, LinkModel(20, 16.0)):
             plat = Platform.homogeneous(3, MacArray(64), link, topology="ring")
             # time_limit: the optimal schedule's solver (the other methods take no such option)
-            yield name, build_schedule(name, net, plat, minibatches=6, batch=batch, time_limit=1), plat
+            yield name, build_schedule(name, net, plat, minibatches=6, batch=batch, time_limit=0.2), plat
 
 
 @pytest.mark.parametrize("name,schedule,platform", list(registry_cases()),
@@ -335,7 +335,7 @@ def test_metrics_from_trace_equal_streamed_figures(name, link, topo):
     from simulator.metrics import memory_timeline, metrics_from_trace
     plat = Platform.homogeneous(4, MacArray(64), link, topology=topo)
     net, batch = runnable(name, get_network("lenet5"), 4, 2)
-    s = build_schedule(name, net, plat, minibatches=8, batch=batch, time_limit=1)  # optimal's solver limit
+    s = build_schedule(name, net, plat, minibatches=8, batch=batch, time_limit=0.2)  # optimal's solver limit
     r, trace = run(s, plat)
     st, tm = r.stats, metrics_from_trace(trace, s)
     assert tm.makespan == st.makespan and tm.busy == st.busy

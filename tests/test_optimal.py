@@ -92,8 +92,7 @@ def test_bound_is_proven_and_met_on_a_closed_form():
 
 
 @pytest.mark.parametrize("network,method,P,link", [
-    ("mlp", "pipedream", 3, "100,16"), ("mlp", "layerpipe", 2, "100,16"), ("lenet5", "layerpipe2", 2, "100,16"),
-    ("mlp", "layerpipe2", 4, "none"), ("lenet5", "layerpipe", 3, "none")])
+    ("mlp", "pipedream", 3, "100,16"), ("mlp", "layerpipe", 2, "100,16"), ("mlp", "layerpipe2", 4, "none")])
 def test_heuristics_never_beat_the_proven_bound_and_the_optimum_never_loses(network, method, P, link):
     row = gap_row(network, method, PlatformSpec(P, link=link), batch=32, time_limit=3)
     assert row.method_exact and row.engine_exact
@@ -168,8 +167,8 @@ def test_bad_solver_options_exit_2_with_one_line(argv, message, capsys):
 
 
 def test_the_cli_runs_the_optimal_schedule_and_reports_the_proof(capsys):
-    assert main(["simulate", "mlp", "-s", "optimal", "--of", "layerpipe", "-p", "2", "--time-limit", "2",
-                 "--json"]) == 0
+    assert main(["simulate", "mlp", "-s", "optimal", "--of", "layerpipe", "-p", "2", "--time-limit", "1",
+                 "--link", "none", "--json"]) == 0
     import json
 
     out = json.loads(capsys.readouterr().out)
