@@ -912,10 +912,12 @@ def _local(todo: list[RunConfig], jobs: int):
 
 
 def cluster_loggers() -> list[logging.Logger]:
-    """The loggers of distributed and of asyncio (whose tasks distributed's client runs), as they
-    exist now: distributed makes its own when it is imported."""
-    names = ("distributed", "asyncio", *logging.root.manager.loggerDict)
-    return [logging.getLogger(n) for n in dict.fromkeys(names) if n.startswith(("distributed", "asyncio"))]
+    """The loggers of distributed, of asyncio (whose tasks distributed's client runs) and of tornado
+    (its event loop's callbacks, which log a closed stream when the scheduler dies mid-gather), as
+    they exist now: distributed makes its own when it is imported."""
+    prefixes = ("distributed", "asyncio", "tornado")
+    names = (*prefixes, *logging.root.manager.loggerDict)
+    return [logging.getLogger(n) for n in dict.fromkeys(names) if n.startswith(prefixes)]
 
 
 def _dask(todo: list[RunConfig], address: str, timeout: float):
