@@ -37,7 +37,7 @@ from schedules.methods.interleaved import DEFAULT_VIRTUAL_STAGES, interleaved_1f
 from schedules.methods.layerpipe import layerpipe, plan_layerpipe
 from schedules.methods.layerpipe2 import layerpipe2, plan_layerpipe2
 from schedules.methods.onefoneb import one_f_one_b
-from schedules.methods.optimal import OptimalPlan, plan_optimal
+from schedules.methods.optimal import OptimalPlan, plan_optimal, view_for
 from schedules.methods.pipedream import pipedream
 from schedules.methods.sequential import sequential_method
 from schedules.methods.spikepipe import plan_spikepipe, spikepipe
@@ -253,9 +253,9 @@ def plan_optimal_reference(network: NetworkSpec, hw: Hardware, *, batch: int, wo
         return ref.build(network, hw, minibatches=minibatches, batch=batch, word_bytes=word_bytes,
                          spike_bits=spike_bits, **opts)
 
-    view = {3: "pipedream", 4: "zerobubble"}.get(ref.tasks_per_stage)  # stage templates: their per-layer view
     return plan_optimal(build(max(8, 2 * hw.size)), network, hw, batch=batch, word_bytes=word_bytes,
-                        spike_bits=spike_bits, view=view, unroll=unroll, time_limit=time_limit, fallback=build)
+                        spike_bits=spike_bits, view=view_for(ref.tasks_per_stage), unroll=unroll,
+                        time_limit=time_limit, fallback=build)
 
 
 def optimal_reference(network: NetworkSpec, hw: Hardware, *, minibatches: int, **options) -> Schedule:

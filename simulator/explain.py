@@ -32,14 +32,12 @@ True
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from models.errors import LayerPipeError
 from models.network.spec import NetworkSpec
 from schedules.methods.layerpipe import plan_fine_tasks
-from schedules.methods.optimal import plan_optimal, reference_view
 from schedules.methods.pipedream import pipedream_on
 from schedules.passes import Placement
 from schedules.registry import OPTIONS, method
@@ -49,7 +47,7 @@ from simulator.hardware import Hardware
 from simulator.metrics import processor_memory
 from simulator.runs import auto_minibatches, converge
 from simulator.selection import Trial, choose
-from simulator.studies.optimal_gap import warm_starts
+from simulator.studies.optimal_gap import solve_beyond
 
 #: the methods whose ladder has every rung
 LAYERPIPE_FAMILY = ("layerpipe", "layerpipe2", "spikepipe")
@@ -166,13 +164,8 @@ def explain(network: NetworkSpec, name: str, platform, *, minibatches: int, batc
 def _beyond(top: Trial, network: NetworkSpec, platform, batch: int, options: dict) -> Beyond:
     """The optimal schedule of ``top``'s graph and delays, warm-started from it."""
     rate = top.cycles_per_minibatch
-    view = {3: "pipedream", 4: "zerobubble"}.get(method(top.schedule.name).tasks_per_stage)
     solver = {k: OPTIONS[k].parse(options[k]) for k in ("time_limit", "unroll") if options.get(k) is not None}
-    graph = reference_view(top.schedule, network, batch=batch, view=view)
-    opt = plan_optimal(top.schedule, network, Hardware.of(platform), batch=batch, view=view,
-                       upper=math.ceil(rate * solver.get("unroll", 1)),
-                       hint_starts=warm_starts(top.schedule, platform, graph), **solver)
-    _, res = converge(opt.schedule, platform, 8, shortest=True)
+    opt, res = solve_beyond(top.schedule, network, platform, batch=batch, rate=rate, **solver)
     cycles = min(float(res.stats.cycles_per_step), rate)  # never worse than the warm start
     return Beyond(cycles, opt.solution.interval, opt.solution.lower_bound, opt.solution.status, rate / cycles)
 

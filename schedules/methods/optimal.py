@@ -58,10 +58,6 @@ class OptimalPlan:
     fallback: Callable[[int], Schedule] | None = None
 
     @property
-    def cycles_per_minibatch(self) -> Fraction:
-        return self.solution.cycles_per_unit
-
-    @property
     def lower_bound(self) -> Fraction:
         return self.solution.lower_bound_per_unit
 
@@ -83,6 +79,16 @@ class OptimalPlan:
         return Schedule("optimal", self.graph, sol.orders(minibatches, self.graph), dict(self.delays),
                         weight_versions=None if self.weight_versions is None else dict(self.weight_versions),
                         info=info)
+
+
+def view_for(tasks_per_stage: int | None) -> str | None:
+    """The per-layer view a method's optimum is taken over: None (its own graph) for a method on the
+    fine graph, else the view its stage templates merge (PipeDream's F, B, U; zero-bubble's F, B, W, U).
+
+    >>> view_for(None), view_for(3), view_for(4)
+    (None, 'pipedream', 'zerobubble')
+    """
+    return {3: "pipedream", 4: "zerobubble"}.get(tasks_per_stage)
 
 
 def reference_view(reference: Schedule, net: NetworkSpec, *, batch: int, word_bytes: int = 2,
@@ -139,4 +145,4 @@ def plan_optimal(reference: Schedule, net: NetworkSpec, hw: Hardware, *, batch: 
     return OptimalPlan(reference.name, graph, dict(reference.delays), reference.weight_versions, sol, fallback)
 
 
-__all__ = ["OptimalPlan", "plan_optimal", "reference_view", "reference_placement", "VIEWS"]
+__all__ = ["OptimalPlan", "plan_optimal", "reference_view", "reference_placement", "view_for", "VIEWS"]

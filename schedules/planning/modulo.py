@@ -97,17 +97,8 @@ class ModuloSolution:
     processors: int = 0  # the platform's (some may stay idle); 0: those the placement uses
 
     @property
-    def cycles_per_unit(self) -> Fraction:
-        return Fraction(self.interval, self.unroll)
-
-    @property
     def lower_bound_per_unit(self) -> Fraction:
         return Fraction(self.lower_bound, self.unroll)
-
-    @property
-    def gap(self) -> float:
-        """(interval - bound) / bound: 0 when proven optimal."""
-        return (self.interval - self.lower_bound) / self.lower_bound if self.lower_bound else 0.0
 
     def orders(self, units: int, graph: nx.DiGraph) -> dict[int, list[Action]]:
         """Per-processor orders of ``units`` units: every instance in the order of its start time
@@ -141,7 +132,7 @@ class _Instance:
     def __init__(self, graph: nx.DiGraph, hw, rule: DelayRule, unroll: int):
         if not isinstance(unroll, int) or isinstance(unroll, bool) or unroll < 1:
             raise ScheduleError(f"unroll must be a positive integer, got {unroll!r}")
-        for l in set(rule.groups) | {l for l in rule.stale}:
+        for l in rule.groups:  # every other layer has the default group, checked next
             if rule.group(l) != 1:
                 raise ScheduleError(f"layer {l} is updated once per {rule.group(l)} units: the optimal schedule "
                                     "models one update per unit (no stage replication, no micro-batch flush)")
@@ -165,15 +156,10 @@ class _Instance:
         self.sends = [(u, tensor, hw.transfer(nbytes), tuple(cons))
                       for u in self.tasks for tensor, (nbytes, cons) in sorted(groups[u].items(), key=repr)]
         # weights: each layer's update tasks, the forwards that read it and what its weights cost to send
-        upd = update_tasks(graph)
-        self.layers = []
-        for f, ls in weight_readers(graph).items():
-            for l in ls:
-                if l in upd:
-                    self.layers.append(l)
-        self.layers = sorted(set(self.layers))
+        upd, reads = update_tasks(graph), weight_readers(graph)
+        self.layers = sorted({l for ls in reads.values() for l in ls if l in upd})
         self.updates = {l: upd[l] for l in self.layers}
-        self.readers = {l: tuple(sorted(f for f, ls in weight_readers(graph).items() if l in ls)) for l in self.layers}
+        self.readers = {l: tuple(sorted(f for f, ls in reads.items() if l in ls)) for l in self.layers}
         self.weight_cycles = {l: hw.transfer(param_bytes(graph, l)) for l in self.layers}
         links_cost = any(c for *_, c, _ in self.sends) or any(self.weight_cycles.values())
         self.direct = all(len(hw.hops(a, b)) == 1 for a in range(P) for b in range(P) if a != b)
@@ -202,9 +188,7 @@ class _Instance:
             return placement
         top = self.horizon(lam) + (1 + self.stale_max) * lam
         span = top // lam + 2
-        win = [(self.earliest[u] + min(self.cost[u]),
-                self.latest[u] * lam + max(self.cost[u]) if self.K == 1 and self.latest[u] is not None else top)
-               for u, _ in moved]
+        win = [self.ready_window(u, lam) for u, _ in moved]
         terms = 0
         for a, (lo_a, hi_a) in enumerate(win):
             for b, (lo_b, hi_b) in enumerate(win):
@@ -212,6 +196,14 @@ class _Instance:
                     terms += sum(1 for d in range(-span, span + 1)
                                  if lo_a < hi_b + d * lam and top + moved[a][1] > lo_b + d * lam)
         return placement + self.K * self.K * terms * self.P * hops * (1 if self.direct else self.P - 1)
+
+    def ready_window(self, u: Hashable, lam: int) -> tuple[int, int]:
+        """Earliest and latest end of ``u``: its longest path of fastest costs, and (one unit per
+        period) :meth:`latest_periods`, else the horizon."""
+        lo = self.earliest[u] + min(self.cost[u])
+        hi = self.latest[u] * lam + max(self.cost[u]) if self.K == 1 and self.latest[u] is not None else \
+            self.horizon(lam)
+        return lo, hi
 
     def bounds(self) -> dict[str, int]:
         """Intervals no modulo schedule of ``K`` units can beat: the work over P, the largest task."""
@@ -295,7 +287,8 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
     s, e = {}, {}
     on_proc: dict[int, list] = defaultdict(list)
     on_link: dict[tuple[int, int], list] = defaultdict(list)
-    #: per channel, each transfer that may use it: (start, request time, cycles, present)
+    #: per channel (on direct links: per receiving processor), each transfer that may use it, as
+    #: :func:`_first_come` reads it
     queue: dict[tuple[int, int], list] = defaultdict(list)
 
     def circle(start, size: int, present, where: list, name: str, top: int = H) -> None:
@@ -320,12 +313,6 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
     for u, v in inst.graph.edges:
         for j in range(K):
             m.Add(s[(v, j)] >= e[(u, j)])
-
-    def ready_window(u: Hashable) -> tuple[int, int]:
-        """Earliest and latest end of ``u`` (residue 0 with one unit per period; else the horizon)."""
-        lo = inst.earliest[u] + min(inst.cost[u])
-        hi = inst.latest[u] * lam + max(inst.cost[u]) if K == 1 and inst.latest[u] is not None else H
-        return lo, hi
 
     def sent(src: Hashable, dsts: tuple, cycles: int, ready, name: str, window: tuple[int, int],
              who: tuple, top: int = H) -> dict[int, list]:
@@ -369,7 +356,8 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
         if not cycles:
             continue
         for j in range(K):
-            arrive = sent(u, cons, cycles, e[(u, j)], f"d{n}_{j}_", ready_window(u), ((u, j), 0, repr(tensor)))
+            arrive = sent(u, cons, cycles, e[(u, j)], f"d{n}_{j}_", inst.ready_window(u, lam),
+                          ((u, j), 0, repr(tensor)))
             for v in cons:
                 for q in range(P):
                     for at, lits in arrive[q]:
@@ -380,7 +368,8 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
         for ju in range(K):
             ready = m.NewIntVar(0, H, f"u{l}{ju}")
             m.AddMaxEquality(ready, [e[(a, ju)] for a in last])
-            win = (max(ready_window(a)[0] for a in last), max(ready_window(a)[1] for a in last))
+            windows = [inst.ready_window(a, lam) for a in last]
+            win = (max(lo for lo, _ in windows), max(hi for _, hi in windows))
             # new weights may be read up to 1 + S(l) periods after a reader's latest start
             top = H + (1 + inst.rule.staleness(l)) * lam
             arrivals[(l, ju)] = (ready, sent(last[0], inst.readers[l], cycles, ready, f"w{l}_{ju}_", win,

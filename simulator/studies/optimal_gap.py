@@ -37,11 +37,11 @@ from models.errors import ScheduleError
 from models.graph.tasks import task_parts
 from models.network.zoo import load_network
 from schedules.delays import DelayRule
-from schedules.methods.optimal import plan_optimal, reference_view
+from schedules.methods.optimal import OptimalPlan, plan_optimal, reference_view, view_for
 from schedules.registry import METHODS
 from schedules.schedule import Schedule
 from simulator.bounds import fastest_cycles, iteration_bound
-from simulator.engine import simulate
+from simulator.engine import SimResult, simulate
 from simulator.hardware import Hardware
 from simulator.platform import PlatformSpec
 from simulator.runs import converge, run_until_converged
@@ -136,6 +136,19 @@ def warm_starts(schedule: Schedule, platform, graph: nx.DiGraph) -> dict[Hashabl
     return {t: max(0, int(v - base)) for t, v in starts.items()}
 
 
+def solve_beyond(schedule: Schedule, network, platform, *, batch: int, rate: float, lower: int | None = None,
+                 time_limit: float | None = None, unroll: int = 1) -> tuple[OptimalPlan, SimResult]:
+    """The optimal schedule of ``schedule``'s graph and delays (``rate``: its cycles per minibatch),
+    warm-started from its placement and steady-state starts, and the engine's run of it."""
+    view = view_for(METHODS[schedule.name].tasks_per_stage)
+    graph = reference_view(schedule, network, batch=batch, view=view)
+    solver = {"time_limit": time_limit} if time_limit is not None else {}
+    opt = plan_optimal(schedule, network, Hardware.of(platform), batch=batch, view=view, upper=math.ceil(rate * unroll),
+                       lower=lower, unroll=unroll, hint_starts=warm_starts(schedule, platform, graph), **solver)
+    _, result = converge(opt.schedule, platform, 8, shortest=True)
+    return opt, result
+
+
 def gap_row(network: str, method: str, spec: PlatformSpec, *, batch: int = 32, time_limit: float = 10.0) -> GapRow:
     """One :class:`GapRow` for ``method`` on ``network`` over the platform ``spec`` (pipeline mode)."""
     m = METHODS.get(method)
@@ -143,19 +156,16 @@ def gap_row(network: str, method: str, spec: PlatformSpec, *, batch: int = 32, t
         raise ScheduleError(f"the optimal gap is for the asynchronous methods, got {method!r}")
     net = load_network(network)
     platform = spec.build()
-    hw = Hardware.of(platform)
     sched, res = run_until_converged(method, net, platform, minibatches=None, batch=batch, parallelism="pipeline")
     rate = float(res.stats.cycles_per_step)
-    view = {3: "pipedream", 4: "zerobubble"}.get(m.tasks_per_stage)
-    graph = reference_view(sched, net, batch=batch, view=view)  # its own graph, or its per-layer view
+    graph = reference_view(sched, net, batch=batch, view=view_for(m.tasks_per_stage))  # its own, or per layer
     bound, kind = analytic_bound(graph, platform, DelayRule.from_delays(sched.delays))
-    opt = plan_optimal(sched, net, hw, batch=batch, view=view, time_limit=time_limit, upper=math.ceil(rate),
-                       lower=math.ceil(bound), hint_starts=warm_starts(sched, platform, graph))
-    _, ores = converge(opt.schedule, platform, 8, shortest=True)
+    opt, ores = solve_beyond(sched, net, platform, batch=batch, rate=rate, lower=math.ceil(bound),
+                             time_limit=time_limit)
     return GapRow(net.name, platform.size, method, rate, res.stats.exact, res.stats.orders_period, float(bound), kind,
                   opt.solution.interval, opt.solution.lower_bound, opt.solution.status,
                   float(ores.stats.cycles_per_step), ores.stats.exact, round(opt.solution.solver_seconds, 3),
                   " ".join(f"{lam}:{what}" for lam, what in opt.solution.tried))
 
 
-__all__ = ["GapRow", "gap_row", "analytic_bound"]
+__all__ = ["GapRow", "gap_row", "analytic_bound", "solve_beyond", "warm_starts"]
