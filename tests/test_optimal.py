@@ -13,7 +13,7 @@ pytest.importorskip("ortools")
 from models.errors import DeadlockError, ScheduleError  # noqa: E402
 from models.graph.synthetic import uniform_pipeline_graph  # noqa: E402
 from schedules.delays import DelayRule  # noqa: E402
-from schedules.planning.modulo import best_modulo_schedule  # noqa: E402
+from schedules.planning.modulo import _Instance, best_modulo_schedule  # noqa: E402
 from schedules.schedule import Action, Schedule  # noqa: E402
 from simulator.cli import main  # noqa: E402
 from simulator.costs import FREE_LINK, LinkModel, MacArray  # noqa: E402
@@ -76,6 +76,20 @@ def test_optimum_equals_exhaustive_search(stale, link):
     truth = exhaustive_best(graph, platform, delays, depth=2)
     # whole-cycle starts: the solver's interval is the exhaustive optimum rounded up
     assert sol.interval == math.ceil(truth)
+    assert truth <= rate(lambda n: Schedule("optimal", graph, sol.orders(n, graph), delays), platform) <= sol.interval
+    if link is FREE_LINK:
+        return
+    # room for every placement without the first-come rule, not with it: the relaxation's bound and a
+    # placement timed with first-come links, against the same exhaustive truth
+    inst = _Instance(graph, Hardware.of(platform), DelayRule.from_delays(delays), 1)
+    lo = max(inst.bounds().values())
+    room = (inst.size(lo, fifo=False) + inst.size(lo)) // 2
+    assert inst.size(lo, fifo=False) < room < inst.size(lo)
+    sol = best_modulo_schedule(graph, Hardware.of(platform), DelayRule.from_delays(delays), time_limit=5,
+                               max_size=room)
+    assert "first-come" in sol.message and sol.status in ("optimal", "gap")
+    assert any("(placement fixed, first come)" in what for _, what in sol.tried)
+    assert sol.lower_bound <= math.ceil(truth) <= sol.interval
     assert truth <= rate(lambda n: Schedule("optimal", graph, sol.orders(n, graph), delays), platform) <= sol.interval
 
 

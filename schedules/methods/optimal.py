@@ -70,10 +70,11 @@ class OptimalPlan:
                 "solver_deterministic_seconds": round(sol.solver_seconds, 3)}
         if sol.message:
             info["solver_message"] = sol.message
-        if sol.status == "too large" and self.fallback is not None:
-            # nothing was solved: the best schedule known is the warm start's own
+        if self.fallback is not None and (sol.status == "too large" or (sol.status == "gap" and
+                                                                       sol.source == "sequential")):
+            # nothing was solved, or the search found no schedule: the best known is the warm start's own
             ref = self.fallback(minibatches)
-            info["solver_message"] = f"{sol.message}; the schedule is {self.of}'s own"
+            info["solver_message"] = "; ".join(filter(None, [sol.message, f"the schedule is {self.of}'s own"]))
             return Schedule("optimal", ref.graph, ref.orders, dict(ref.delays), ref.microbatches_per_step,
                             ref.weight_versions, {**ref.info, **info}, dict(ref.update_rounds))
         return Schedule("optimal", self.graph, sol.orders(minibatches, self.graph), dict(self.delays),

@@ -175,26 +175,42 @@ class _Instance:
         for t in self.topo:
             self.earliest[t] = max((self.earliest[u] + min(self.cost[u]) for u in graph.predecessors(t)), default=0)
 
-    def size(self, lam: int) -> int:
-        """Placement literals (tasks and transfers x channels) plus the first-come constraints of
-        :func:`_first_come` at interval ``lam`` (counted as it would state them, from the same
-        windows): what the model's memory grows with."""
-        moved = [(u, c) for u, _, c, _ in self.sends if c] + [
-            (self.updates[l][-1], c) for l, c in self.weight_cycles.items() if c]
+    def moved(self) -> list[tuple[Hashable, int, tuple]]:
+        """What crosses links when producer and reader run apart: ``(producer, cycles, readers)`` for each
+        tensor with a cost and each layer's new weights (sent from its last update task)."""
+        return [(u, c, cons) for u, _, c, cons in self.sends if c] + [
+            (self.updates[l][-1], c, self.readers[l]) for l, c in self.weight_cycles.items() if c]
+
+    def size(self, lam: int, fifo: bool = True, fixed: Mapping | None = None) -> int:
+        """Placement literals (tasks and transfers x channels) plus, with ``fifo``, the first-come
+        constraints of :func:`_first_come` at interval ``lam`` (counted as it would state them, from
+        the same windows; with a ``fixed`` placement only the pairs that share a channel): what the
+        model's memory grows with."""
+        moved = self.moved()
         pairs = [(a, b) for a in range(self.P) for b in range(self.P) if a != b]
         hops = 1 if self.direct else max(len(self.hw.hops(a, b)) for a, b in pairs)
         placement = self.K * self.P * (len(self.tasks) + len(moved) * (self.P - 1) * hops)
-        if not self.links_cost or self.P == 1:
+        if not fifo or not self.links_cost or self.P == 1:
             return placement
         top = self.horizon(lam) + (1 + self.stale_max) * lam
         span = top // lam + 2
-        win = [self.ready_window(u, lam) for u, _ in moved]
-        terms = 0
-        for a, (lo_a, hi_a) in enumerate(win):
-            for b, (lo_b, hi_b) in enumerate(win):
-                if a != b:
-                    terms += sum(1 for d in range(-span, span + 1)
-                                 if lo_a < hi_b + d * lam and top + moved[a][1] > lo_b + d * lam)
+
+        def count(win: list, cycles: list) -> int:
+            return sum(1 for a, (lo_a, hi_a) in enumerate(win) for b, (lo_b, hi_b) in enumerate(win) if a != b
+                       for d in range(-span, span + 1) if lo_a < hi_b + d * lam and top + cycles[a] > lo_b + d * lam)
+
+        if fixed is not None:  # the channels are known: only transfers on one channel are ordered
+            chans: dict[tuple, list] = defaultdict(list)
+            for u, c, cons in moved:
+                lo, hi = self.ready_window(u, lam)
+                for q in sorted({fixed[v] for v in cons} - {fixed[u]}):
+                    for h, hop in enumerate(self.hw.hops(fixed[u], q)):
+                        chans[hop].append(((lo + h * c, hi if h == 0 else top), c))
+            terms = sum(count([w for w, _ in items], [c for _, c in items]) for items in chans.values())
+            booked = sum(len(items) for items in chans.values())
+            return self.K * (self.P * len(self.tasks) + booked) + self.K * self.K * terms
+        win = [self.ready_window(u, lam) for u, _, _ in moved]
+        terms = count(win, [c for _, c, _ in moved])
         return placement + self.K * self.K * terms * self.P * hops * (1 if self.direct else self.P - 1)
 
     def ready_window(self, u: Hashable, lam: int) -> tuple[int, int]:
@@ -269,14 +285,17 @@ class _Instance:
 
 
 def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo: bool = False,
-           hint_starts: Mapping | None = None):
+           hint_starts: Mapping | None = None, fixed: Mapping | None = None):
     """The CP-SAT model of 'a modulo schedule with interval ``lam`` exists'; with ``fifo``, one whose
-    links serve their transfers first come, first served, as the engine's do."""
+    links serve their transfers first come, first served, as the engine's do; with ``fixed`` (task ->
+    processor), one with that placement (only the transfers it makes are booked and ordered)."""
     m = cp_model.CpModel()
     P, K, H = inst.P, inst.K, inst.horizon(lam)
     x = {(t, p): m.NewBoolVar(f"x{t}{p}") for t in inst.tasks for p in range(P)}
     for t in inst.tasks:
         m.AddExactlyOne(x[(t, p)] for p in range(P))
+        if fixed is not None:
+            m.Add(x[(t, fixed[t])] == 1)
     for l, ups in inst.updates.items():  # a layer's update tasks share a processor
         for a in ups[1:]:
             for p in range(P):
@@ -291,6 +310,9 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
     #: :func:`_first_come` reads it
     queue: dict[tuple[int, int], list] = defaultdict(list)
 
+    #: per resource (keyed by its occupation list), what it is busy with in one period: (cycles, literal)
+    load: dict[int, list] = defaultdict(list)
+
     def circle(start, size: int, present, where: list, name: str, top: int = H) -> None:
         """An occupation of ``size`` cycles from ``start`` (at most ``top``), laid twice on [0, 2 lam)."""
         r = m.NewIntVar(0, lam - 1, f"r{name}")
@@ -298,6 +320,7 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
         m.Add(start == lam * q + r)
         where.append(m.NewOptionalFixedSizeIntervalVar(r, size, present, f"a{name}"))
         where.append(m.NewOptionalFixedSizeIntervalVar(r + lam, size, present, f"b{name}"))
+        load[id(where)].append((size, present))
 
     for t in inst.tasks:
         c = inst.cost[t]
@@ -322,6 +345,9 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
         serves every source; a route of several hops books each hop in turn (store and forward)."""
         arrive: dict[int, list] = {}
         for q in range(P):
+            if fixed is not None and (fixed[src] == q or all(fixed[d] != q for d in dsts)):
+                arrive[q] = []  # nothing crosses into q
+                continue
             need = m.NewBoolVar(f"n{name}{q}")
             m.AddMaxEquality(need, [x[(d, q)] for d in dsts])
             go = m.NewIntVar(0, top, f"g{name}{q}") if direct else None
@@ -333,7 +359,7 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
             else:
                 arrive[q] = []
             for p in range(P):
-                if p == q:
+                if p == q or (fixed is not None and p != fixed[src]):
                     continue
                 y = m.NewBoolVar(f"y{name}{p}{q}")
                 m.AddBoolAnd([x[(src, p)], need]).OnlyEnforceIf(y)
@@ -383,8 +409,11 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
                     m.Add(s[(f, jf)] + back * lam >= at).OnlyEnforceIf([x[(f, q)], *lits])
     for group in (*on_proc.values(), *on_link.values()):
         m.AddNoOverlap(group)
+        # implied by the no-overlap on the circle, but CP-SAT's linear relaxation only sees it stated:
+        # a resource is busy at most lam cycles per period (the bin-packing side of the problem)
+        m.Add(sum(size * lit for size, lit in load[id(group)]) <= lam)
     if fifo:
-        _first_come(m, queue, x, P, H + (1 + inst.stale_max) * lam, lam)  # the latest any transfer starts
+        _first_come(m, queue, x, P, H + (1 + inst.stale_max) * lam, lam, fixed)  # the latest any transfer starts
     if hint_place:
         for t in inst.tasks:
             if t in hint_place:
@@ -397,19 +426,23 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
     return m, x, s
 
 
-def _first_come(m, queue: Mapping, x: Mapping, P: int, H: int, lam: int) -> None:
+def _first_come(m, queue: Mapping, x: Mapping, P: int, H: int, lam: int, fixed: Mapping | None = None) -> None:
     """Instance k of transfer A and k + d of B on one channel: requested first, served first.
 
     ``queue`` maps a channel (or, on direct links, ``("to", q)``: every channel into q, the two
     sharing one when their producers share a processor) to ``(start, request, cycles, literals,
-    window, who, source)``; the windows of the request times leave only a few shifts d undecided."""
+    window, who, source)``; the windows of the request times leave only a few shifts d undecided.
+    With a ``fixed`` placement only transfers whose producers share a processor are paired."""
     span = H // lam + 2
     same: dict[tuple, object] = {}
 
-    def together(u: Hashable, v: Hashable) -> list:
-        """Literals true when u and v run on one processor (none when they are the same task)."""
+    def together(u: Hashable, v: Hashable) -> list | None:
+        """Literals true when u and v run on one processor (none when they are the same task or the
+        placement is fixed and puts them together; None when it puts them apart)."""
         if u is None or u == v:
             return []
+        if fixed is not None:
+            return [] if fixed[u] == fixed[v] else None
         key = tuple(sorted((u, v), key=repr))
         if key not in same:
             both = []
@@ -427,7 +460,10 @@ def _first_come(m, queue: Mapping, x: Mapping, P: int, H: int, lam: int) -> None
             for b, (gb, rb, cb, lb, (lo_b, hi_b), who_b, src_b) in enumerate(items):
                 if a == b:
                     continue
-                lits = [*la, *lb, *together(src_a, src_b)]
+                both = together(src_a, src_b)
+                if both is None:
+                    continue
+                lits = [*la, *lb, *both]
                 if who_a is not None and who_b is not None and who_a[0] == who_b[0]:
                     # one task's sends, requested together: the engine queues its data in the order of
                     # (destination, tensor) and the new weights after them; later minibatches come later
@@ -474,22 +510,31 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
         return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, seq_lam, "optimal", (), 0.0,
                               source="sequential", bounds=bounds, processors=inst.P)
     size = inst.size(lo)
+    fifo, relaxed = inst.links_cost, ""
     if size > max_size:
-        return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, lo, "too large", (), 0.0,
-                              message=f"{len(inst.tasks)} tasks x {unroll} units x {inst.P} processors (model size "
-                                      f"{size:,} > {max_size:,}): too large to prove; interval and bound are the "
-                                      "sequential schedule's and the analytic bounds", source="sequential",
-                              bounds=bounds, processors=inst.P)
+        small = inst.size(lo, fifo=False)
+        if small > max_size:
+            return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, lo, "too large", (), 0.0,
+                                  message=f"{len(inst.tasks)} tasks x {unroll} units x {inst.P} processors (model "
+                                          f"size {size:,} > {max_size:,}): too large to prove; interval and bound "
+                                          "are the sequential schedule's and the analytic bounds",
+                                  source="sequential", bounds=bounds, processors=inst.P)
+        # the model without the first-come rule is a relaxation (first come is one order among those it
+        # allows), so what it proves infeasible stays proven; its placement is then timed by the full
+        # model with the placement fixed, which has only the transfers that placement makes to order
+        fifo, relaxed = False, (f"the first-come link rule over every placement is too large (model size {size:,} > "
+                                f"{max_size:,}): the bound is the relaxation's without it, the schedule is its "
+                                "placement timed with first-come links")
     cp_model = _cp_model()
     tried: list[tuple[int, str]] = []
     spent = 0.0
-    infeasible_below = lo  # every interval < this one is proven infeasible
 
-    def attempt(lam: int, budget: float, hint: Mapping | None = None, starts: Mapping | None = None):
+    def attempt(lam: int, budget: float, hint: Mapping | None = None, starts: Mapping | None = None,
+                fixed: Mapping | None = None, what: str = ""):
         nonlocal spent
         # a hint only where it is likely right (the warm start at its own interval): CP-SAT's search
         # around a hint that cannot be completed costs far more than a search without one
-        model, x, s = _build(inst, lam, cp_model, hint, inst.links_cost, starts)
+        model, x, s = _build(inst, lam, cp_model, hint, fifo or fixed is not None, starts, fixed)
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1  # one worker and a deterministic limit: the same answer on any machine
         solver.parameters.random_seed = 0
@@ -499,48 +544,66 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
         status = solver.Solve(model)
         spent += solver.ResponseProto().deterministic_time
         if status == cp_model.UNKNOWN and solver.WallTime() >= WALL_GUARD * max(1.0, budget):
-            tried.append((lam, "unknown (wall-clock guard)"))
+            tried.append((lam, f"unknown{what} (wall-clock guard)"))
             return False
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             place = {t: next(p for p in range(inst.P) if solver.Value(x[(t, p)])) for t in inst.tasks}
             starts = {k: solver.Value(v) for k, v in s.items()}
             ends = {(t, j): starts[(t, j)] + inst.cost[t][place[t]] for (t, j) in starts}
-            tried.append((lam, "feasible"))
+            tried.append((lam, f"feasible{what}"))
             return place, starts, ends
-        tried.append((lam, "infeasible" if status == cp_model.INFEASIBLE else "unknown"))
+        tried.append((lam, ("infeasible" if status == cp_model.INFEASIBLE else "unknown") + what))
         return status == cp_model.INFEASIBLE
 
-    hi = best[0]
-    if upper is not None and lo <= upper < hi:  # the warm start's interval first
-        got = attempt(int(upper), time_limit / 3, hint_placement, hint_starts)
-        if isinstance(got, tuple):
-            best, hi = (int(upper), *got, "hint"), int(upper)
-        elif got is True:
-            infeasible_below = int(upper) + 1
-    if infeasible_below < hi and spent < time_limit:  # the bound itself: often met, and then proven at once
-        got = attempt(infeasible_below, min(time_limit - spent, time_limit / 4))
-        if isinstance(got, tuple):
-            best, hi = (infeasible_below, *got, "solver"), infeasible_below
-        elif got is True:
-            infeasible_below += 1
-    # bisect [a, hi): a feasible answer lowers hi; an infeasible one proves every interval up to it
-    # infeasible (feasibility only grows with the interval); an unknown one proves nothing, so the
-    # search goes on above it and the bound stays where the proofs put it
-    a = infeasible_below
-    while a < hi and spent < time_limit:
-        mid = (a + hi) // 2
-        got = attempt(mid, min(time_limit - spent, time_limit / 4))
-        if isinstance(got, tuple):
-            best, hi = (mid, *got, "solver"), mid
-        else:
-            a = mid + 1
-            if got is True:
-                infeasible_below = mid + 1
-    bound = min(infeasible_below, hi)
-    status = "optimal" if bound >= hi else "gap"
+    def search(best: tuple, a: int, until: float, first: tuple | None = None, **model) -> tuple[tuple, int]:
+        """Bisect [a, best's interval) until ``until`` deterministic seconds are spent: a feasible
+        answer lowers the interval; an infeasible one proves every interval up to it infeasible
+        (feasibility only grows with the interval); an unknown one proves nothing, so the search goes
+        on above it. ``first``: (interval, hint placement, hint starts) to try before anything else.
+        Returns the best (interval, placement, starts, ends, source) and the proven bound."""
+        hi, proven = best[0], a
+        if first is not None and a <= first[0] < hi:  # the warm start's interval first
+            got = attempt(first[0], (until - spent) / 3, first[1], first[2], **model)
+            if isinstance(got, tuple):
+                best, hi = (first[0], *got, "hint"), first[0]
+            elif got is True:
+                proven = a = first[0] + 1
+        if a < hi and spent < until:  # the bound itself: often met, and then proven at once
+            got = attempt(a, min(until - spent, time_limit / 4), **model)
+            if isinstance(got, tuple):
+                best, hi = (a, *got, "solver"), a
+            elif got is True:
+                proven = a = a + 1
+        while a < hi and spent < until:
+            mid = (a + hi) // 2
+            got = attempt(mid, min(until - spent, time_limit / 4), **model)
+            if isinstance(got, tuple):
+                best, hi = (mid, *got, "solver"), mid
+            else:
+                a = mid + 1
+                if got is True:
+                    proven = mid + 1
+        return best, min(proven, hi)
+
+    warm = (int(upper), hint_placement, hint_starts) if upper is not None else None
+    best, bound = search(best, lo, time_limit / 2 if relaxed else time_limit, warm,
+                         **({"what": " (no first-come rule)"} if relaxed else {}))
+    if relaxed:  # time the warm start's placement, then the relaxation's, with first-come links
+        found, place = best, best[1]
+        best = (seq_lam, seq_place, seq_starts, seq_ends, "sequential")
+        fixed = " (placement fixed, first come)"
+        hint = hint_placement if hint_placement and all(t in hint_placement for t in inst.tasks) else None
+        if upper is not None and lo <= upper < seq_lam and hint and inst.size(int(upper), fixed=hint) <= max_size:
+            got = attempt(int(upper), (time_limit - spent) / 4, hint, hint_starts, fixed=hint, what=fixed)
+            if isinstance(got, tuple):
+                best = (int(upper), *got, "hint")
+        if found[4] != "sequential" and found[0] < best[0] and inst.size(found[0], fixed=place) <= max_size:
+            starts = {t: v for (t, j), v in found[2].items() if j == 0}
+            best, _ = search(best, found[0], time_limit, (found[0], place, starts), fixed=place, what=fixed)
+    status = "optimal" if bound >= best[0] else "gap"
     lam, place, starts, ends, source = best
-    return ModuloSolution(lam, unroll, place, starts, ends, bound, status, tuple(tried), spent, source=source,
-                          bounds=bounds, processors=inst.P)
+    return ModuloSolution(lam, unroll, place, starts, ends, bound, status, tuple(tried), spent, message=relaxed,
+                          source=source, bounds=bounds, processors=inst.P)
 
 
 __all__ = ["ModuloSolution", "best_modulo_schedule", "MAX_MODEL_SIZE", "DEFAULT_TIME_LIMIT"]

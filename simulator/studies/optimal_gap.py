@@ -65,6 +65,9 @@ class GapRow:
     engine_exact: bool
     solver_seconds: float  # CP-SAT's deterministic time
     solver_tried: str = ""  # each interval asked about and the answer, "lam:answer ..."
+    #: the first-come link rule over every placement was too large to state: the bound is the
+    #: relaxation's without it, the schedule a placement timed with it
+    relaxed: bool = False
 
     @property
     def optimal_cycles(self) -> float:
@@ -165,7 +168,8 @@ def gap_row(network: str, method: str, spec: PlatformSpec, *, batch: int = 32, t
     return GapRow(net.name, platform.size, method, rate, res.stats.exact, res.stats.orders_period, float(bound), kind,
                   opt.solution.interval, opt.solution.lower_bound, opt.solution.status,
                   float(ores.stats.cycles_per_step), ores.stats.exact, round(opt.solution.solver_seconds, 3),
-                  " ".join(f"{lam}:{what}" for lam, what in opt.solution.tried))
+                  " ".join(f"{lam}:{what}" for lam, what in opt.solution.tried),
+                  relaxed=opt.solution.status != "too large" and bool(opt.solution.message))
 
 
 __all__ = ["GapRow", "gap_row", "analytic_bound", "solve_beyond", "warm_starts"]
