@@ -77,11 +77,10 @@ from models.graph.tasks import (
     TaskKind,
     edge_bytes,
     edge_tensor,
-    gradient_tasks,
     layer_infos,
     param_bytes,
     stash_freers,
-    task_layers,
+    state_holders,
     task_work,
     update_tasks,
     weight_readers,
@@ -126,29 +125,22 @@ def static_memory(schedule, kept: dict[tuple[int, int], int] | None = None) -> l
     weight stashing, 2 under EMA reconstruction) unless ``kept`` gives, per (layer, processor),
     the versions a stashing run really held at once (:mod:`simulator.engine.versions`); a
     schedule that declares its own versions (EMA) keeps them."""
-    graph = schedule.graph
     versions = schedule.versions()
     if schedule.weight_versions is not None:
         kept = None
     where = _procs_by_task(schedule)
     mem = [ProcessorMemory() for _ in range(schedule.processors)]
-    has_u = any(n[0] == TaskKind.U for n in graph.nodes)
-    readers = weight_readers(graph)
 
     def procs(tasks) -> set[int]:
         return {p for t in tasks for p in where.get(t, ())}
 
-    for l, li in layer_infos(graph).items():
-        pb = li.param_bytes
-        if not pb:
-            continue
-        for p in procs(f for f, ls in readers.items() if l in ls):
+    for l, held in state_holders(schedule.graph).items():
+        pb = held.param_bytes
+        for p in procs(held.readers):
             mem[p].weights += (kept.get((l, p), 1) if kept is not None else versions.get(l, 1)) * pb
-        grads = gradient_tasks(graph, l)
-        for p in procs(grads):
+        for p in procs(held.gradients):
             mem[p].gradients += pb
-        updates = [n for n in graph if n[0] == TaskKind.U and l in task_layers(graph, n)] if has_u else grads
-        for p in procs(updates):
+        for p in procs(held.updates):
             mem[p].optimizer += pb
     return mem
 

@@ -19,6 +19,7 @@ from simulator.cli import main  # noqa: E402
 from simulator.costs import FREE_LINK, LinkModel, MacArray  # noqa: E402
 from simulator.engine import simulate  # noqa: E402
 from simulator.hardware import Hardware  # noqa: E402
+from simulator.metrics import static_memory  # noqa: E402
 from simulator.platform import Platform, PlatformSpec  # noqa: E402
 from simulator.runs import converge  # noqa: E402
 from simulator.studies.optimal_gap import gap_row  # noqa: E402
@@ -40,16 +41,16 @@ def periodic_orders(pattern: dict[int, list[tuple]], units: int) -> dict[int, li
             for p, seq in pattern.items()}
 
 
-def exhaustive_best(graph, platform: Platform, delays: dict[int, int], depth: int) -> float:
-    """The smallest engine rate over every placement (the first forward on P0) and every per-processor
-    cyclic pattern of tasks with minibatch offsets 0..depth: one-minibatch-periodic orders, timed by the
-    engine, with no solver in sight."""
+def exhaustive_best(graph, platform: Platform, delays: dict[int, int], depth: int, allowed=lambda place: True) -> float:
+    """The smallest engine rate over every placement (the first forward on P0) that ``allowed`` accepts
+    and every per-processor cyclic pattern of tasks with minibatch offsets 0..depth: one-minibatch-periodic
+    orders, timed by the engine, with no solver in sight."""
     tasks = sorted(graph.nodes)
     first = min(tasks, key=lambda t: (t[0] != "F", t[1]))
     best = math.inf
     for procs in itertools.product(range(platform.size), repeat=len(tasks)):
         place = dict(zip(tasks, procs))
-        if place[first] != 0:
+        if place[first] != 0 or not allowed(place):
             continue
         per = {p: [t for t in tasks if place[t] == p] for p in range(platform.size)}
         choices = []
@@ -91,6 +92,35 @@ def test_optimum_equals_exhaustive_search(stale, link):
     assert any("(placement fixed, first come)" in what for _, what in sol.tried)
     assert sol.lower_bound <= math.ceil(truth) <= sol.interval
     assert truth <= rate(lambda n: Schedule("optimal", graph, sol.orders(n, graph), delays), platform) <= sol.interval
+
+
+def test_memory_capacity_restricts_the_placements_as_an_exhaustive_search_does():
+    # F1 F2 B2 B1 with 8-byte weights: a layer's forward holds its weights (8 B), its backward (the
+    # gradient, no U here) the gradient buffer and optimizer state (16 B); 32 B per processor forbid the
+    # best placement without a limit, and 16 B forbid every placement
+    pb = 8
+    graph = uniform_pipeline_graph(2, f=2, b=3, w=0, act_bytes=8, split_backward=False, param_bytes=pb)
+    delays, link = {1: 0}, LinkModel(6, 8.0)
+
+    def held(place) -> list[int]:
+        mem = [0, 0]
+        for t, p in place.items():
+            mem[p] += pb if t[0] == "F" else 2 * pb
+        return mem
+
+    free = Platform.homogeneous(2, MacArray(1), link)
+    limited = Platform.homogeneous(2, MacArray(1), link, memory_capacity=4 * pb)
+    sol = best_modulo_schedule(graph, Hardware.of(limited), DelayRule.from_delays(delays), time_limit=5)
+    truth = exhaustive_best(graph, limited, delays, depth=1, allowed=lambda place: max(held(place)) <= 4 * pb)
+    assert sol.status == "optimal" and sol.interval == math.ceil(truth)
+    assert max(held(sol.placement)) <= 4 * pb
+    unlimited = best_modulo_schedule(graph, Hardware.of(free), DelayRule.from_delays(delays), time_limit=5)
+    assert unlimited.interval < sol.interval and max(held(unlimited.placement)) > 4 * pb  # the limit binds
+    sched = Schedule("optimal", graph, sol.orders(6, graph), delays)
+    assert max(m.total for m in static_memory(sched)) <= 4 * pb  # the metrics' own count agrees
+    with pytest.raises(ScheduleError, match="no placement fits 16 bytes per processor"):
+        best_modulo_schedule(graph, Hardware.of(Platform.homogeneous(2, MacArray(1), link, memory_capacity=2 * pb)),
+                             DelayRule.from_delays(delays), time_limit=5)
 
 
 def test_bound_is_proven_and_met_on_a_closed_form():

@@ -302,6 +302,38 @@ def gradient_tasks(graph: nx.DiGraph, layer: int) -> tuple[Hashable, ...]:
     return found
 
 
+class StateHolders(NamedTuple):
+    """Which tasks hold a weight layer's state on the processor they run on (``param_bytes`` each):
+    a weight version (``readers``: the forwards), the gradient buffer (``gradients``) and the
+    optimizer state (``updates``: its U tasks, or its gradient tasks in a graph without U)."""
+
+    param_bytes: int
+    readers: tuple[Hashable, ...]
+    gradients: tuple[Hashable, ...]
+    updates: tuple[Hashable, ...]
+
+
+def state_holders(graph: nx.DiGraph) -> dict[int, StateHolders]:
+    """Every weight layer with parameters and the tasks that hold its state: the one rule of the
+    static memory a placement implies (``simulator.metrics.static_memory`` counts it per processor).
+
+    >>> from models.graph.synthetic import uniform_pipeline_graph
+    >>> h = state_holders(uniform_pipeline_graph(1, f=1, b=1, w=1, param_bytes=8))  # no U: W updates
+    >>> h[1].param_bytes, [t.kind.value for t in h[1].readers], [t.kind.value for t in h[1].updates]
+    (8, ['F'], ['W'])
+    """
+    has_u = any(n[0] == TaskKind.U for n in graph.nodes)
+    readers = weight_readers(graph)
+    out = {}
+    for l, li in sorted(layer_infos(graph).items()):
+        if not li.param_bytes:
+            continue
+        grads = gradient_tasks(graph, l)
+        updates = tuple(n for n in graph if n[0] == TaskKind.U and l in task_layers(graph, n)) if has_u else grads
+        out[l] = StateHolders(li.param_bytes, tuple(f for f, ls in readers.items() if l in ls), grads, updates)
+    return out
+
+
 def total_work(graph: nx.DiGraph) -> TaskWork:
     """The summed work of every task (identical across views of the same step)."""
     total = TaskWork()
@@ -312,4 +344,5 @@ def total_work(graph: nx.DiGraph) -> TaskWork:
 
 __all__ = ["TaskKind", "Task", "task", "LayerInfo", "add_task", "add_edge", "task_work", "task_parts",
            "task_layers", "edge_bytes", "edge_tensor", "layer_infos", "num_layers", "param_bytes",
-           "weight_readers", "backward_weight_readers", "update_tasks", "stash_freers", "gradient_tasks", "total_work"]
+           "weight_readers", "backward_weight_readers", "update_tasks", "stash_freers", "gradient_tasks", "total_work",
+           "StateHolders", "state_holders"]

@@ -56,7 +56,7 @@ from fractions import Fraction
 import networkx as nx
 
 from models.errors import ScheduleError
-from models.graph.tasks import edge_bytes, edge_tensor, param_bytes, update_tasks, weight_readers
+from models.graph.tasks import edge_bytes, edge_tensor, param_bytes, state_holders, update_tasks, weight_readers
 from schedules.delays import DelayRule
 from schedules.schedule import Action
 
@@ -171,6 +171,11 @@ class _Instance:
         # the first task is an ancestor of every other (a training step's input): normalise on it
         self.rooted = len(nx.descendants(graph, self.topo[0])) == len(self.tasks) - 1
         self.latest = self.latest_periods() if self.rooted else dict.fromkeys(self.tasks)
+        # memory: what a placement holds whatever its timing (the timing adds stashed versions and
+        # activations, which the engine's run measures)
+        self.capacity = getattr(hw, "memory_capacity", None)
+        self.held = [(h.param_bytes, group) for h in state_holders(graph).values()
+                     for group in (h.readers, h.gradients, h.updates) if group] if self.capacity else []
         self.earliest: dict[Hashable, int] = {}  # longest path of fastest costs from the first tasks
         for t in self.topo:
             self.earliest[t] = max((self.earliest[u] + min(self.cost[u]) for u in graph.predecessors(t)), default=0)
@@ -212,6 +217,38 @@ class _Instance:
         win = [self.ready_window(u, lam) for u, _, _ in moved]
         terms = count(win, [c for _, c, _ in moved])
         return placement + self.K * self.K * terms * self.P * hops * (1 if self.direct else self.P - 1)
+
+    def static_memory(self, place: Mapping) -> list[int]:
+        """Bytes each processor holds under ``place`` whatever the timing: one version of every weight
+        layer its forwards read, the gradient buffers and optimizer state of its layers."""
+        mem = [0] * self.P
+        for nbytes, group in self.held:
+            for p in {place[t] for t in group}:
+                mem[p] += nbytes
+        return mem
+
+    def fits(self, place: Mapping) -> bool:
+        return self.capacity is None or max(self.static_memory(place)) <= self.capacity
+
+    def serial(self, place: Mapping) -> tuple[int, dict, dict]:
+        """Every task and every transfer of ``place`` one after another, units back to back: a valid
+        schedule of any placement (nothing overlaps, and each unit ends before the next begins)."""
+        hops = (lambda a, b: 1) if self.direct else (lambda a, b: len(self.hw.hops(a, b)))
+        sends = defaultdict(list)
+        for u, _, c, cons in self.sends:
+            sends[u].append((c, cons))
+        order = {t: i for i, t in enumerate(self.topo)}
+        for l, c in self.weight_cycles.items():  # the new weights leave after the layer's last update task
+            sends[max(self.updates[l], key=order.__getitem__)].append((c, self.readers[l]))
+        span, offset = 0, {}
+        for t in self.topo:
+            offset[t] = span
+            span += self.cost[t][place[t]]
+            for c, cons in sends[t]:
+                span += sum(c * hops(place[t], q) for q in {place[v] for v in cons} - {place[t]})
+        starts = {(t, j): j * span + offset[t] for t in self.tasks for j in range(self.K)}
+        ends = {(t, j): v + self.cost[t][place[t]] for (t, j), v in starts.items()}
+        return max(1, self.K * span), starts, ends
 
     def ready_window(self, u: Hashable, lam: int) -> tuple[int, int]:
         """Earliest and latest end of ``u``: its longest path of fastest costs, and (one unit per
@@ -407,6 +444,16 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
             for q in range(P):
                 for at, lits in arrive[q]:
                     m.Add(s[(f, jf)] + back * lam >= at).OnlyEnforceIf([x[(f, q)], *lits])
+    for p in range(P) if inst.capacity is not None else ():  # what the placement holds fits
+        held = []
+        for nbytes, group in inst.held:
+            if len(group) == 1:
+                held.append(nbytes * x[(group[0], p)])
+            else:
+                z = m.NewBoolVar("")
+                m.AddMaxEquality(z, [x[(t, p)] for t in group])
+                held.append(nbytes * z)
+        m.Add(sum(held) <= inst.capacity)
     for group in (*on_proc.values(), *on_link.values()):
         m.AddNoOverlap(group)
         # implied by the no-overlap on the circle, but CP-SAT's linear relaxation only sees it stated:
@@ -485,6 +532,50 @@ def _first_come(m, queue: Mapping, x: Mapping, P: int, H: int, lam: int, fixed: 
                     m.Add(ga + ca <= gb + d * lam).OnlyEnforceIf([first, *lits])
 
 
+def _solver(cp_model, budget: float):
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1  # one worker and a deterministic limit: the same answer on any machine
+    solver.parameters.random_seed = 0
+    solver.parameters.max_deterministic_time = max(0.01, budget)
+    # a guard, not the limit: deterministic time undercounts some propagation, and a solve must end
+    solver.parameters.max_time_in_seconds = WALL_GUARD * max(1.0, budget)
+    return solver
+
+
+def _fitting_placement(inst: _Instance, time_limit: float) -> dict[Hashable, int]:
+    """A placement whose static memory fits on every processor, the busiest processor's work as small
+    as CP-SAT finds it within a tenth of the limit; a one-line error when none exists."""
+    cp_model = _cp_model()
+    m = cp_model.CpModel()
+    P = inst.P
+    x = {(t, p): m.NewBoolVar("") for t in inst.tasks for p in range(P)}
+    for t in inst.tasks:
+        m.AddExactlyOne(x[(t, p)] for p in range(P))
+    for ups in inst.updates.values():
+        for a in ups[1:]:
+            for p in range(P):
+                m.Add(x[(a, p)] == x[(ups[0], p)])
+    most = m.NewIntVar(0, sum(max(c) for c in inst.cost.values()), "most")
+    for p in range(P):
+        held = []
+        for nbytes, group in inst.held:
+            z = m.NewBoolVar("")
+            m.AddMaxEquality(z, [x[(t, p)] for t in group])
+            held.append(nbytes * z)
+        m.Add(sum(held) <= inst.capacity)
+        m.Add(sum(inst.cost[t][p] * x[(t, p)] for t in inst.tasks) <= most)
+    m.Minimize(most)
+    solver = _solver(cp_model, time_limit / 10)
+    status = solver.Solve(m)
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return {t: next(p for p in range(P) if solver.Value(x[(t, p)])) for t in inst.tasks}
+    need = max((nbytes for nbytes, _ in inst.held), default=0)
+    what = "no placement" if status == cp_model.INFEASIBLE else "no placement found within the time limit"
+    raise ScheduleError(f"{what} fits {inst.capacity:,} bytes per processor: every weight layer keeps a version, "
+                        f"its gradient buffer and optimizer state where its tasks run (the largest is {need:,} bytes "
+                        f"each), before any stashed activation")
+
+
 def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int = 1, lower: int | None = None,
                          upper: int | None = None, hint_placement: Mapping | None = None,
                          hint_starts: Mapping | None = None,
@@ -505,6 +596,9 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
         bounds["given"] = int(lower)
     lo = max(1, *bounds.values())
     seq_lam, seq_place, seq_starts, seq_ends = inst.sequential()
+    if not inst.fits(seq_place):  # one processor cannot hold it all: a placement that fits, run serially
+        seq_place = _fitting_placement(inst, time_limit)
+        seq_lam, seq_starts, seq_ends = inst.serial(seq_place)
     best = (seq_lam, seq_place, seq_starts, seq_ends, "sequential")
     if inst.P == 1 or seq_lam <= lo:
         return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, seq_lam, "optimal", (), 0.0,
@@ -535,12 +629,7 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
         # a hint only where it is likely right (the warm start at its own interval): CP-SAT's search
         # around a hint that cannot be completed costs far more than a search without one
         model, x, s = _build(inst, lam, cp_model, hint, fifo or fixed is not None, starts, fixed)
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1  # one worker and a deterministic limit: the same answer on any machine
-        solver.parameters.random_seed = 0
-        solver.parameters.max_deterministic_time = max(0.01, budget)
-        # a guard, not the limit: deterministic time undercounts some propagation, and a solve must end
-        solver.parameters.max_time_in_seconds = WALL_GUARD * max(1.0, budget)
+        solver = _solver(cp_model, budget)
         status = solver.Solve(model)
         spent += solver.ResponseProto().deterministic_time
         if status == cp_model.UNKNOWN and solver.WallTime() >= WALL_GUARD * max(1.0, budget):
@@ -593,7 +682,8 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
         best = (seq_lam, seq_place, seq_starts, seq_ends, "sequential")
         fixed = " (placement fixed, first come)"
         hint = hint_placement if hint_placement and all(t in hint_placement for t in inst.tasks) else None
-        if upper is not None and lo <= upper < seq_lam and hint and inst.size(int(upper), fixed=hint) <= max_size:
+        if upper is not None and lo <= upper < seq_lam and hint and inst.fits(hint) and \
+                inst.size(int(upper), fixed=hint) <= max_size:
             got = attempt(int(upper), (time_limit - spent) / 4, hint, hint_starts, fixed=hint, what=fixed)
             if isinstance(got, tuple):
                 best = (int(upper), *got, "hint")

@@ -43,6 +43,7 @@ from schedules.schedule import Schedule
 from simulator.bounds import fastest_cycles, iteration_bound
 from simulator.engine import SimResult, simulate
 from simulator.hardware import Hardware
+from simulator.metrics import processor_memory
 from simulator.platform import PlatformSpec
 from simulator.runs import converge, run_until_converged
 from simulator.trace import MemoryTrace
@@ -68,16 +69,23 @@ class GapRow:
     #: the first-come link rule over every placement was too large to state: the bound is the
     #: relaxation's without it, the schedule a placement timed with it
     relaxed: bool = False
+    #: the peak memory of each run (weights x versions held, stashed activations, gradients, optimizer
+    #: state) fits the platform's memory capacity on every processor (True without a capacity)
+    method_fits: bool = True
+    solver_fits: bool = True
 
     @property
     def optimal_cycles(self) -> float:
-        """The best schedule found: the solver's as the engine runs it, or the method's own if that is
-        faster (a method whose orders repeat over several minibatches can beat the solver's class)."""
-        return min(self.engine_cycles, self.method_cycles)
+        """The best schedule found that fits: the solver's as the engine runs it, or the method's own if
+        that is faster (a method whose orders repeat over several minibatches can beat the solver's
+        class); the solver's when neither fits (its placement's static memory does, by construction)."""
+        return self.engine_cycles if self.optimal_source == "solver" else self.method_cycles
 
     @property
     def optimal_source(self) -> str:
-        return "solver" if self.engine_cycles <= self.method_cycles else "method"
+        if self.method_fits and (not self.solver_fits or self.method_cycles < self.engine_cycles):
+            return "method"
+        return "solver"
 
     @property
     def engine_over_interval(self) -> float:
@@ -161,6 +169,11 @@ def gap_row(network: str, method: str, spec: PlatformSpec, *, batch: int = 32, t
     platform = spec.build()
     sched, res = run_until_converged(method, net, platform, minibatches=None, batch=batch, parallelism="pipeline")
     rate = float(res.stats.cycles_per_step)
+    capacity = platform.memory_capacity
+
+    def fits(result: SimResult) -> bool:
+        return capacity is None or max(m.total for m in processor_memory(result)) <= capacity
+
     graph = reference_view(sched, net, batch=batch, view=view_for(m.tasks_per_stage))  # its own, or per layer
     bound, kind = analytic_bound(graph, platform, DelayRule.from_delays(sched.delays))
     opt, ores = solve_beyond(sched, net, platform, batch=batch, rate=rate, lower=math.ceil(bound),
@@ -169,7 +182,8 @@ def gap_row(network: str, method: str, spec: PlatformSpec, *, batch: int = 32, t
                   opt.solution.interval, opt.solution.lower_bound, opt.solution.status,
                   float(ores.stats.cycles_per_step), ores.stats.exact, round(opt.solution.solver_seconds, 3),
                   " ".join(f"{lam}:{what}" for lam, what in opt.solution.tried),
-                  relaxed=opt.solution.status != "too large" and bool(opt.solution.message))
+                  relaxed=opt.solution.status != "too large" and bool(opt.solution.message),
+                  method_fits=fits(res), solver_fits=fits(ores))
 
 
 __all__ = ["GapRow", "gap_row", "analytic_bound", "solve_beyond", "warm_starts"]
