@@ -37,7 +37,7 @@ from schedules.methods.interleaved import DEFAULT_VIRTUAL_STAGES, interleaved_1f
 from schedules.methods.layerpipe import layerpipe, plan_layerpipe
 from schedules.methods.layerpipe2 import layerpipe2, plan_layerpipe2
 from schedules.methods.onefoneb import one_f_one_b
-from schedules.methods.optimal import OptimalPlan, plan_optimal, view_for
+from schedules.methods.optimal import VIEWS, OptimalPlan, plan_optimal, view_for
 from schedules.methods.pipedream import pipedream
 from schedules.methods.sequential import sequential_method
 from schedules.methods.spikepipe import plan_spikepipe, spikepipe
@@ -106,6 +106,16 @@ def _reference_method(value: Any) -> str:
     return value
 
 
+#: the task granularities an optimal schedule can be taken over: the method's own, or a view of the network
+GRANULARITIES = ("own", *VIEWS)
+
+
+def _granularity(value: Any) -> str:
+    if value not in GRANULARITIES:
+        raise ScheduleError(f"--granularity must be one of {', '.join(GRANULARITIES)}, got {value!r}")
+    return value
+
+
 def _seconds(value: Any) -> float:
     try:
         seconds = float(value)
@@ -162,6 +172,9 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            _seconds, metavar="SECONDS"),
     Option("unroll", "minibatches per period of the optimal schedule (default 1; at most 8)",
            _unroll, metavar="K"),
+    Option("granularity", "the tasks the optimal schedule places: own (the method's; default), layerpipe (F, "
+           "WG, AG1, AG2, U per layer), pipedream (F, B, U) or zerobubble (F, B, W, U), with the method's delays",
+           _granularity, choices=GRANULARITIES),
 )}
 
 
@@ -240,10 +253,11 @@ _FLUSH = dict(synchronous=True, planner="pipedream", options=_PLANNED | {"microb
 
 def plan_optimal_reference(network: NetworkSpec, hw: Hardware, *, batch: int, word_bytes: int = 2,
                            spike_bits: bool = False, of: str = "layerpipe2", time_limit: float = DEFAULT_TIME_LIMIT,
-                           unroll: int = 1, **reference_options) -> OptimalPlan:
+                           unroll: int = 1, granularity: str = "own", **reference_options) -> OptimalPlan:
     """The optimal schedule of method ``of``'s task graph and delays (:mod:`schedules.methods.optimal`):
     ``of`` planned in the pipeline mode (one update per minibatch: the model's), with the
-    options it accepts among ``reference_options``."""
+    options it accepts among ``reference_options``; ``granularity``: the tasks placed, the method's
+    own or a view of the network (:data:`GRANULARITIES`), under the method's delays."""
     ref = METHODS[_reference_method(of)]
     opts = {k: v for k, v in reference_options.items() if ref.accepts(k)}
     if ref.plans:
@@ -253,8 +267,10 @@ def plan_optimal_reference(network: NetworkSpec, hw: Hardware, *, batch: int, wo
         return ref.build(network, hw, minibatches=minibatches, batch=batch, word_bytes=word_bytes,
                          spike_bits=spike_bits, **opts)
 
+    own = view_for(ref.tasks_per_stage)
+    view = own if granularity in ("own", own or "layerpipe") else _granularity(granularity)
     return plan_optimal(build(max(8, 2 * hw.size)), network, hw, batch=batch, word_bytes=word_bytes,
-                        spike_bits=spike_bits, view=view_for(ref.tasks_per_stage), unroll=unroll,
+                        spike_bits=spike_bits, view=view, unroll=unroll,
                         time_limit=time_limit, fallback=build)
 
 
@@ -292,8 +308,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("spikepipe", spikepipe, _LAYERPIPE_OPTIONS,
            "SpikePipe: LayerPipe's machinery on spiking networks, stage-grouped delays", planner="layerpipe",
            spiking_only=True, prepare=plan_spikepipe),
-    Method("optimal", optimal_reference, frozenset({"of", "time_limit", "unroll", "offload", "ag_split", "groups",
-                                                    "memory"}),
+    Method("optimal", optimal_reference, frozenset({"of", "time_limit", "unroll", "granularity", "offload",
+                                                    "ag_split", "groups", "memory"}),
            "the best modulo schedule of another method's task graph and delays (CP-SAT; run when named)",
            on_request=True, prepare=plan_optimal_reference),
 )}

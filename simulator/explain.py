@@ -90,6 +90,7 @@ class Beyond:
     proven_bound: int
     status: str
     planner_factor: float  # the method's cycles per minibatch over these
+    note: str = ""  # what the solver says of how it got there (a relaxed bound, a model too large)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -167,7 +168,8 @@ def _beyond(top: Trial, network: NetworkSpec, platform, batch: int, options: dic
     solver = {k: OPTIONS[k].parse(options[k]) for k in ("time_limit", "unroll") if options.get(k) is not None}
     opt, res = solve_beyond(top.schedule, network, platform, batch=batch, rate=rate, **solver)
     cycles = min(float(res.stats.cycles_per_step), rate)  # never worse than the warm start
-    return Beyond(cycles, opt.solution.interval, opt.solution.lower_bound, opt.solution.status, rate / cycles)
+    return Beyond(cycles, opt.solution.interval, opt.solution.lower_bound, opt.solution.status, rate / cycles,
+                  opt.solution.message)
 
 
 __all__ = ["Rung", "Ladder", "Beyond", "explain", "LAYERPIPE_FAMILY"]

@@ -72,7 +72,7 @@ def test_optimum_equals_exhaustive_search(stale, link):
     graph = uniform_pipeline_graph(2, f=2, b=3, w=0, act_bytes=8, split_backward=False)  # F1 F2 B2 B1
     platform = Platform.homogeneous(2, MacArray(1), link)
     delays = {1: 2 * stale}
-    sol = best_modulo_schedule(graph, Hardware.of(platform), DelayRule.from_delays(delays), time_limit=5)
+    sol = full = best_modulo_schedule(graph, Hardware.of(platform), DelayRule.from_delays(delays), time_limit=5)
     assert sol.status == "optimal"
     truth = exhaustive_best(graph, platform, delays, depth=2)
     # whole-cycle starts: the solver's interval is the exhaustive optimum rounded up
@@ -92,6 +92,12 @@ def test_optimum_equals_exhaustive_search(stale, link):
     assert any("(placement fixed, first come)" in what for _, what in sol.tried)
     assert sol.lower_bound <= math.ceil(truth) <= sol.interval
     assert truth <= rate(lambda n: Schedule("optimal", graph, sol.orders(n, graph), delays), platform) <= sol.interval
+    # a warm start mirrored onto the other processor (its first task not on P0) is timed as it is
+    mirrored = {t: 1 - p for t, p in full.placement.items()}
+    again = best_modulo_schedule(graph, Hardware.of(platform), DelayRule.from_delays(delays), time_limit=5,
+                                 max_size=room, upper=full.interval, hint_placement=mirrored)
+    timed = [step for step in again.tried if "placement fixed" in step[1]]
+    assert timed[0] == (full.interval, "feasible (placement fixed, first come)")  # the warm start's, first
 
 
 def test_memory_capacity_restricts_the_placements_as_an_exhaustive_search_does():
@@ -194,12 +200,34 @@ def test_missing_solver_is_a_one_line_error(monkeypatch):
         best_modulo_schedule(g, Hardware.of(Platform.homogeneous(2, MacArray(1))), DelayRule())
 
 
+def test_a_coarser_granularity_never_beats_a_finer_one():
+    # merging tasks (B = AG1 + AG2 + WG; zero-bubble's B = AG1 + AG2, W = WG) only restricts a schedule:
+    # under the same delays the fine graph's optimum is at most zero-bubble's, which is at most PipeDream's
+    from models.network.zoo import get_network
+    from schedules.registry import plan_optimal_reference
+
+    hw = Hardware.of(PlatformSpec(2, link="none").build())
+    got = {}
+    for granularity in ("layerpipe", "zerobubble", "pipedream"):
+        plan = plan_optimal_reference(get_network("mlp"), hw, batch=8, of="layerpipe2", granularity=granularity,
+                                      time_limit=3)
+        assert plan.solution.status == "optimal"
+        got[granularity] = plan.solution.interval
+        kinds = {t.kind.value for t in plan.graph}
+        assert kinds == {"layerpipe": {"F", "WG", "AG1", "AG2", "U"}, "zerobubble": {"F", "B", "W", "U"},
+                         "pipedream": {"F", "B", "U"}}[granularity]
+    assert got["layerpipe"] <= got["zerobubble"] <= got["pipedream"]
+    with pytest.raises(ScheduleError, match="--granularity must be one of"):
+        plan_optimal_reference(get_network("mlp"), hw, batch=8, granularity="stages")
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--time-limit", "-1"], "--time-limit must be a positive number"),
     (["--time-limit", "inf"], "--time-limit must be a positive number"),
     (["--unroll", "9"], "--unroll must be at most 8"),
     (["--of", "gpipe"], "--of must name an asynchronous method"),
     (["--no-overlap"], "no-overlap"),
+    (["--granularity", "stages"], "invalid choice: 'stages'"),
 ])
 def test_bad_solver_options_exit_2_with_one_line(argv, message, capsys):
     try:

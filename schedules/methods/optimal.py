@@ -56,6 +56,8 @@ class OptimalPlan:
     solution: ModuloSolution
     #: the warm start's own schedule of n minibatches: what a model too large to build leaves
     fallback: Callable[[int], Schedule] | None = None
+    #: the schedule is the fallback's: the solver found nothing faster than it (see :func:`plan_optimal`)
+    keep_reference: bool = False
 
     @property
     def lower_bound(self) -> Fraction:
@@ -70,9 +72,7 @@ class OptimalPlan:
                 "solver_deterministic_seconds": round(sol.solver_seconds, 3)}
         if sol.message:
             info["solver_message"] = sol.message
-        if self.fallback is not None and (sol.status == "too large" or (sol.status == "gap" and
-                                                                       sol.source == "sequential")):
-            # nothing was solved, or the search found no schedule: the best known is the warm start's own
+        if self.keep_reference:
             ref = self.fallback(minibatches)
             info["solver_message"] = "; ".join(filter(None, [sol.message, f"the schedule is {self.of}'s own"]))
             return Schedule("optimal", ref.graph, ref.orders, dict(ref.delays), ref.microbatches_per_step,
@@ -130,7 +130,8 @@ def plan_optimal(reference: Schedule, net: NetworkSpec, hw: Hardware, *, batch: 
 
     ``upper``/``lower``: intervals (cycles per ``unroll`` units) known to be feasible-ish and a
     lower bound, from the reference's measured rate and the schedule's bounds. ``fallback(n)``:
-    the reference's schedule of n minibatches, kept when the model is too large to build.
+    the reference's schedule of n minibatches, kept when the model is too large to build or the search
+    found nothing faster than it.
     ``hint_starts``: when each task of one steady-state minibatch of the reference starts, relative
     to its first task (from a trace), for the warm start.
     """
@@ -143,7 +144,15 @@ def plan_optimal(reference: Schedule, net: NetworkSpec, hw: Hardware, *, batch: 
     sol = best_modulo_schedule(graph, hw, rule, unroll=unroll, lower=lower, upper=upper,
                                hint_placement=reference_placement(reference, graph), time_limit=time_limit,
                                max_size=max_size, hint_starts=hint_starts)
-    return OptimalPlan(reference.name, graph, dict(reference.delays), reference.weight_versions, sol, fallback)
+    # the reference's own schedule stands in where nothing was solved (unless it is known to be slower),
+    # or where the search found no schedule below one known to be slower than the reference; never under
+    # a memory capacity, which the fallback (one task at a time, a placement that fits) respects and the
+    # reference may not
+    slower = upper is not None and upper < sol.interval
+    keep = fallback is not None and hw.memory_capacity is None and (
+        (sol.status == "too large" and (upper is None or slower))
+        or (sol.status == "gap" and sol.source == "sequential" and slower))
+    return OptimalPlan(reference.name, graph, dict(reference.delays), reference.weight_versions, sol, fallback, keep)
 
 
 __all__ = ["OptimalPlan", "plan_optimal", "reference_view", "reference_placement", "view_for", "VIEWS"]

@@ -28,12 +28,19 @@ Without that rule a schedule could hold a transfer back to let a more urgent one
 no engine run does; with it, the engine runs the solver's orders at the solver's interval or
 faster (it starts everything as soon as it can).
 
+Each processor and link channel is busy at most ``λ`` cycles per period, stated once more as a
+linear constraint (the no-overlap implies it, but CP-SAT's relaxation only sees it stated), and
+what a placement holds on a processor whatever the timing (one version of each weight its
+forwards read, gradient buffers, optimizer state) fits the platform's memory capacity: a
+relaxation of the run's peak, so a proven bound stays a bound for every schedule that fits.
+
 Feasibility only grows with ``λ`` (stretching the circle by one cycle keeps every schedule
 valid), so :func:`best_modulo_schedule` bisects ``λ`` between a lower bound and a feasible
 interval: ``lower_bound`` is then proven (every smaller interval was shown infeasible, or is
 below the work and largest-task bounds) and the gap to the best interval found is what the
 time limit left open. The limit is CP-SAT's deterministic time, so a result does not depend
-on the machine's load. OR-Tools is an optional extra (``pip install -e ".[optimal]"``).
+on the machine's load. Where the first-come rule over every placement is too large to state, the
+bound is proven without it (a relaxation) and the schedule is a placement timed with it. OR-Tools is an optional extra (``pip install -e ".[optimal]"``).
 
 >>> from models.graph.synthetic import uniform_pipeline_graph
 >>> from simulator.costs import MacArray
@@ -74,8 +81,8 @@ class ModuloSolution:
 
     ``interval`` cycles per ``unroll`` units; ``placement`` task -> processor; ``starts``
     ``(task, residue) -> start`` of residue ``j``'s instance in the base period (unit ``kK + j``
-    starts ``kλ`` later). ``lower_bound``: no modulo schedule of the same unroll has a smaller
-    interval. ``status``: ``"optimal"`` (the bound is met), ``"gap"`` (the time limit ran out
+    starts ``kλ`` later). ``lower_bound``: no modulo schedule of the same unroll (that fits the
+    memory capacity) has a smaller interval. ``status``: ``"optimal"`` (the bound is met), ``"gap"`` (the time limit ran out
     between bound and interval), ``"too large"`` (the model was not built: see ``message``).
     ``tried``: each interval the search asked about and CP-SAT's answer.
     """
@@ -91,7 +98,8 @@ class ModuloSolution:
     solver_seconds: float = 0.0
     message: str = ""
     #: where the schedule came from: "solver", "hint" (found at the warm start's interval, nothing
-    #: better found) or "sequential" (every task on one processor, the search found nothing better)
+    #: better found) or "sequential" (one task at a time: every task on one processor, or, where one
+    #: processor's memory cannot hold them all, a fitting placement with its transfers in turn)
     source: str = "solver"
     bounds: dict[str, int] = field(default_factory=dict)
     processors: int = 0  # the platform's (some may stay idle); 0: those the placement uses
@@ -337,7 +345,7 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
         for a in ups[1:]:
             for p in range(P):
                 m.Add(x[(a, p)] == x[(ups[0], p)])
-    if inst.identical:  # processors are interchangeable: the first task goes to P0
+    if inst.identical and fixed is None:  # processors are interchangeable: the first task goes to P0
         m.Add(x[(inst.topo[0], 0)] == 1)
     direct = inst.direct
     s, e = {}, {}
@@ -409,7 +417,7 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
                     g = m.NewIntVar(0, top, f"g{name}{p}{q}{h}")
                     m.Add(g >= at)
                     circle(g, cycles, y, on_link[hop], f"{name}{p}{q}{h}", top)
-                    queue[hop].append((g, at, cycles, [y], (window[0] + h * cycles, top),
+                    queue[hop].append((g, at, cycles, [y], (window[0] + h * cycles, window[1] if h == 0 else top),
                                        who if h == 0 else None, None))
                     at = g + cycles
                 arrive[q].append((at, [x[(src, p)]]))
@@ -542,9 +550,12 @@ def _solver(cp_model, budget: float):
     return solver
 
 
-def _fitting_placement(inst: _Instance, time_limit: float) -> dict[Hashable, int]:
-    """A placement whose static memory fits on every processor, the busiest processor's work as small
-    as CP-SAT finds it within a tenth of the limit; a one-line error when none exists."""
+def _fitting_placement(inst: _Instance, time_limit: float, hint: Mapping | None) -> tuple[dict[Hashable, int], float]:
+    """A placement whose static memory fits on every processor, with as few cycles of transfers as
+    CP-SAT finds within a tenth of the limit (what its serial schedule adds to the work), and the
+    deterministic seconds spent; ``hint`` when it fits; a one-line error when none is found."""
+    if hint and all(t in hint for t in inst.tasks) and inst.fits(hint):
+        return dict(hint), 0.0
     cp_model = _cp_model()
     m = cp_model.CpModel()
     P = inst.P
@@ -555,7 +566,6 @@ def _fitting_placement(inst: _Instance, time_limit: float) -> dict[Hashable, int
         for a in ups[1:]:
             for p in range(P):
                 m.Add(x[(a, p)] == x[(ups[0], p)])
-    most = m.NewIntVar(0, sum(max(c) for c in inst.cost.values()), "most")
     for p in range(P):
         held = []
         for nbytes, group in inst.held:
@@ -563,12 +573,19 @@ def _fitting_placement(inst: _Instance, time_limit: float) -> dict[Hashable, int
             m.AddMaxEquality(z, [x[(t, p)] for t in group])
             held.append(nbytes * z)
         m.Add(sum(held) <= inst.capacity)
-        m.Add(sum(inst.cost[t][p] * x[(t, p)] for t in inst.tasks) <= most)
-    m.Minimize(most)
+    crossing = []
+    for u, c, cons in inst.moved():  # apart: some reader on a processor that u is not on
+        apart = m.NewBoolVar("")
+        for v in cons:
+            for p in range(P):
+                m.Add(apart >= x[(v, p)] - x[(u, p)])
+        crossing.append(c * apart)
+    m.Minimize(sum(crossing))
     solver = _solver(cp_model, time_limit / 10)
     status = solver.Solve(m)
+    spent = solver.ResponseProto().deterministic_time
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return {t: next(p for p in range(P) if solver.Value(x[(t, p)])) for t in inst.tasks}
+        return {t: next(p for p in range(P) if solver.Value(x[(t, p)])) for t in inst.tasks}, spent
     need = max((nbytes for nbytes, _ in inst.held), default=0)
     what = "no placement" if status == cp_model.INFEASIBLE else "no placement found within the time limit"
     raise ScheduleError(f"{what} fits {inst.capacity:,} bytes per processor: every weight layer keeps a version, "
@@ -586,7 +603,10 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
     ``lower``: an interval known to be a lower bound (for instance the iteration bound x unroll);
     ``upper``: an interval to try first (a heuristic's rate x unroll, rounded up), with
     ``hint_placement`` (task -> processor) and ``hint_starts`` (task -> start of one minibatch's
-    instance, relative to its first task's) as CP-SAT's warm start. ``graph`` is not changed.
+    instance, relative to its first task's) as CP-SAT's warm start. ``max_size``: the largest model
+    (:meth:`_Instance.size`) built; above it with the first-come rule, the bound comes from the model
+    without it and the schedule from a placement timed with it (``message`` says so). ``hw``'s memory
+    capacity bounds what each placement holds. ``graph`` is not changed.
     """
     if not (isinstance(time_limit, (int, float)) and math.isfinite(time_limit) and time_limit > 0):
         raise ScheduleError(f"the solver's time limit must be a positive number of seconds, got {time_limit!r}")
@@ -596,19 +616,20 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
         bounds["given"] = int(lower)
     lo = max(1, *bounds.values())
     seq_lam, seq_place, seq_starts, seq_ends = inst.sequential()
+    placing = 0.0  # deterministic seconds spent finding a placement that fits
     if not inst.fits(seq_place):  # one processor cannot hold it all: a placement that fits, run serially
-        seq_place = _fitting_placement(inst, time_limit)
+        seq_place, placing = _fitting_placement(inst, time_limit, hint_placement)
         seq_lam, seq_starts, seq_ends = inst.serial(seq_place)
     best = (seq_lam, seq_place, seq_starts, seq_ends, "sequential")
     if inst.P == 1 or seq_lam <= lo:
-        return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, seq_lam, "optimal", (), 0.0,
+        return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, seq_lam, "optimal", (), placing,
                               source="sequential", bounds=bounds, processors=inst.P)
     size = inst.size(lo)
     fifo, relaxed = inst.links_cost, ""
     if size > max_size:
         small = inst.size(lo, fifo=False)
         if small > max_size:
-            return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, lo, "too large", (), 0.0,
+            return ModuloSolution(seq_lam, unroll, seq_place, seq_starts, seq_ends, lo, "too large", (), placing,
                                   message=f"{len(inst.tasks)} tasks x {unroll} units x {inst.P} processors (model "
                                           f"size {size:,} > {max_size:,}): too large to prove; interval and bound "
                                           "are the sequential schedule's and the analytic bounds",
@@ -621,7 +642,7 @@ def best_modulo_schedule(graph: nx.DiGraph, hw, rule: DelayRule, *, unroll: int 
                                 "placement timed with first-come links")
     cp_model = _cp_model()
     tried: list[tuple[int, str]] = []
-    spent = 0.0
+    spent = placing
 
     def attempt(lam: int, budget: float, hint: Mapping | None = None, starts: Mapping | None = None,
                 fixed: Mapping | None = None, what: str = ""):

@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"beyond the ladder: the optimal schedule of {ladder.method}'s task graph and delays runs at "
               f"{b.cycles_per_minibatch:,.1f} cycles per minibatch (solver interval {b.interval:,}, "
               f"{'proven optimal' if b.status == 'optimal' else b.status}, no modulo schedule below "
-              f"{b.proven_bound:,}): {ladder.method}'s planner leaves a factor {b.planner_factor:.3f}")
+              f"{b.proven_bound:,}): {ladder.method}'s planner leaves a factor {b.planner_factor:.3f}"
+              + (f"; {b.note}" if b.note else ""))
     if out is not None:
         print(f"wrote {out}")
     return 0

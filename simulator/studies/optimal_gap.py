@@ -106,7 +106,7 @@ class GapRow:
     def below_proven(self) -> bool:
         """The method beats every one-minibatch modulo schedule (its orders repeat over several
         minibatches and interleave them in ways one period cannot): the class, not a wrong model."""
-        return self.method_cycles <= self.proven_bound - 1
+        return self.method_fits and self.method_cycles <= self.proven_bound - 1
 
     def to_dict(self) -> dict:
         return {**asdict(self), "optimal_cycles": self.optimal_cycles, "optimal_source": self.optimal_source,
