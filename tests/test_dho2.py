@@ -218,6 +218,18 @@ def test_cli_json_and_table(capsys):
     assert sub["learning_rates"]["fosi"] == 0.8 and sub["learning_rates"]["sgd"] == out["learning_rates"]["sgd"]
 
 
+def test_the_autoencoder_reconstructs_with_the_squared_error_and_fosi_on_adam(capsys):
+    argv = ["dho2", "autoencoder", "-p", "2", "--quick", "--designs", "dp-adam", "fosi", "--max-steps", "400",
+            "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    designs = {r["design"]: r for r in out["designs"]}
+    assert out["network"].startswith("autoencoder") and "training loss <= 1.5" in out["target"]
+    # predicting the mean image scores about 2.34; 1.5 needs about a third of the
+    # pixels' variance explained, which both reach within 400 steps, FOSI's Adam base with fewer
+    assert 0 < designs["fosi"]["steps"] < designs["dp-adam"]["steps"] <= 400
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["dho2", "--devices", "2", "--network", "lenet5"], "lenet5"),
     (["dho2", "--devices", "2", "--k", "0"], "k + l"),
@@ -233,6 +245,7 @@ def test_cli_json_and_table(capsys):
     (["dho2", "logreg", "-p", "2", "--lr", "fosi=inf"], "--lr"),
     (["dho2", "logreg", "-p", "2", "--lr", "newton=0.1"], "newton"),
     (["dho2", "logreg", "-p", "2", "--alpha", "-0.5"], "--alpha"),
+    (["dho2", "autoencoder", "-p", "2", "--target", "0.9", "--target-metric", "test_accuracy"], "no accuracy"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(capsys, argv, needle):
     try:

@@ -121,3 +121,40 @@ def test_activation_second_derivatives_by_differences():
         _, d1m, _ = activation_derivatives(name, z - h)
         assert np.allclose((np.asarray(d1p) - np.asarray(d1m)) / (2 * h) * np.ones_like(z), d2, atol=1e-6)
     assert FD_STEP == 1e-5
+
+
+def test_squared_error_hessian_of_a_linear_map_is_the_inputs_second_moment():
+    # L = 1/(2N) sum_i |W x_i + b - y_i|^2: in the parameters (W row-major, then b) the Hessian is
+    # I_out (x) (X~^T X~ / N) with X~ = [x, 1], whatever the weights and targets
+    rng = np.random.default_rng(4)
+    obj = Objective(Net(mlp((4, 3)), loss="mse"))
+    w = rng.standard_normal(obj.n)
+    x, y = rng.standard_normal((9, 4)), rng.standard_normal((9, 3))
+    xt = np.hstack([x, np.ones((9, 1))])
+    block = xt.T @ xt / 9  # (5, 5): rows of W with their bias
+    H = np.zeros((obj.n, obj.n))
+    for o in range(3):  # weight (o, i) at 4o + i, bias o at 12 + o
+        idx = [4 * o + i for i in range(4)] + [12 + o]
+        H[np.ix_(idx, idx)] = block
+    assert np.allclose(hessian(obj, w, x, y, "exact"), H, atol=1e-12)
+    v = rng.standard_normal(obj.n)
+    assert np.allclose(hvp_fd(obj, w, v, x, y), H @ v, atol=1e-7)
+
+
+def test_squared_error_gradient_and_hvp_of_a_relu_autoencoder_by_differences():
+    rng = np.random.default_rng(5)
+    obj = Objective(Net(mlp((6, 4, 2, 4, 6)), loss="mse"), l2=1e-3)
+    w = obj.init(rng) + 0.1 * rng.standard_normal(obj.n)
+    x = rng.random((10, 6))
+    loss, g = obj.loss_grad(w, x, x)
+    h, eye = 1e-6, np.eye(obj.n)
+    fd = np.array([(obj.loss_grad(w + h * e, x, x)[0] - obj.loss_grad(w - h * e, x, x)[0]) / (2 * h) for e in eye])
+    assert np.abs(fd - g).max() < 1e-7
+    H_fd = _fd_hessian(obj, w, x, x)
+    assert np.abs(hessian(obj, w, x, x, "exact") - 0.5 * (H_fd + H_fd.T)).max() < 1e-5
+    assert np.allclose(dense_pass(obj, w, x, x).grad + obj.l2 * w, g)
+
+
+def test_an_unknown_loss_is_refused():
+    with pytest.raises(TrainingError, match="unknown loss 'hinge'"):
+        Net(mlp((4, 3)), loss="hinge")

@@ -25,7 +25,8 @@ DATASETS = ("digits",)
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test arrays; images are (N, C, H, W) floats in [0, 1], labels integers."""
+    """Train and test arrays; images are (N, C, H, W) floats in [0, 1], labels integers (a
+    reconstruction's targets: the flattened images, ``num_classes`` 0)."""
 
     name: str
     x_train: np.ndarray
@@ -50,6 +51,19 @@ def load_digits_split(test_size: int = 360, split_seed: int = 0) -> Dataset:
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_size, random_state=split_seed, stratify=y)
     return Dataset("digits", x_train, y_train, x_test, y_test, 10)
+
+
+def digits_reconstruction(test_size: int = 360, split_seed: int = 0) -> Dataset:
+    """The digits split of :func:`load_digits_split` with each image's 64 pixels as its target: what an
+    autoencoder trained with the squared error (``Net(..., loss="mse")``) reconstructs.
+
+    >>> d = digits_reconstruction()
+    >>> d.y_train.shape, bool((d.y_train == d.x_train.reshape(len(d.x_train), -1)).all())
+    ((1437, 64), True)
+    """
+    d = load_digits_split(test_size, split_seed)
+    return Dataset("digits-reconstruction", d.x_train, d.x_train.reshape(len(d.x_train), -1), d.x_test,
+                   d.x_test.reshape(len(d.x_test), -1), 0)
 
 
 def load_dataset(name: str) -> Dataset:
@@ -99,4 +113,4 @@ def digits_cnn(channels: tuple[int, int] = (16, 32), hidden: int = 64) -> Networ
 DIGITS_NETWORKS = {"digits-cnn": digits_cnn}
 
 
-__all__ = ["DATASETS", "Dataset", "load_digits_split", "load_dataset", "rate_code", "digits_cnn", "DIGITS_NETWORKS"]
+__all__ = ["DATASETS", "Dataset", "load_digits_split", "digits_reconstruction", "load_dataset", "rate_code", "digits_cnn", "DIGITS_NETWORKS"]

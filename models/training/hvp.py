@@ -6,7 +6,8 @@ groups parameters per weight layer (``Net`` takes a list of flat vectors), so
 :class:`Objective` is the adapter: it concatenates the per-layer vectors into one vector ``w``
 (``split`` hands ``Net`` views into ``w``, no copy), and gives
 
-* ``loss_grad(w, x, y)`` - mean softmax cross-entropy (+ ``l2/2 * |w|^2``) and its gradient,
+* ``loss_grad(w, x, y)`` - the net's mean loss (softmax cross-entropy, or half the squared error of a
+  reconstruction; + ``l2/2 * |w|^2``) and its gradient,
   computed by ``Net.loss_and_grads`` (the colleague's backward, not a re-implementation);
 * ``hvp(w, v, x, y)`` - the Hessian of that loss times ``v``.
 
@@ -45,7 +46,7 @@ import numpy as np
 from scipy.special import erf
 
 from models.errors import TrainingError
-from models.training.nn import FlattenOp, LinearOp, Net, softmax_cross_entropy
+from models.training.nn import LOSSES, FlattenOp, LinearOp, Net
 
 Array = np.ndarray
 
@@ -137,7 +138,7 @@ def dense_chain(net: Net) -> list[DenseLayer] | None:
 
 
 class Objective:
-    """Mean cross-entropy of ``net`` (+ ``l2/2 |w|^2``) as a function of one flat parameter vector.
+    """Mean loss of ``net`` (``net.loss``; + ``l2/2 |w|^2``) as a function of one flat parameter vector.
 
     ``w`` concatenates the per-weight-layer vectors of ``Net`` in layer order. ``l2`` is added
     to the loss itself (not to the gradient inside an optimizer), so every optimizer, every
@@ -252,9 +253,12 @@ def dense_pass(obj: Objective, w: Array, x: Array, y: Array) -> DensePass:
         pre.append(z)
         a, d1, _ = activation_derivatives(d.activation, z)
         derivs.append(d1)
-    loss, da = softmax_cross_entropy(a, np.asarray(y))
-    probs = np.exp(a - a.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    loss, da = LOSSES[obj.net.loss](a, np.asarray(y))
+    if obj.net.loss == "cross_entropy":
+        probs = np.exp(a - a.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+    else:  # a reconstruction: the outputs themselves
+        probs = a
     grad = np.zeros(obj.n)
     deltas: list[Array] = [None] * len(layers)  # type: ignore[list-item]
     for i in range(len(layers) - 1, -1, -1):
@@ -273,7 +277,8 @@ def hvp_exact(obj: Objective, w: Array, v: Array, x: Array, y: Array) -> Array:
     """Exact Hessian-vector product by Pearlmutter's R-operator (dense chains only).
 
     R{.} is the directional derivative along ``v``. Forward: R{z} = R{a_prev} W^T + a_prev V^T
-    + R{b}, R{a} = f'(z) R{z}. Softmax cross-entropy: R{dL/dlogits} = (p * R{o} - p (p . R{o})) / N.
+    + R{b}, R{a} = f'(z) R{z}. Softmax cross-entropy: R{dL/dlogits} = (p * R{o} - p (p . R{o})) / N;
+    half the squared error: R{dL/do} = R{o} / N.
     Backward: R{dz} = R{da} f'(z) + da f''(z) R{z}; R{gW} = R{dz}^T a_prev + dz^T R{a_prev};
     R{da_prev} = R{dz} W + dz V.
 
@@ -304,10 +309,13 @@ def hvp_exact(obj: Objective, w: Array, v: Array, x: Array, y: Array) -> Array:
         Rzs.append(Rz)
         d1s.append(d1)
         d2s.append(d2)
-    _, da = softmax_cross_entropy(a, np.asarray(y))
-    p = da * n_samples
-    p[np.arange(n_samples), np.asarray(y)] += 1.0  # da = (p - onehot) / N, so recover p
-    Rda = (p * Ra - p * (p * Ra).sum(axis=1, keepdims=True)) / n_samples
+    _, da = LOSSES[obj.net.loss](a, np.asarray(y))
+    if obj.net.loss == "mse":  # half the squared error: the outputs' Hessian is I / N
+        Rda = Ra / n_samples
+    else:
+        p = da * n_samples
+        p[np.arange(n_samples), np.asarray(y)] += 1.0  # da = (p - onehot) / N, so recover p
+        Rda = (p * Ra - p * (p * Ra).sum(axis=1, keepdims=True)) / n_samples
     out = np.zeros(obj.n)
     for i in range(len(layers) - 1, -1, -1):
         d = layers[i]

@@ -452,6 +452,36 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[float, Array]:
     return loss, grad / n
 
 
+def mean_squared_error(outputs: Array, targets: Array) -> tuple[float, Array]:
+    """Half the squared error summed over a sample's outputs, averaged over the samples, and its
+    gradient with respect to ``outputs``: ``(o - y) / N``, so the Hessian in the outputs is ``I / N``
+    (a reconstruction loss; an autoencoder's targets are its inputs).
+
+    >>> loss, d = mean_squared_error(np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([[0.0, 0.0], [0.0, 1.0]]))
+    >>> loss, d.tolist()
+    (1.5, [[0.5, 1.0], [0.0, -0.5]])
+    """
+    diff = outputs - np.asarray(targets, dtype=outputs.dtype).reshape(outputs.shape)
+    n = outputs.shape[0]
+    return 0.5 * float((diff * diff).sum()) / n, diff / n
+
+
+#: the training losses a :class:`Net` can minimise: a name -> (loss, its gradient in the outputs)
+LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": mean_squared_error}
+
+
+def r_squared(outputs: Array, targets: Array) -> float:
+    """The fraction of the targets' variance the outputs explain (1: a perfect reconstruction; 0: no
+    better than the targets' mean): a reconstruction's score where a classifier has its accuracy.
+
+    >>> r_squared(np.array([[1.0], [3.0]]), np.array([[1.0], [3.0]])), r_squared(np.array([[2.0], [2.0]]), np.array([[1.0], [3.0]]))
+    (1.0, 0.0)
+    """
+    y = np.asarray(targets, dtype=np.float64).reshape(outputs.shape)
+    spread = float(((y - y.mean(axis=0)) ** 2).sum())
+    return 1.0 - float(((outputs - y) ** 2).sum()) / spread if spread > 0 else float(np.all(outputs == y))
+
+
 # --------------------------------------------------------------------------- networks
 
 
@@ -504,9 +534,14 @@ class Net:
     (['conv1', 'fc1'], [40, 650])
     """
 
-    def __init__(self, spec: NetworkSpec, dtype: Any = np.float64):
+    def __init__(self, spec: NetworkSpec, dtype: Any = np.float64, loss: str = "cross_entropy"):
+        if loss not in LOSSES:
+            raise TrainingError(f"unknown loss {loss!r} (known: {', '.join(LOSSES)})")
         self.spec = spec
         self.dtype = np.dtype(dtype)
+        #: what training minimises: softmax cross-entropy of integer labels, or the squared error of
+        #: target vectors (``mse``; :func:`mean_squared_error`)
+        self.loss = loss
         self.layers = weight_layers(spec)
         self.ops: dict[str, Op] = {
             node.name: make_op(node.layer, spec.input_shapes(node), spec.shapes[node.name]) for node in spec.order
@@ -600,13 +635,13 @@ class Net:
 
     def loss_and_grads(self, x: Array, y: Array, params: Sequence[Array],
                        backward_params: Sequence[Array] | None = None) -> tuple[float, list[Array]]:
-        """Mean cross-entropy of a minibatch and the gradient of every weight layer.
+        """Mean loss (:attr:`loss`) of a minibatch and the gradient of every weight layer.
 
         The forward runs with ``params``; the backward propagates through ``backward_params``
         (default: the same weights, which gives the exact gradient).
         """
         logits, tape = self.forward(x, params, train=True)
-        loss, dlogits = softmax_cross_entropy(logits, np.asarray(y))
+        loss, dlogits = LOSSES[self.loss](logits, np.asarray(y))
         return loss, self.backward(dlogits, tape, params if backward_params is None else backward_params)
 
     def logits(self, x: Array, params: Sequence[Array], batch: int = 512) -> Array:
@@ -615,13 +650,16 @@ class Net:
         return np.concatenate([self.forward(x[i:i + batch], params, train=False)[0] for i in range(0, len(x), batch)])
 
     def evaluate(self, x: Array, y: Array, params: Sequence[Array]) -> tuple[float, float]:
-        """(mean cross-entropy, accuracy) in evaluation mode."""
+        """(mean loss, score) in evaluation mode: the accuracy of a classifier, the explained variance
+        (:func:`r_squared`) of a reconstruction."""
         logits = self.logits(x, params)
-        loss, _ = softmax_cross_entropy(logits, np.asarray(y))
+        loss, _ = LOSSES[self.loss](logits, np.asarray(y))
+        if self.loss == "mse":
+            return loss, r_squared(logits, y)
         return loss, float((logits.argmax(axis=1) == np.asarray(y)).mean())
 
 
 __all__ = [
     "activation_forward", "activation_backward", "im2col", "col2im", "Op", "make_op", "OPS",
-    "softmax_cross_entropy", "ParamSlot", "Tape", "Net",
+    "softmax_cross_entropy", "mean_squared_error", "r_squared", "LOSSES", "ParamSlot", "Tape", "Net",
 ]
