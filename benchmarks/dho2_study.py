@@ -320,12 +320,15 @@ def markdown(rows: list[dict], facts: list[dict], sweep: list[dict], networks: l
                 if r is None:
                     continue
                 stale = f"{r['staleness']}" + ("" if r["curvature_used"] else " (too late)")
+                reached = math.isfinite(r["time_to_target"])  # a design that never gets there has no speedup
+                first = (f"{r['speedup_vs_first_order']:.2f}x / {r['speedup_vs_first_order_upto']:.2f}x"
+                         if reached else "never")
+                second = (f"{r['speedup_vs_second_order']:.2f}x / {r['speedup_vs_second_order_upto']:.2f}x"
+                          if reached else "never")
                 lines.append(
                     f"| {P} | {d} | {r['update_devices']}/{r['curvature_devices']} | {_fmt(r['steps'])} | "
-                    f"{r['cycles_per_step']:.0f} | {_fmt(r['time_to_target'] / 1e6)} | "
-                    f"{r['speedup_vs_first_order']:.2f}x / {r['speedup_vs_first_order_upto']:.2f}x | "
-                    f"{r['speedup_vs_second_order']:.2f}x / {r['speedup_vs_second_order_upto']:.2f}x | {stale} | "
-                    f"{r['memory_bytes'] / 1024:.1f} | {r['basis_bytes'] / 1024:.1f} |")
+                    f"{r['cycles_per_step']:.0f} | {_fmt(r['time_to_target'] / 1e6)} | {first} | {second} | "
+                    f"{stale} | {r['memory_bytes'] / 1024:.1f} | {r['basis_bytes'] / 1024:.1f} |")
     lines += ["", "## FOSI with stale eigenvectors (steps to target, median; per seed)", "",
               "| network | " + " | ".join(f"s={s['staleness']}" for s in sweep if s["network"] == networks[0]) + " |",
               "|---|" + "---|" * len([s for s in sweep if s["network"] == networks[0]])]

@@ -368,7 +368,9 @@ def run(args: argparse.Namespace) -> int:
     baselines = [d for d in BASELINES if d in ref]
     best_baseline = min((ref[d] for d in baselines), default=math.nan)
     for r in rows:
-        r["speedup_vs_best_baseline"] = best_baseline / r["time_to_target"] if r["time_to_target"] else math.nan
+        # a design that never reaches the target has no speedup (not 0: it is not slower, it never ends)
+        t = r["time_to_target"]
+        r["speedup_vs_best_baseline"] = best_baseline / t if t and math.isfinite(t) else None
     if args.json:
         print(to_json({
             "network": net.name, "devices": P, "platform": platform.describe(), "target": preset.target.describe(),
