@@ -475,9 +475,10 @@ def test_every_schedule_option_is_a_sweep_axis():
     from schedules.registry import OPTIONS
     from simulator.sweep import OPTION_AXES
 
-    # microbatches and parallelism have their own keys; of, time_limit and unroll configure the optimal
+    # microbatches and parallelism have their own keys; of, time_limit, unroll and granularity configure the optimal
     # schedule's solver (a reference run when named, with its defaults in a sweep), not a schedule variant
-    assert set(OPTION_AXES) == set(OPTIONS) - {"microbatches", "parallelism", "of", "time_limit", "unroll"}
+    assert set(OPTION_AXES) == set(OPTIONS) - {"microbatches", "parallelism", "of", "time_limit", "unroll",
+                                               "granularity"}
 
 
 def test_an_earlier_sweeps_csv_still_reads_and_plots_but_is_not_resumed(tmp_path, capsys):
