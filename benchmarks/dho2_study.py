@@ -47,6 +47,7 @@ if str(ROOT) not in sys.path:
 
 from simulator.commands.dho2 import (  # noqa: E402
     FIRST_ORDER,
+    METHOD_OF,
     PRESETS,
     SECOND_ORDER,
     DesignResult,
@@ -59,7 +60,7 @@ from simulator.commands.dho2 import (  # noqa: E402
 from simulator.studies.dho2 import DesignConfig, dho2_candidates  # noqa: E402
 
 HARDWARE, LINK, TOPOLOGY = "mac:256", "100,16", "full"
-DESIGN_ORDER = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "fosi-dp", "dho2", "dho2-half")
+DESIGN_ORDER = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "fosi-dp", "dho2", "dho2-half", "dho2-release")
 BASELINES_FIRST, BASELINES_SECOND = FIRST_ORDER, SECOND_ORDER  # the CLI's: K-FAC and FOSI with data-parallel HVPs
 PAPER = {"speedup": (1.4, 2.1), "memory": "about linear in 1/P"}
 
@@ -114,7 +115,7 @@ def study_network_rows(name: str, devices: list[int], settings: TrainSettings, d
         for r in [*results, half]:
             row = r.row(dcfg.word_bytes)
             row.update(network=name, params=net.total_params(), target=preset.target.describe(),
-                       lr=preset.lr[{"dp-sgd": "sgd", "dp-adam": "adam", "dp-kfac": "kfac"}.get(r.design, "fosi")])
+                       lr=preset.lr[METHOD_OF[r.design if r.design != "dho2-half" else "dho2"]])
             rows.append(row)
         log(f"  P={P}: {time.time() - t0:.1f}s " + ", ".join(
             f"{r['design']} {r['time_to_target'] / 1e6:.3g}M" for r in rows if r["devices"] == P and r["network"] == name))
@@ -149,7 +150,7 @@ def study_network_rows(name: str, devices: list[int], settings: TrainSettings, d
     facts = {"network": name, "params": net.total_params(), "target": preset.target.describe(), "lr": dict(preset.lr),
              "lr_caveat": caveat, "fosi_base": settings.fosi_base,
              "sgd_steps": oracle.steps("sgd"), "fosi_steps": oracle.steps("fosi"), "kfac_steps": oracle.steps("kfac"),
-             "adam_steps": oracle.steps("adam")}
+             "adam_steps": oracle.steps("adam"), "release_steps": oracle.steps("fosi-release")}
     return rows, facts, sweep, {}
 
 
@@ -257,9 +258,13 @@ def summary(rows: list[dict], networks: list[str], devices: list[int]) -> list[s
     def get(net, design, P):
         return next(r for r in rows if r["network"] == net and r["design"] == design and r["devices"] == P)
 
-    cells = {k: [] for k in ("first", "first_upto", "second", "second_upto", "fosi_dp", "mem", "mem_fosi", "needed")}
+    cells = {k: [] for k in ("first", "first_upto", "second", "second_upto", "fosi_dp", "mem", "mem_fosi", "needed",
+                             "release_first", "release_second")}
     for net in networks:
         d = [get(net, "dho2", P) for P in multi]
+        rel = [get(net, "dho2-release", P) for P in multi]
+        cells["release_first"].append(span([r["speedup_vs_first_order"] for r in rel]))
+        cells["release_second"].append(span([r["speedup_vs_second_order"] for r in rel]))
         cells["first"].append(span([r["speedup_vs_first_order"] for r in d]))
         cells["first_upto"].append(span([r["speedup_vs_first_order_upto"] for r in d]))
         cells["second"].append(span([r["speedup_vs_second_order"] for r in d]))
@@ -290,6 +295,9 @@ def summary(rows: list[dict], networks: list[str], devices: list[int]) -> list[s
         + " | ".join(cells["mem_fosi"]) + " |",
         "| step cut FOSI would need over SGD for DHO2 to tie the best baseline (<= P) | | "
         + " | ".join(cells["needed"]) + " |",
+        "| the released DHO2 (its update rule, blocking sharded Lanczos) vs distributed first-order, same P | | "
+        + " | ".join(cells["release_first"]) + " |",
+        "| ... vs distributed second-order, same P | | " + " | ".join(cells["release_second"]) + " |",
         ""]
     return lines
 
@@ -301,12 +309,13 @@ def markdown(rows: list[dict], facts: list[dict], sweep: list[dict], networks: l
              f"(latency cycles, bytes/cycle), {TOPOLOGY} topology, fp16 words. Global minibatch 128.", ""]
     lines += summary(rows, networks, devices)
     lines += ["## Steps to target (NumPy training, median of seeds, best learning rate of the grid)", "",
-              "| network | target | dp-sgd (heavy-ball) | dp-adam | dp-kfac | fosi (its base) | learning rates |",
-              "|---|---|---|---|---|---|---|"]
+              "| network | target | dp-sgd (heavy-ball) | dp-adam | dp-kfac | fosi (its base) | released DHO2 rule | "
+              "learning rates |",
+              "|---|---|---|---|---|---|---|---|"]
     for f in facts:
         lines.append(f"| {f['network']} ({f['params']} params) | {f['target']} | {_fmt(f['sgd_steps'])} | "
                      f"{_fmt(f['adam_steps'])} | {_fmt(f['kfac_steps'])} | {_fmt(f['fosi_steps'])} "
-                     f"({f['fosi_base']}) | "
+                     f"({f['fosi_base']}) | {_fmt(f['release_steps'])} | "
                      + ", ".join(f"{k} {v:g}" + (f" ({f['lr_caveat'][k]})" if k in f["lr_caveat"] else "")
                                  for k, v in f["lr"].items()) + " |")
     for net in networks:

@@ -14,7 +14,13 @@ from schedules.passes import validate
 from schedules.schedule import Schedule
 from simulator.cli import main
 from simulator.costs import FREE_LINK, LinkModel, MacArray
-from simulator.costs.collectives import allgather_cycles, allreduce_cycles, broadcast_cycles, redistribute_cycles
+from simulator.costs.collectives import (
+    allgather_cycles,
+    allreduce_cycles,
+    broadcast_cycles,
+    collective_cycles,
+    redistribute_cycles,
+)
 from simulator.engine import simulate
 from simulator.platform import Platform
 from simulator.studies.dho2 import (
@@ -145,6 +151,32 @@ def test_dho2_shards_the_lanczos_and_hides_it_behind_the_updates():
     colls = [d for n, d in sched.graph.nodes(data=True) if n.kind.is_communication and "barrier" not in d["label"]]
     # the weight broadcast (P_c + 1 participants), then the five collectives of every iteration
     assert len(colls) == (P_c + 1) + P_c * sum(len(iteration_collectives(j, N)) for j in range(8))
+
+
+def test_released_dho2_blocks_every_device_for_a_sharded_lanczos():
+    """dho2-release (ShunxianGu/DHO2's code): every step the whole FOSI update with Adam and the dual on
+    every device; every T steps the Lanczos chain of dho2's curvature devices run on *all* P devices
+    while no update runs, then the all-gather of V and the period's jump (4n element-wise). So its
+    refresh costs exactly dho2's chain on P devices plus those, and its memory shards only the basis."""
+    P, m = 4, CFG.lanczos_iterations
+    c = design_cost("dho2-release", NET, P, plat(P), CFG, keep_schedules=True)
+    hvps = [d for n, d in c.schedules["refresh"].graph.nodes(data=True) if n.kind == TaskKind.HVP]
+    assert len(hvps) == m * P and {d["device"] for d in hvps} == set(range(P))
+    # by hand: per iteration its five collectives on P devices, the HVP of a device's share, two
+    # Gram-Schmidt passes and the norm on a shard of ceil(n / P); the eigen-solve; the all-gather; the jump
+    ns, share = math.ceil(N / P), max(batch_shares(CFG.curvature_batch, P))
+    chain = sum(sum(collective_cycles(x.op, x.words * CFG.word_bytes, P, LINK)
+                    for x in iteration_collectives(j, N, data_parallel_hvp=True))
+                + MAC.task_cycles(network_work(NET, share).hvp) + 2 * MAC.task_cycles(TaskWork(macs=2 * (j + 1) * ns))
+                + MAC.task_cycles(TaskWork(macs=ns, elementwise=ns)) for j in range(m))
+    chain += MAC.task_cycles(TaskWork(macs=m ** 3 + CFG.rank * ns * m))
+    tail = allgather_cycles(CFG.rank * N * CFG.word_bytes, P, LINK) + MAC.task_cycles(TaskWork(elementwise=4 * N))
+    assert c.refresh_cycles - c.step_cycles == chain + tail
+    assert c.cycles_per_step == pytest.approx(c.step_cycles + (c.refresh_cycles - c.step_cycles) / CFG.refresh)
+    assert c.curvature_devices == P and c.staleness == 0
+    basis = [x.lanczos_basis for x in c.memory]
+    assert sum(basis) == m * N and max(basis) == m * math.ceil(N / P)
+    assert all(x.eigenvectors == 2 * N and x.optimizer == 5 * N for x in c.memory)  # Adam 2n, velocity, dual, start
 
 
 def test_dho2_memory_shards_basis_and_optimizer_state():

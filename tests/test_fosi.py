@@ -213,3 +213,50 @@ def test_target_validation():
     assert Target("test_accuracy", 1.0).reached(9.9, 1.0)
     with pytest.raises(TrainingError):
         RunConfig(batch=0)
+
+
+def test_released_dho2_update_follows_its_equations_step_for_step():
+    """The released DHO2 rule (ShunxianGu/DHO2, DHO2_ADMM_v2.py) written out by hand on a least-squares
+    problem, whose Hessian X~^T X~ / N is known in closed form (eigenpairs by numpy.linalg.eigh, not
+    Lanczos): G = g + pi; g1 = V^T V G; velocity = 0.1 g1 + 0.9 velocity; d1 = V^T (|1/(lambda + s)| V velocity);
+    u2 = Adam(G - g1), projected off V; w += u2 - alpha d1 (c = 1 for Adam); at each period's end
+    pi += sigma (w - cache), w += pi / sigma; a refresh (and cache = w) every T steps from step 0."""
+    rng = np.random.default_rng(7)
+    obj = Objective(Net(mlp((4, 1)), loss="mse"))
+    x, y = rng.standard_normal((16, 4)), rng.standard_normal((16, 1))
+    w0 = rng.standard_normal(obj.n)
+    sigma, alpha, lr, T, k, steps = 0.3, 0.05, 0.01, 3, 2, 10
+    cfg = FosiConfig(base="adam", lr=lr, alpha=alpha, k=k, m=obj.n, refresh=T, warmup=1, dual=sigma,
+                     eig_shift=sigma)
+    rule = Fosi(obj, w0.copy(), cfg, x, y)
+    for _ in range(steps):
+        rule.step(x, y)
+
+    xt = np.hstack([x, np.ones((16, 1))])
+    lam, vec = np.linalg.eigh(xt.T @ xt / 16)
+    V, lam = vec[:, -k:].T, lam[-k:]  # the k largest
+    w, pi, vel, m1, m2, cache = w0.copy(), np.zeros(obj.n), np.zeros(obj.n), np.zeros(obj.n), np.zeros(obj.n), None
+    for t in range(steps):
+        if t % T == 0:
+            if cache is not None:
+                pi += sigma * (w - cache)
+                w = w + pi / sigma
+            cache = w.copy()
+        G = obj.loss_grad(w, x, y)[1] + pi
+        g1 = V.T @ (V @ G)
+        vel = 0.1 * g1 + 0.9 * vel
+        d1 = V.T @ (np.abs(1.0 / (lam + sigma)) * (V @ vel))
+        g2 = G - g1
+        m1, m2 = 0.9 * m1 + 0.1 * g2, 0.999 * m2 + 0.001 * g2 * g2
+        u2 = -lr * (m1 / (1 - 0.9 ** (t + 1))) / (np.sqrt(m2 / (1 - 0.999 ** (t + 1))) + 1e-8)
+        u2 -= V.T @ (V @ u2)
+        w = w + u2 - alpha * d1
+    assert np.allclose(rule.w, w, rtol=0, atol=1e-10)
+    assert rule.refreshes == 4  # steps 0, 3, 6, 9
+
+
+def test_released_dho2_settings_are_checked():
+    with pytest.raises(TrainingError, match="dual penalty"):
+        FosiConfig(dual=0.0)
+    with pytest.raises(TrainingError, match="no curvature delay"):
+        FosiConfig(dual=5e-9, curvature_delay=8)

@@ -96,6 +96,9 @@ class FosiConfig:
     clip_max: bound of the base-step scaling c (None: 3 for sgd/heavyball, 1 for adam).
     newton_momentum: momentum on g1 (the library's fosi_momentum / fosi_adam do it).
     curvature_delay: DHO2's staleness s in steps (0: FOSI).
+    eig_shift: added to every eigenvalue before ``1 / |lambda|`` (the released DHO2: 5e-9; FOSI: 0).
+    dual: the released DHO2's penalty sigma (None: FOSI; see :class:`Fosi`): a dual vector pi joins
+    the gradient, and where each refresh period ends the weights jump by pi / sigma.
     seed: Lanczos start vectors.
 
     >>> FosiConfig(base="adam").scaling_clip, FosiConfig().lanczos_iterations
@@ -115,6 +118,8 @@ class FosiConfig:
     clip_max: float | None = None
     newton_momentum: bool = True
     curvature_delay: int = 0
+    eig_shift: float = 0.0
+    dual: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -126,6 +131,12 @@ class FosiConfig:
             raise TrainingError("refresh must be >= 1, warmup and curvature_delay >= 0")
         if self.alpha < 0 or not 0 <= self.momentum < 1:
             raise TrainingError(f"alpha must be >= 0 and 0 <= momentum < 1, got {self.alpha}, {self.momentum}")
+        if self.dual is not None and not (math.isfinite(self.dual) and self.dual > 0):
+            raise TrainingError(f"the dual penalty must be a positive number, got {self.dual!r}")
+        if self.dual is not None and self.curvature_delay:
+            raise TrainingError("the released DHO2 update refreshes in place (no curvature delay)")
+        if not math.isfinite(self.eig_shift):
+            raise TrainingError(f"eig_shift must be finite, got {self.eig_shift!r}")
         if self.m is not None and self.m < self.k + self.l:
             raise TrainingError(f"m = {self.m} Lanczos iterations cannot give k + l = {self.k + self.l} eigenpairs")
 
@@ -227,8 +238,8 @@ class FosiUpdate:
             raise TrainingError(f"eigenvectors have length {eig.vectors.shape[1]}, the model {self.n}")
         self.eigen = eig
         self.vectors = np.asarray(eig.vectors, dtype=np.float64)
-        # 1/|lambda|; the floor only guards an exact zero (FOSI itself divides unguarded)
-        self.inv_abs = 1.0 / np.maximum(np.abs(eig.values), 1e-12)
+        # 1/|lambda + shift|; the floor only guards an exact zero (FOSI itself divides unguarded)
+        self.inv_abs = 1.0 / np.maximum(np.abs(eig.values + self.config.eig_shift), 1e-12)
         self.scale = float(np.clip(eig.condition_ratio, 1.0, self.config.scaling_clip)) if eig.k else 1.0
 
     def _momentum(self, g1: Array) -> None:
@@ -302,6 +313,11 @@ class Fosi:
     ``curvature_x, curvature_y``: the fixed batch of the Hessian-vector products (FOSI's static
     batch). ``staleness`` records, for every step, how many steps old the eigenvectors in use are
     (from the weights they were computed at); DHO2 reports its maximum and mean.
+
+    With ``config.dual`` = sigma, the released DHO2 update (ShunxianGu/DHO2, ``DHO2_ADMM_v2.py``): every
+    step's gradient is ``g + pi``; a refresh period starts by keeping the weights (``cache = w``, after
+    the refresh); where it ends (just before the next refresh) ``pi += sigma (w - cache)`` and then
+    ``w += pi / sigma``, so the weights jump by the sum of every period's displacement so far.
     """
 
     def __init__(self, objective: Objective, w: Array, config: FosiConfig, curvature_x: Array, curvature_y: Array):
@@ -316,6 +332,8 @@ class Fosi:
         self.hvps = 0
         self.staleness: list[int] = []
         self.eigenvalue_log: list[tuple[int, list[float]]] = []
+        self.pi = np.zeros(objective.n) if config.dual is not None else None
+        self.cache: Array | None = None  # the weights where the running refresh period began
 
     def estimate(self) -> Eigenpairs:
         """Extreme eigenpairs of the curvature batch's Hessian at the current weights."""
@@ -348,10 +366,19 @@ class Fosi:
                 self.pending = None
 
     def step(self, x: Array, y: Array) -> float:
+        dual = self.config.dual
+        period_starts = dual is not None and self.config.refreshes_at(self.t)
+        if period_starts and self.cache is not None:  # the released DHO2: the period's end
+            self.pi += dual * (self.w - self.cache)
+            self.w += self.pi / dual
         self._curvature()
+        if period_starts:
+            self.cache = self.w.copy()
         if self.active_since is not None:
             self.staleness.append(self.t - self.active_since)
         loss, g = self.objective.loss_grad(self.w, x, y)
+        if self.pi is not None:
+            g = g + self.pi
         self.w += self.update.delta(g)
         self.t += 1
         return loss

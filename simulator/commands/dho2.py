@@ -13,6 +13,11 @@ Time-to-accuracy = steps x cycles per step:
 * **cycles per step** - :mod:`simulator.studies.dho2` builds the task graphs of every design on P
   devices and the SimPy engine runs them on ``--hardware`` devices linked by ``--link``.
 
+``dho2-release`` is DHO2 as its code is released (ShunxianGu/DHO2): FOSI's update on an Adam base with
+a dual vector and, every refresh period, an extrapolation of the weights by the displacements so far
+(:class:`models.training.fosi.Fosi` with ``dual``), no warm-up, and a blocking Lanczos sharded over
+every device; its learning rate is tuned on its own grid (``--lr fosi-release=LR``).
+
 DHO2 splits the P devices into update and curvature devices; ``--curvature-devices auto`` (the
 default) tries every split and keeps the one with the shortest time-to-accuracy among those whose
 first eigenvectors arrive before the run reaches its target (a split whose curvature comes too
@@ -64,7 +69,10 @@ from simulator.studies.dho2 import DESIGNS, DesignConfig, DesignCost, design_cos
 FIRST_ORDER = ("dp-sgd", "dp-adam")
 SECOND_ORDER = ("dp-kfac", "fosi-dp")
 BASELINES = FIRST_ORDER + SECOND_ORDER
-METHOD_OF = {"dp-sgd": "sgd", "dp-adam": "adam", "dp-kfac": "kfac", "fosi": "fosi", "fosi-dp": "fosi", "dho2": "fosi"}
+METHOD_OF = {"dp-sgd": "sgd", "dp-adam": "adam", "dp-kfac": "kfac", "fosi": "fosi", "fosi-dp": "fosi", "dho2": "fosi",
+             "dho2-release": "fosi-release"}
+#: the released DHO2's constants (ShunxianGu/DHO2): the dual penalty, also added to every eigenvalue
+RELEASE_SIGMA = 5e-9
 
 
 # --------------------------------------------------------------------------- presets
@@ -101,15 +109,17 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "mlp": Preset(
         "mlp", Target("train_loss", 0.01),
-        lr={"sgd": 0.2, "adam": 0.02, "kfac": 0.05, "fosi": 0.05},
+        lr={"sgd": 0.2, "adam": 0.02, "kfac": 0.05, "fosi": 0.05, "fosi-release": 0.02},
         grids={"sgd": (0.05, 0.1, 0.2, 0.4, 0.8), "adam": (0.005, 0.01, 0.02, 0.04, 0.08),
-               "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.0125, 0.025, 0.05, 0.1, 0.2)},
+               "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.0125, 0.025, 0.05, 0.1, 0.2),
+               "fosi-release": (0.005, 0.01, 0.02, 0.04, 0.08)},
     ),
     "logreg": Preset(
         "logreg", Target("train_loss", 0.05),
-        lr={"sgd": 3.2, "adam": 0.32, "kfac": 0.4, "fosi": 1.6}, kfac_kl_clip=1e-2,
+        lr={"sgd": 3.2, "adam": 0.32, "kfac": 0.4, "fosi": 1.6, "fosi-release": 0.32}, kfac_kl_clip=1e-2,
         grids={"sgd": (0.8, 1.6, 3.2, 6.4, 12.8), "adam": (0.08, 0.16, 0.32, 0.64, 1.28),
-               "kfac": (0.1, 0.2, 0.4, 0.8, 1.6), "fosi": (0.4, 0.8, 1.6, 3.2, 6.4)},
+               "kfac": (0.1, 0.2, 0.4, 0.8, 1.6), "fosi": (0.4, 0.8, 1.6, 3.2, 6.4),
+               "fosi-release": (0.08, 0.16, 0.32, 0.64, 1.28)},
     ),
     # a bottleneck autoencoder (64-32-8-32-64, ReLU) reconstructing the digits with the squared error:
     # the kind of problem FOSI's paper reports its largest gains on; heavy-ball SGD stays on the plateau
@@ -117,10 +127,11 @@ PRESETS: dict[str, Preset] = {
     # base (the library's fosi_adam)
     "autoencoder": Preset(
         "autoencoder", Target("train_loss", 1.5),
-        lr={"sgd": 0.0125, "adam": 0.01, "kfac": 0.0125, "fosi": 0.02}, loss="mse", reconstruction=True,
-        fosi_base="adam",
+        lr={"sgd": 0.0125, "adam": 0.01, "kfac": 0.0125, "fosi": 0.02, "fosi-release": 0.02}, loss="mse",
+        reconstruction=True, fosi_base="adam",
         grids={"sgd": (0.0125, 0.025, 0.05, 0.1, 0.2), "adam": (0.005, 0.01, 0.02, 0.04, 0.08),
-               "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.005, 0.01, 0.02, 0.04, 0.08)},
+               "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.005, 0.01, 0.02, 0.04, 0.08),
+               "fosi-release": (0.005, 0.01, 0.02, 0.04, 0.08)},
     ),
 }
 
@@ -200,6 +211,10 @@ class StepsOracle:
         if method == "fosi":
             cfg = FosiConfig(base=s.fosi_base or p.fosi_base, lr=lr, alpha=p.fosi_alpha, k=s.k, l=s.l, refresh=s.refresh,
                              warmup=s.warmup, curvature_delay=staleness)
+            return fosi_factory(cfg, self.data, s.curvature_batch, seed)
+        if method == "fosi-release":  # the released DHO2 update: Adam base, no warm-up, dual and extrapolation
+            cfg = FosiConfig(base="adam", lr=lr, alpha=p.fosi_alpha, k=s.k, l=s.l, refresh=s.refresh, warmup=1,
+                             dual=RELEASE_SIGMA, eig_shift=RELEASE_SIGMA)
             return fosi_factory(cfg, self.data, s.curvature_batch, seed)
         raise TrainingError(f"unknown method {method!r}")
 
@@ -312,8 +327,9 @@ def _method_lr(text: str) -> tuple[str, float]:
     """``METHOD=LR`` for ``--lr``: a known method and a finite positive rate."""
     method, sep, value = text.partition("=")
     method = method.strip().lower()
-    if not sep or method not in ("sgd", "adam", "kfac", "fosi"):
-        raise argparse.ArgumentTypeError(f"expected METHOD=LR with METHOD one of sgd, adam, kfac, fosi, got {text!r}")
+    if not sep or method not in ("sgd", "adam", "kfac", "fosi", "fosi-release"):
+        raise argparse.ArgumentTypeError("expected METHOD=LR with METHOD one of sgd, adam, kfac, fosi, fosi-release, "
+                                         f"got {text!r}")
     return method, finite_float(0.0, strict=True)(value)
 
 
@@ -434,7 +450,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS), metavar="DESIGN",
                    help=f"designs to evaluate (default all: {', '.join(DESIGNS)})")
     p.add_argument("--fosi-base", choices=("heavyball", "sgd", "adam"), default=None,
-                   help="FOSI's base optimizer, in fosi, fosi-dp and dho2 (default: heavyball, momentum 0.9; adam for "
+                   help="FOSI's base optimizer, in fosi, fosi-dp and dho2 (dho2-release keeps its Adam; default: "
+                        "heavyball, momentum 0.9; adam for "
                         "the autoencoder)")
     p.add_argument("--alpha", type=finite_float(0.0), default=None,
                    help="FOSI's Newton step size (default: the network's preset, 0.01)")

@@ -1,6 +1,6 @@
 """Distributed designs of one training step for the DHO2 study: task graphs, Schedules, memory.
 
-Six designs of training a network with a global minibatch of ``batch`` samples on P devices:
+Seven designs of training a network with a global minibatch of ``batch`` samples on P devices:
 
 ============  ==================================================================================
 design        one step
@@ -26,6 +26,11 @@ dho2          DHO2: P_u update devices train data-parallel with FOSI's update *s
               each, data-parallel HVPs, all-reduced Gram-Schmidt coefficients) *while* the update
               devices go on with the previous eigenvectors, which are therefore ``staleness``
               steps old when they arrive. With P = 1 there is nothing to overlap: dho2 = fosi.
+dho2-release  DHO2 as its code is released (ShunxianGu/DHO2, ``DHO2_ADMM_v2.py``): data-parallel
+              steps with the whole FOSI update (Adam base) and its dual vector on every device;
+              every ``refresh`` steps *all* P devices run Lanczos with the basis sharded by
+              parameter index (as dho2's curvature devices) while no update runs (blocking), then
+              all-gather V (every device keeps all of it) and take the period's extrapolation step
 ============  ==================================================================================
 
 Task graphs are built directly as networkx DiGraphs in the project's template form
@@ -62,7 +67,7 @@ Work of the curvature tasks (MACs; GEMM shapes (M, N, K) for systolic arrays):
 * K-FAC: statistics (d, d, b) per factor, inversion d^3 MACs (as a (d, d, d) GEMM), preconditioning
   (d_out, d_in+1, d_out) and (d_out, d_in+1, d_in+1) per layer.
 
-Per-step cycles: the blocking designs (fosi, fosi-dp, dp-kfac) simulate a plain step and a refresh step
+Per-step cycles: the blocking designs (fosi, fosi-dp, dho2-release, dp-kfac) simulate a plain step and a refresh step
 (the curvature work blocks every device, so the refresh's extra cycles add up exactly):
 ``cycles_per_step = plain + (refresh_step - plain) / T``. DHO2 simulates one *refresh period*:
 ``T_eff = max(T, s)`` update steps on the update devices, the parameter broadcast, the whole
@@ -73,7 +78,8 @@ join after step ``s`` (the staleness): the smallest s for which they never wait.
 Memory per device, in values (``words``; bytes = words x word_bytes):
 model n; gradient n (DHO2's update devices hold the full gradient until the reduce-scatter);
 optimizer state (momentum n, Adam 2n, FOSI's velocity n more; divided by P_u in DHO2);
-Lanczos basis m*n on FOSI's device 0 (on every device in fosi-dp), m*n/P_c on each DHO2 curvature device; eigenvectors
+Lanczos basis m*n on FOSI's device 0 (on every device in fosi-dp), m*n/P_c on each DHO2 curvature device (m*n/P
+on every device in dho2-release, which also keeps the dual vector and the period's starting weights, 2n); eigenvectors
 r*n everywhere in FOSI, r*n/P_u (update) and r*n/P_c (curvature) in DHO2; K-FAC factors and
 inverses; workspace: the Lanczos residual (n) in FOSI, the gathered Lanczos vector and the HVP
 output (2n) on DHO2's curvature devices.
@@ -113,7 +119,7 @@ from simulator.costs.collectives import (
     redistribute_cycles,
 )
 
-DESIGNS = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "fosi-dp", "dho2")
+DESIGNS = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "fosi-dp", "dho2", "dho2-release")
 
 KIND_MEANING = {
     TaskKind.F: "forward of the device's share of the minibatch",
@@ -534,6 +540,16 @@ def step_schedule(design: str, net: NetworkSpec, devices: int, platform, cfg: De
         _, precond = _kfac_pieces(net, cfg)
         for p in devs:
             b.task(TaskKind.U, p, precond + TaskWork(elementwise=UPDATE_OPS["heavyball"] * n), "K-FAC precondition + update")
+    elif design == "dho2-release":
+        if refresh:  # sharded over every device, blocking; then V everywhere and the period's jump
+            _lanczos_chain(b, net, devs, cfg, link)
+            if devices > 1:
+                b.collective(devs, allgather_cycles(cfg.rank * n * cfg.word_bytes, devices, link), "all-gather V")
+            for p in devs:
+                b.task(TaskKind.U, p, TaskWork(elementwise=4 * n), "dual update and extrapolation")
+        for p in devs:
+            b.task(TaskKind.U, p, fosi_update_work(n, cfg.rank, "adam") + TaskWork(elementwise=n),
+                   "FOSI update (dual added)")
     else:  # fosi, fosi-dp, or dho2 on one device
         if refresh and design == "fosi-dp":
             _lanczos_replicated(b, net, devs, cfg, link)
@@ -661,6 +677,9 @@ def memory(design: str, n: int, devices: int, cfg: DesignConfig, curvature_devic
         return [Memory(model=n, gradient=n, optimizer=2 * n)] * devices
     if design == "dp-kfac":
         return [Memory(model=n, gradient=n, optimizer=n, curvature=2 * kfac_words)] * devices
+    if design == "dho2-release":  # Adam + velocity + dual + the period's start; V whole, the basis sharded
+        return [Memory(model=n, gradient=n, optimizer=(STATE_WORDS["adam"] + 3) * n, eigenvectors=r * n,
+                       lanczos_basis=m * (hi - lo), workspace=2 * n) for lo, hi in shard_bounds(n, devices)]
     state = STATE_WORDS[cfg.fosi_base] + 1  # base state + FOSI's velocity
     if design == "fosi-dp":  # every device holds what FOSI's device 0 holds
         return [Memory(model=n, gradient=n, optimizer=state * n, eigenvectors=r * n, lanczos_basis=m * n,
@@ -735,7 +754,7 @@ def design_cost(design: str, net: NetworkSpec, devices: int, platform, cfg: Desi
         c_step = _makespan(step, platform)
         schedules = {"step": step}
         period, c_ref, extra = 1, 0, 0.0
-        if design in ("dp-kfac", "fosi", "fosi-dp", "dho2"):
+        if design in ("dp-kfac", "fosi", "fosi-dp", "dho2", "dho2-release"):
             ref = step_schedule(design, net, devices, platform, cfg, refresh=True)
             c_ref = _makespan(ref, platform)
             schedules["refresh"] = ref
@@ -743,7 +762,7 @@ def design_cost(design: str, net: NetworkSpec, devices: int, platform, cfg: Desi
             extra = (c_ref - c_step) / period
         kfac_words = sum(d * d for d in kfac_factor_dims(network_work(net, 1, cfg.word_bytes).dense)) \
             if design == "dp-kfac" else 0
-        curvature = {"fosi": 1, "dho2": 1, "fosi-dp": devices}.get(design, 0)
+        curvature = {"fosi": 1, "dho2": 1, "fosi-dp": devices, "dho2-release": devices}.get(design, 0)
         cost = DesignCost(design, devices, devices, curvature, c_step, c_ref,
                           c_step + extra, period, 0, memory(design, n, devices, cfg, 0, kfac_words))
     if keep_schedules:
