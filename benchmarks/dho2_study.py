@@ -179,7 +179,7 @@ def plot(rows: list[dict], sweep: list[dict], out: Path, networks: list[str]) ->
     import matplotlib.pyplot as plt
 
     styles = {"dp-sgd": ("C0", "o"), "dp-adam": ("C1", "s"), "dp-kfac": ("C2", "^"), "fosi": ("C3", "v"),
-              "fosi-dp": ("C6", "P"), "dho2": ("C4", "D"), "dho2-half": ("C5", "x")}
+              "fosi-dp": ("C6", "P"), "dho2": ("C4", "D"), "dho2-half": ("C5", "x"), "dho2-release": ("C7", "*")}
     files = []
     fig, axes = plt.subplots(1, len(networks), figsize=(6 * len(networks), 4.2), squeeze=False)
     for ax, net in zip(axes[0], networks):
