@@ -109,10 +109,10 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "mlp": Preset(
         "mlp", Target("train_loss", 0.01),
-        lr={"sgd": 0.2, "adam": 0.02, "kfac": 0.05, "fosi": 0.05, "fosi-release": 0.02},
+        lr={"sgd": 0.2, "adam": 0.02, "kfac": 0.05, "fosi": 0.05, "fosi-release": 0.005},
         grids={"sgd": (0.05, 0.1, 0.2, 0.4, 0.8), "adam": (0.005, 0.01, 0.02, 0.04, 0.08),
                "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.0125, 0.025, 0.05, 0.1, 0.2),
-               "fosi-release": (0.005, 0.01, 0.02, 0.04, 0.08)},
+               "fosi-release": (0.00125, 0.0025, 0.005, 0.01, 0.02)},
     ),
     "logreg": Preset(
         "logreg", Target("train_loss", 0.05),
@@ -127,7 +127,7 @@ PRESETS: dict[str, Preset] = {
     # base (the library's fosi_adam)
     "autoencoder": Preset(
         "autoencoder", Target("train_loss", 1.5),
-        lr={"sgd": 0.0125, "adam": 0.01, "kfac": 0.0125, "fosi": 0.02, "fosi-release": 0.02}, loss="mse",
+        lr={"sgd": 0.0125, "adam": 0.01, "kfac": 0.0125, "fosi": 0.02, "fosi-release": 0.005}, loss="mse",
         reconstruction=True, fosi_base="adam",
         grids={"sgd": (0.0125, 0.025, 0.05, 0.1, 0.2), "adam": (0.005, 0.01, 0.02, 0.04, 0.08),
                "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.005, 0.01, 0.02, 0.04, 0.08),
