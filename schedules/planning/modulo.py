@@ -40,7 +40,8 @@ interval: ``lower_bound`` is then proven (every smaller interval was shown infea
 below the work and largest-task bounds) and the gap to the best interval found is what the
 time limit left open. The limit is CP-SAT's deterministic time, so a result does not depend
 on the machine's load. Where the first-come rule over every placement is too large to state, the
-bound is proven without it (a relaxation) and the schedule is a placement timed with it. OR-Tools is an optional extra (``pip install -e ".[optimal]"``).
+bound is proven without it (a relaxation) and the schedule is a placement timed with it. OR-Tools
+is an optional extra (``pip install -e ".[optimal]"``).
 
 >>> from models.graph.synthetic import uniform_pipeline_graph
 >>> from simulator.costs import MacArray
@@ -82,8 +83,9 @@ class ModuloSolution:
     ``interval`` cycles per ``unroll`` units; ``placement`` task -> processor; ``starts``
     ``(task, residue) -> start`` of residue ``j``'s instance in the base period (unit ``kK + j``
     starts ``kλ`` later). ``lower_bound``: no modulo schedule of the same unroll (that fits the
-    memory capacity) has a smaller interval. ``status``: ``"optimal"`` (the bound is met), ``"gap"`` (the time limit ran out
-    between bound and interval), ``"too large"`` (the model was not built: see ``message``).
+    memory capacity) has a smaller interval. ``status``: ``"optimal"`` (the bound is met), ``"gap"``
+    (the time limit ran out between bound and interval), ``"too large"`` (the model was not built:
+    see ``message``).
     ``tried``: each interval the search asked about and CP-SAT's answer.
     """
 
@@ -329,6 +331,38 @@ class _Instance:
                     yield f, jf, l, ju, (back - jf + ju) // K
 
 
+def _placement(m, inst: _Instance, fixed: Mapping | None = None) -> dict:
+    """Literals ``x[(task, p)]``: every task on exactly one processor (``fixed``'s, if given), a
+    layer's update tasks on one processor (its new weights leave from one place, as the engine sends
+    them)."""
+    x = {(t, p): m.NewBoolVar(f"x{t}{p}") for t in inst.tasks for p in range(inst.P)}
+    for t in inst.tasks:
+        m.AddExactlyOne(x[(t, p)] for p in range(inst.P))
+        if fixed is not None:
+            m.Add(x[(t, fixed[t])] == 1)
+    for ups in inst.updates.values():
+        for a in ups[1:]:
+            for p in range(inst.P):
+                m.Add(x[(a, p)] == x[(ups[0], p)])
+    return x
+
+
+def _memory_fits(m, inst: _Instance, x: Mapping) -> None:
+    """What the placement holds on each processor whatever the timing fits the capacity (if any)."""
+    if inst.capacity is None:
+        return
+    for p in range(inst.P):
+        held = []
+        for nbytes, group in inst.held:
+            if len(group) == 1:
+                held.append(nbytes * x[(group[0], p)])
+            else:
+                z = m.NewBoolVar("")
+                m.AddMaxEquality(z, [x[(t, p)] for t in group])
+                held.append(nbytes * z)
+        m.Add(sum(held) <= inst.capacity)
+
+
 def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo: bool = False,
            hint_starts: Mapping | None = None, fixed: Mapping | None = None):
     """The CP-SAT model of 'a modulo schedule with interval ``lam`` exists'; with ``fifo``, one whose
@@ -336,15 +370,7 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
     processor), one with that placement (only the transfers it makes are booked and ordered)."""
     m = cp_model.CpModel()
     P, K, H = inst.P, inst.K, inst.horizon(lam)
-    x = {(t, p): m.NewBoolVar(f"x{t}{p}") for t in inst.tasks for p in range(P)}
-    for t in inst.tasks:
-        m.AddExactlyOne(x[(t, p)] for p in range(P))
-        if fixed is not None:
-            m.Add(x[(t, fixed[t])] == 1)
-    for l, ups in inst.updates.items():  # a layer's update tasks share a processor
-        for a in ups[1:]:
-            for p in range(P):
-                m.Add(x[(a, p)] == x[(ups[0], p)])
+    x = _placement(m, inst, fixed)
     if inst.identical and fixed is None:  # processors are interchangeable: the first task goes to P0
         m.Add(x[(inst.topo[0], 0)] == 1)
     direct = inst.direct
@@ -452,16 +478,7 @@ def _build(inst: _Instance, lam: int, cp_model, hint_place: Mapping | None, fifo
             for q in range(P):
                 for at, lits in arrive[q]:
                     m.Add(s[(f, jf)] + back * lam >= at).OnlyEnforceIf([x[(f, q)], *lits])
-    for p in range(P) if inst.capacity is not None else ():  # what the placement holds fits
-        held = []
-        for nbytes, group in inst.held:
-            if len(group) == 1:
-                held.append(nbytes * x[(group[0], p)])
-            else:
-                z = m.NewBoolVar("")
-                m.AddMaxEquality(z, [x[(t, p)] for t in group])
-                held.append(nbytes * z)
-        m.Add(sum(held) <= inst.capacity)
+    _memory_fits(m, inst, x)
     for group in (*on_proc.values(), *on_link.values()):
         m.AddNoOverlap(group)
         # implied by the no-overlap on the circle, but CP-SAT's linear relaxation only sees it stated:
@@ -559,20 +576,8 @@ def _fitting_placement(inst: _Instance, time_limit: float, hint: Mapping | None)
     cp_model = _cp_model()
     m = cp_model.CpModel()
     P = inst.P
-    x = {(t, p): m.NewBoolVar("") for t in inst.tasks for p in range(P)}
-    for t in inst.tasks:
-        m.AddExactlyOne(x[(t, p)] for p in range(P))
-    for ups in inst.updates.values():
-        for a in ups[1:]:
-            for p in range(P):
-                m.Add(x[(a, p)] == x[(ups[0], p)])
-    for p in range(P):
-        held = []
-        for nbytes, group in inst.held:
-            z = m.NewBoolVar("")
-            m.AddMaxEquality(z, [x[(t, p)] for t in group])
-            held.append(nbytes * z)
-        m.Add(sum(held) <= inst.capacity)
+    x = _placement(m, inst)
+    _memory_fits(m, inst, x)
     crossing = []
     for u, c, cons in inst.moved():  # apart: some reader on a processor that u is not on
         apart = m.NewBoolVar("")
