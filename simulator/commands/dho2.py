@@ -95,12 +95,15 @@ class Preset:
     fosi_alpha: float = 0.01
     grids: dict[str, tuple[float, ...]] = field(default_factory=dict)
     max_steps: int = 1500
-    #: what is minimised (``models.training.nn.LOSSES``) and on which data: digits labels, or (an
-    #: autoencoder, ``mse``) the images themselves
+    #: what is minimised (``models.training.nn.LOSSES``), which says the data: the digits' labels, or
+    #: (``mse``, an autoencoder) the images themselves
     loss: str = "cross_entropy"
-    reconstruction: bool = False
     #: FOSI's base optimizer unless ``--fosi-base`` says otherwise
     fosi_base: str = "heavyball"
+
+    @property
+    def reconstruction(self) -> bool:
+        return self.loss == "mse"
 
     def dataset(self) -> Dataset:
         return digits_reconstruction() if self.reconstruction else load_digits_split()
@@ -128,7 +131,7 @@ PRESETS: dict[str, Preset] = {
     "autoencoder": Preset(
         "autoencoder", Target("train_loss", 1.5),
         lr={"sgd": 0.0125, "adam": 0.01, "kfac": 0.0125, "fosi": 0.02, "fosi-release": 0.005}, loss="mse",
-        reconstruction=True, fosi_base="adam",
+        fosi_base="adam",
         grids={"sgd": (0.0125, 0.025, 0.05, 0.1, 0.2), "adam": (0.005, 0.01, 0.02, 0.04, 0.08),
                "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.005, 0.01, 0.02, 0.04, 0.08),
                "fosi-release": (0.005, 0.01, 0.02, 0.04, 0.08)},
@@ -327,9 +330,9 @@ def _method_lr(text: str) -> tuple[str, float]:
     """``METHOD=LR`` for ``--lr``: a known method and a finite positive rate."""
     method, sep, value = text.partition("=")
     method = method.strip().lower()
-    if not sep or method not in ("sgd", "adam", "kfac", "fosi", "fosi-release"):
-        raise argparse.ArgumentTypeError("expected METHOD=LR with METHOD one of sgd, adam, kfac, fosi, fosi-release, "
-                                         f"got {text!r}")
+    methods = tuple(dict.fromkeys(METHOD_OF.values()))  # the optimizers the designs train with
+    if not sep or method not in methods:
+        raise argparse.ArgumentTypeError(f"expected METHOD=LR with METHOD one of {', '.join(methods)}, got {text!r}")
     return method, finite_float(0.0, strict=True)(value)
 
 
