@@ -62,17 +62,20 @@ from simulator.studies.dho2 import DesignConfig, dho2_candidates  # noqa: E402
 HARDWARE, LINK, TOPOLOGY = "mac:256", "100,16", "full"
 DESIGN_ORDER = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "fosi-dp", "dho2", "dho2-half", "dho2-release")
 BASELINES_FIRST, BASELINES_SECOND = FIRST_ORDER, SECOND_ORDER  # the CLI's: K-FAC and FOSI with data-parallel HVPs
+SMALL = "mlp,logreg,autoencoder"  # --quick's: the three that train in seconds
 PAPER = {"speedup": (1.4, 2.1), "memory": "about linear in 1/P"}
 
 
-def tune(oracle: StepsOracle, log) -> tuple[dict[str, float], dict[str, str]]:
-    """Best learning rate per method on its grid (median steps over the seeds; ties to the smaller
-    rate), and what to say of a choice that may not be the method's optimum: ``grid edge`` (the best
-    is an end of the grid and strictly better than its neighbour, so the trend may go on beyond it) or
-    ``never reached`` (no rate of the grid reaches the target)."""
+def tune(oracle: StepsOracle, log, jobs: int = 1) -> tuple[dict[str, float], dict[str, str]]:
+    """Best learning rate per method on its grid (median steps over the preset's tuning seeds; ties
+    to the smaller rate), and what to say of a choice that may not be the method's optimum: ``grid
+    edge`` (the best is an end of the grid and strictly better than its neighbour, so the trend may go
+    on beyond it) or ``never reached`` (no rate of the grid reaches the target)."""
     chosen, caveat = {}, {}
+    seeds = oracle.preset.tune_seeds or oracle.settings.seeds
+    oracle.prefetch([(m, lr, 0, seeds) for m, grid in oracle.preset.grids.items() for lr in grid], jobs)
     for method, grid in oracle.preset.grids.items():
-        scores = [(oracle.steps(method, lr), lr) for lr in grid]
+        scores = [(oracle.steps(method, lr, seeds=seeds), lr) for lr in grid]
         best = min(scores)
         chosen[method] = best[1]
         i = [lr for _, lr in scores].index(best[1])
@@ -84,22 +87,36 @@ def tune(oracle: StepsOracle, log) -> tuple[dict[str, float], dict[str, str]]:
     return chosen, caveat
 
 
+STALENESS_SWEEP = (0, 8, 16, 32, 64, 128, 256)
+
+
 def study_network_rows(name: str, devices: list[int], settings: TrainSettings, dcfg: DesignConfig, grid: bool,
-                       log) -> tuple[list[dict], dict, list[dict], dict]:
+                       log, jobs: int = 1) -> tuple[list[dict], dict, list[dict], dict]:
     net, preset = study_network(name)
     settings = replace(settings, fosi_base=settings.fosi_base or preset.fosi_base)
-    dcfg = replace(dcfg, fosi_base=settings.fosi_base)
     oracle = StepsOracle(net, preset, settings)
-    log(f"{name}: {net.total_params()} parameters, target {preset.target.describe()}")
+    settings = oracle.settings  # T in steps from the preset's epochs
+    dcfg = replace(dcfg, fosi_base=settings.fosi_base, refresh=settings.refresh)
+    log(f"{name}: {net.total_params()} parameters, target {preset.target.describe()}, "
+        f"T = {preset.refresh_epochs:g} epochs = {settings.refresh} steps")
     caveat: dict[str, str] = {}
     if grid:
-        lrs, caveat = tune(oracle, log)
+        lrs, caveat = tune(oracle, log, jobs)
         preset = replace(preset, lr=lrs)
         oracle.preset = preset
+    # every run the tables below ask for, in parallel: each method at its rate, FOSI at the staleness
+    # of every DHO2 split (and P/2's) and of the sweep
+    platforms = {P: platform_for(P, HARDWARE, LINK, TOPOLOGY) for P in devices}
+    stale = {c.staleness for P in devices if P >= 2 for c in dho2_candidates(net, P, platforms[P], dcfg)}
+    wanted = [(m, None, 0, settings.seeds) for m in dict.fromkeys(METHOD_OF.values())]
+    sweep_points = list(dict.fromkeys(oracle.quantize(st) for st in STALENESS_SWEEP))
+    wanted += [("fosi", None, st, settings.seeds) for st in sorted({oracle.quantize(st) for st in stale}
+                                                                     | set(sweep_points))]
+    oracle.prefetch(wanted, jobs)
     rows = []
     for P in devices:
         t0 = time.time()
-        plat = platform_for(P, HARDWARE, LINK, TOPOLOGY)
+        plat = platforms[P]
         results = evaluate(net, P, plat, dcfg, oracle)
         by = {r.design: r for r in results}
         dho2 = by["dho2"]
@@ -143,14 +160,16 @@ def study_network_rows(name: str, devices: list[int], settings: TrainSettings, d
         r["break_even_step_ratio"] = ratio(r["cycles_per_step"] * oracle.steps("sgd"),
                                            best(BASELINES_FIRST + BASELINES_SECOND, P, True))
     sweep = []
-    for s in (0, 8, 16, 32, 64, 128, 256):
+    for s in sweep_points:
         runs = oracle.runs("fosi", staleness=s)
         sweep.append({"network": name, "staleness": s, "steps": oracle.steps("fosi", staleness=s),
                       "per_seed": [r.steps_to_target for r in runs]})
     facts = {"network": name, "params": net.total_params(), "target": preset.target.describe(), "lr": dict(preset.lr),
              "lr_caveat": caveat, "fosi_base": settings.fosi_base,
              "sgd_steps": oracle.steps("sgd"), "fosi_steps": oracle.steps("fosi"), "kfac_steps": oracle.steps("kfac"),
-             "adam_steps": oracle.steps("adam"), "release_steps": oracle.steps("fosi-release")}
+             "adam_steps": oracle.steps("adam"), "release_steps": oracle.steps("fosi-release"),
+             "refresh_epochs": preset.refresh_epochs, "refresh_steps": settings.refresh,
+             "tune_seeds": preset.tune_seeds or settings.seeds, "seeds": settings.seeds}
     return rows, facts, sweep, {}
 
 
@@ -338,12 +357,14 @@ def markdown(rows: list[dict], facts: list[dict], sweep: list[dict], networks: l
                     f"| {P} | {d} | {r['update_devices']}/{r['curvature_devices']} | {_fmt(r['steps'])} | "
                     f"{r['cycles_per_step']:.0f} | {_fmt(r['time_to_target'] / 1e6)} | {first} | {second} | "
                     f"{stale} | {r['memory_bytes'] / 1024:.1f} | {r['basis_bytes'] / 1024:.1f} |")
+    points = sorted({s["staleness"] for s in sweep})
     lines += ["", "## FOSI with stale eigenvectors (steps to target, median; per seed)", "",
-              "| network | " + " | ".join(f"s={s['staleness']}" for s in sweep if s["network"] == networks[0]) + " |",
-              "|---|" + "---|" * len([s for s in sweep if s["network"] == networks[0]])]
+              "| network | " + " | ".join(f"s={p}" for p in points) + " |", "|---|" + "---|" * len(points)]
     for net in networks:
-        lines.append(f"| {net} | " + " | ".join(f"{_fmt(s['steps'])} ({','.join(str(x) for x in s['per_seed'])})"
-                                                 for s in sweep if s["network"] == net) + " |")
+        at = {s["staleness"]: s for s in sweep if s["network"] == net}
+        lines.append(f"| {net} | " + " | ".join(
+            f"{_fmt(at[p]['steps'])} ({','.join(str(x) for x in at[p]['per_seed'])})" if p in at else "-"
+            for p in points) + " |")
     lines += ["", "Plots: " + ", ".join(f"[{f}]({f})" for f in files), "", NOTES]
     return "\n".join(lines)
 
@@ -390,13 +411,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one seed, no learning-rate grid, P in 1, 2, 4")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results"), help="output directory")
-    ap.add_argument("--networks", default="mlp,logreg,autoencoder")
+    ap.add_argument("--networks", default=None,
+                    help=f"comma-separated (default all: {', '.join(PRESETS)}; --quick: the three small ones)")
+    ap.add_argument("--jobs", type=int, default=2, help="training runs in parallel (the results do not depend on it)")
     ap.add_argument("--devices", default=None, help="comma-separated P values (default 1,2,4,8,16)")
     args = ap.parse_args(argv)
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    networks = [n.strip() for n in args.networks.split(",") if n.strip()]
+    networks = [n.strip() for n in (args.networks or (SMALL if args.quick else ",".join(PRESETS))).split(",") if n.strip()]
     devices = [int(p) for p in args.devices.split(",")] if args.devices else ([1, 2, 4] if args.quick else [1, 2, 4, 8, 16])
     settings = TrainSettings(seeds=1 if args.quick else 3)
     dcfg = DesignConfig()
@@ -408,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in networks:
         if name not in PRESETS:
             raise SystemExit(f"unknown study network {name!r} (known: {', '.join(PRESETS)})")
-        r, f, s, _ = study_network_rows(name, devices, settings, dcfg, grid=not args.quick, log=log)
+        r, f, s, _ = study_network_rows(name, devices, settings, dcfg, grid=not args.quick, log=log, jobs=args.jobs)
         rows += r
         facts.append(f)
         sweep += s

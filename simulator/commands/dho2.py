@@ -8,8 +8,8 @@ Time-to-accuracy = steps x cycles per step:
   mathematics of a step (same global minibatch), so dp-sgd, dp-adam, dp-kfac, fosi and fosi-dp
   (FOSI with data-parallel HVPs) need the same steps on any number of devices. DHO2's update devices use eigenvectors that are
   ``staleness`` steps old (the simulated refresh time divided by the update-step time); its
-  steps come from FOSI runs with that delay, rounded *up* to a multiple of ``--staleness-quantum``
-  so that a few runs cover every split (the rounding can only make DHO2 look slower).
+  steps come from FOSI runs with that delay, rounded *up* (:func:`round_staleness`) so that a
+  few runs cover every split (the rounding can only make DHO2 look slower).
 * **cycles per step** - :mod:`simulator.studies.dho2` builds the task graphs of every design on P
   devices and the SimPy engine runs them on ``--hardware`` devices linked by ``--link``.
 
@@ -42,7 +42,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -100,6 +100,15 @@ class Preset:
     loss: str = "cross_entropy"
     #: FOSI's base optimizer unless ``--fosi-base`` says otherwise
     fosi_base: str = "heavyball"
+    #: T, the curvature refresh period, in epochs of the training set (the released DHO2's 8)
+    refresh_epochs: float = 8.0
+    #: steps between checks of the target (each check is a pass over the whole data set)
+    eval_every: int = 5
+    #: DHO2's staleness is measured rounded up to a multiple of this (:func:`round_staleness`)
+    staleness_quantum: int = 8
+    #: seeds the learning-rate grid is scored on (None: every seed of the study); the chosen rate
+    #: is then run on every seed
+    tune_seeds: int | None = None
 
     @property
     def reconstruction(self) -> bool:
@@ -107,6 +116,44 @@ class Preset:
 
     def dataset(self) -> Dataset:
         return digits_reconstruction() if self.reconstruction else load_digits_split()
+
+    def refresh_steps(self, train_samples: int, batch: int) -> int:
+        """T in steps: ``refresh_epochs`` passes over ``train_samples`` at ``batch`` (rounded up).
+
+        >>> PRESETS["mlp"].refresh_steps(1437, 128)     # 8 epochs of the digits' training split
+        90
+        """
+        return refresh_steps(self.refresh_epochs, train_samples, batch)
+
+
+def round_staleness(staleness: int, quantum: int) -> int:
+    """The staleness DHO2's steps are measured at: ``staleness`` rounded *up* to a multiple of
+    ``quantum`` up to 128 steps and beyond that to the next of 192, 256, 384, 512, ... (at most
+    1.5x more), so that a few training runs cover every split of the devices. Rounding up can only
+    make DHO2 look slower.
+
+    >>> [round_staleness(s, 8) for s in (0, 1, 70, 128, 129, 200, 300)]
+    [0, 8, 72, 128, 192, 256, 384]
+    >>> [round_staleness(s, 32) for s in (14, 70, 129)]
+    [32, 96, 192]
+    """
+    if staleness <= 0:
+        return 0
+    linear = quantum * math.ceil(staleness / quantum)
+    if linear <= 128:
+        return linear
+    rung = 128
+    while rung < staleness:  # 128, 192, 256, 384, 512, ...: alternately x1.5 and x4/3
+        rung = rung * 3 // 2 if rung & (rung - 1) == 0 else rung * 4 // 3
+    return rung
+
+
+def refresh_steps(epochs: float, train_samples: int, batch: int) -> int:
+    """Steps in ``epochs`` epochs of ``train_samples`` at ``batch`` (rounded up, at least 1)."""
+    steps = epochs * train_samples / batch if math.isfinite(epochs) and epochs > 0 else math.nan
+    if not 0 < steps <= 1_000_000:  # NaN included; a period longer than any step budget refreshes never
+        raise TrainingError(f"a refresh period of {epochs:g} epochs ({steps:g} steps) is outside 1 .. 1,000,000 steps")
+    return max(1, math.ceil(steps - 1e-9))
 
 
 PRESETS: dict[str, Preset] = {
@@ -136,6 +183,35 @@ PRESETS: dict[str, Preset] = {
                "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.005, 0.01, 0.02, 0.04, 0.08),
                "fosi-release": (0.005, 0.01, 0.02, 0.04, 0.08)},
     ),
+    # about a million parameters: a deeper classifier (four hidden layers of 576), which memorises the
+    # 1,437 training digits in about a hundred steps, and a deep autoencoder (Hinton & Salakhutdinov's
+    # shape scaled to 8x8 images), which needs thousands; both refresh every 8 epochs
+    "deep-mlp": Preset(
+        "deep-mlp", Target("train_loss", 1e-3),
+        lr={"sgd": 0.1, "adam": 0.002, "kfac": 0.05, "fosi": 0.05, "fosi-release": 0.002},
+        grids={"sgd": (0.025, 0.05, 0.1, 0.2, 0.4), "adam": (0.0005, 0.001, 0.002, 0.004, 0.008),
+               "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.0125, 0.025, 0.05, 0.1, 0.2),
+               "fosi-release": (0.0005, 0.001, 0.002, 0.004, 0.008)},
+        tune_seeds=1, staleness_quantum=32,
+    ),
+    "deep-autoencoder": Preset(
+        "deep-autoencoder", Target("train_loss", 0.25),
+        lr={"sgd": 0.0025, "adam": 0.001, "kfac": 0.01, "fosi": 0.001, "fosi-release": 0.001}, loss="mse",
+        fosi_base="adam", max_steps=4000, eval_every=10, tune_seeds=1, staleness_quantum=32,
+        grids={"sgd": (0.000625, 0.00125, 0.0025, 0.005, 0.01), "adam": (0.00025, 0.0005, 0.001, 0.002, 0.004),
+               "kfac": (0.0025, 0.005, 0.01, 0.02, 0.04), "fosi": (0.00025, 0.0005, 0.001, 0.002, 0.004),
+               "fosi-release": (0.00025, 0.0005, 0.001, 0.002, 0.004)},
+    ),
+}
+
+#: the study networks that are not a zoo MLP name: their layer sizes and descriptions
+STUDY_NETWORKS = {
+    "mlp": ((64, 128, 64, 10), None),
+    "logreg": ((64, 10), "logistic regression 64-10"),
+    "autoencoder": ((64, 32, 8, 32, 64), "autoencoder 64-32-8-32-64, ReLU hidden, squared error"),
+    "deep-mlp": ((64, 576, 576, 576, 576, 10), "MLP 64-576-576-576-576-10, ReLU hidden"),
+    "deep-autoencoder": ((64, 800, 400, 200, 20, 200, 400, 800, 64),
+                         "deep autoencoder 64-800-400-200-20-200-400-800-64, ReLU hidden, squared error"),
 }
 
 
@@ -147,13 +223,11 @@ def study_network(name: str) -> tuple[NetworkSpec, Preset]:
     (650, 'training loss <= 0.05')
     """
     key = name.strip().lower()
-    if key == "logreg":
-        return mlp((64, 10)), PRESETS["logreg"]
     if key == "mlp":
         return mlp(), PRESETS["mlp"]
-    if key == "autoencoder":
-        return replace(mlp((64, 32, 8, 32, 64)), name="autoencoder",
-                       description="autoencoder 64-32-8-32-64, ReLU hidden, squared error"), PRESETS["autoencoder"]
+    if key in STUDY_NETWORKS:
+        sizes, description = STUDY_NETWORKS[key]
+        return replace(mlp(sizes), name=key, description=description), PRESETS[key]
     net = load_network(name, input_shape=(64,))
     if Objective(Net(net)).dense is None:
         raise LayerPipeError(f"network {name!r} is not a chain of fully connected layers; "
@@ -172,20 +246,23 @@ class TrainSettings:
     curvature_batch: int = 128
     k: int = 10
     l: int = 0
-    refresh: int = 100
+    refresh: int | None = None  # T in steps; None: the preset's refresh_epochs (StepsOracle resolves it)
     warmup: int = 10
     seeds: int = 3
-    eval_every: int = 5
-    staleness_quantum: int = 8
+    eval_every: int | None = None  # None: the preset's
+    staleness_quantum: int | None = None  # None: the preset's
     fosi_base: str | None = None  # None: the network preset's
 
     def curvature_used(self, staleness: int, steps: float) -> bool:
         """Whether FOSI's first eigenpairs, ``staleness`` steps late, are used within a run of
         ``steps`` steps (inf: one that never reached its target).
 
-        >>> TrainSettings(warmup=10).curvature_used(8, 18), TrainSettings(warmup=10).curvature_used(8, 17)
+        >>> s = TrainSettings(refresh=90, warmup=10)
+        >>> s.curvature_used(8, 18), s.curvature_used(8, 17)
         (True, False)
         """
+        if self.refresh is None:
+            raise TrainingError("the refresh period is not resolved yet (StepsOracle states it from the preset)")
         first = FosiConfig(refresh=self.refresh, warmup=self.warmup, curvature_delay=staleness).first_refresh
         return first + staleness < steps
 
@@ -196,12 +273,18 @@ class StepsOracle:
     def __init__(self, net: NetworkSpec, preset: Preset, settings: TrainSettings, data: Dataset | None = None):
         self.net, self.preset, self.settings = net, preset, settings
         self.data = data if data is not None else preset.dataset()
+        if settings.refresh is None:
+            settings = replace(settings, refresh=preset.refresh_steps(len(self.data.y_train), settings.batch))
+        if settings.eval_every is None:
+            settings = replace(settings, eval_every=preset.eval_every)
+        if settings.staleness_quantum is None:
+            settings = replace(settings, staleness_quantum=preset.staleness_quantum)
+        self.settings = settings
         self.objective = Objective(Net(net, loss=preset.loss))
         self.cache: dict[tuple, list[RunResult]] = {}
 
     def quantize(self, staleness: int) -> int:
-        q = self.settings.staleness_quantum
-        return 0 if staleness <= 0 else q * math.ceil(staleness / q)
+        return round_staleness(staleness, self.settings.staleness_quantum)
 
     def factory(self, method: str, lr: float, staleness: int = 0, seed: int = 0):
         s, p = self.settings, self.preset
@@ -221,25 +304,54 @@ class StepsOracle:
             return fosi_factory(cfg, self.data, s.curvature_batch, seed)
         raise TrainingError(f"unknown method {method!r}")
 
-    def runs(self, method: str, lr: float | None = None, staleness: int = 0) -> list[RunResult]:
+    def _key(self, method: str, lr: float | None, staleness: int) -> tuple[str, float, int]:
         lr = self.preset.lr[method] if lr is None else lr
-        staleness = self.quantize(staleness) if method == "fosi" else 0
-        key = (method, lr, staleness)
-        if key not in self.cache:
-            s = self.settings
-            out = []
-            for seed in range(s.seeds):
-                cfg = RunConfig(batch=s.batch, max_steps=self.preset.max_steps, eval_every=s.eval_every, seed=seed)
-                out.append(run_to_target(self.objective, self.data, self.factory(method, lr, staleness, seed),
-                                         self.preset.target, cfg, f"{method} lr={lr:g} s={staleness}"))
-            self.cache[key] = out
-        return self.cache[key]
+        return method, lr, self.quantize(staleness) if method == "fosi" else 0
 
-    def steps(self, method: str, lr: float | None = None, staleness: int = 0) -> float:
+    def run_one(self, method: str, lr: float, staleness: int, seed: int) -> RunResult:
+        """One training run (not cached: :meth:`runs` and :meth:`prefetch` keep them)."""
+        s = self.settings
+        cfg = RunConfig(batch=s.batch, max_steps=self.preset.max_steps, eval_every=s.eval_every, seed=seed)
+        return run_to_target(self.objective, self.data, self.factory(method, lr, staleness, seed),
+                             self.preset.target, cfg, f"{method} lr={lr:g} s={staleness}")
+
+    def runs(self, method: str, lr: float | None = None, staleness: int = 0, seeds: int | None = None) -> list[RunResult]:
+        """The runs of seeds 0 .. ``seeds`` - 1 (default: the settings' seeds)."""
+        key = self._key(method, lr, staleness)
+        for seed in range(self.settings.seeds if seeds is None else seeds):
+            if (*key, seed) not in self.cache:
+                self.cache[(*key, seed)] = self.run_one(*key, seed)
+        return [self.cache[(*key, seed)] for seed in range(self.settings.seeds if seeds is None else seeds)]
+
+    def steps(self, method: str, lr: float | None = None, staleness: int = 0, seeds: int | None = None) -> float:
         """Median steps to the target over the seeds (inf when a seed never reaches it)."""
         values = [r.steps_to_target if r.steps_to_target is not None else math.inf
-                  for r in self.runs(method, lr, staleness)]
+                  for r in self.runs(method, lr, staleness, seeds)]
         return float(statistics.median(values))
+
+    def prefetch(self, wanted: Iterable[tuple[str, float | None, int, int]], jobs: int = 1) -> None:
+        """Run every missing ``(method, lr, staleness, seeds)`` in ``jobs`` processes.
+
+        Each run is a function of its seed alone, so the cache holds the same results whatever
+        ``jobs`` is; only the wall time changes.
+        """
+        todo = list(dict.fromkeys((*self._key(m, lr, st), seed) for m, lr, st, seeds in wanted for seed in range(seeds)
+                                  if (*self._key(m, lr, st), seed) not in self.cache))
+        if jobs <= 1 or len(todo) <= 1:
+            for key in todo:
+                self.cache[key] = self.run_one(*key)
+            return
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = pool.map(_run_in_worker, [(self.net, self.preset, self.settings, key) for key in todo])
+            for key, result in zip(todo, results):
+                self.cache[key] = result
+
+
+def _run_in_worker(job: tuple[NetworkSpec, Preset, TrainSettings, tuple[str, float, int, int]]) -> RunResult:
+    net, preset, settings, key = job
+    return StepsOracle(net, preset, settings).run_one(*key)
 
 
 # --------------------------------------------------------------------------- designs x steps
@@ -371,14 +483,17 @@ def run(args: argparse.Namespace) -> int:
     P = args.devices
     if args.curvature_devices is not None and not 1 <= args.curvature_devices <= P - 1:
         raise LayerPipeError(f"--curvature-devices must be between 1 and {P - 1} on {P} devices")
+    if args.refresh_epochs is not None:
+        preset = replace(preset, refresh_epochs=args.refresh_epochs)
     settings = TrainSettings(batch=args.batch, curvature_batch=args.curvature_batch, k=args.k, l=args.l,
                              refresh=args.refresh, warmup=args.warmup, seeds=1 if args.quick else args.seeds,
                              fosi_base=args.fosi_base or preset.fosi_base)
-    dcfg = DesignConfig(batch=args.batch, curvature_batch=args.curvature_batch, k=args.k, l=args.l,
-                        refresh=args.refresh, kfac_refresh=args.kfac_refresh, word_bytes=args.word_bytes,
-                        fosi_base=args.fosi_base or preset.fosi_base)
     platform = platform_for(P, args.hardware, args.link, args.topology)
     oracle = StepsOracle(net, preset, settings)
+    settings = oracle.settings  # T in steps, from the epochs when --refresh is not given
+    dcfg = DesignConfig(batch=args.batch, curvature_batch=args.curvature_batch, k=args.k, l=args.l,
+                        refresh=settings.refresh, kfac_refresh=args.kfac_refresh, word_bytes=args.word_bytes,
+                        fosi_base=args.fosi_base or preset.fosi_base)
     with _one_blas_thread():  # tiny matrices: threads only fight over the cores
         results = evaluate(net, P, platform, dcfg, oracle, designs=tuple(d for d in DESIGNS if d in args.designs),
                            curvature_devices=args.curvature_devices)
@@ -400,7 +515,7 @@ def run(args: argparse.Namespace) -> int:
         }))
         return 0
     print(f"{net.name} ({net.total_params():,} parameters) on {platform.describe()}; target {preset.target.describe()}; "
-          f"batch {args.batch}, k={args.k}, m={dcfg.lanczos_iterations}, T={args.refresh}, seeds {settings.seeds}")
+          f"batch {args.batch}, k={args.k}, m={dcfg.lanczos_iterations}, T={settings.refresh} steps, seeds {settings.seeds}")
     table = [{
         "design": r["design"], "upd/curv": f"{r['update_devices']}/{r['curvature_devices']}",
         "steps": r["steps"], "cycles/step": round(r["cycles_per_step"]), "time (Mcycles)": r["time_to_target"] / 1e6,
@@ -431,7 +546,12 @@ def register(subparsers) -> argparse.ArgumentParser:
                    metavar="P", help="number of devices")
     p.add_argument("--k", type=bounded_int(0, 1_000), default=10, help="largest eigenpairs kept (default 10)")
     p.add_argument("--l", type=bounded_int(0, 1_000), default=0, help="smallest eigenpairs kept (default 0)")
-    p.add_argument("--refresh", type=_positive, default=100, metavar="T", help="curvature refresh period in steps (default 100)")
+    period = p.add_mutually_exclusive_group()
+    period.add_argument("--refresh", type=bounded_int(1, 1_000_000), default=None, metavar="T",
+                        help="curvature refresh period in steps (default: --refresh-epochs)")
+    period.add_argument("--refresh-epochs", type=finite_float(0.0, strict=True), default=None, metavar="E",
+                        help="curvature refresh period in epochs of the training set, rounded up to whole steps "
+                             "(default 8, the released DHO2's)")
     p.add_argument("--warmup", type=bounded_int(0, 1_000_000), default=10,
                    help="W: FOSI's first refresh comes before its W-th update, as in hsivan/fosi (default 10)")
     p.add_argument("--kfac-refresh", type=_positive, default=10, help="K-FAC's factor/inverse refresh period (default 10)")

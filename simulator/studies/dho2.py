@@ -64,8 +64,9 @@ Work of the curvature tasks (MACs; GEMM shapes (M, N, K) for systolic arrays):
   (1, n_s, j+1); two passes per iteration (full reorthogonalisation), plus n_s MACs for the norm;
 * eigen-solve: m^3 MACs (dense) plus the Ritz vectors ``Y^T Q_s``: (k + l, n_s, m);
 * FOSI update: six (1, r, n) products with V (r = k + l) and the base optimizer's element-wise work;
-* K-FAC: statistics (d, d, b) per factor, inversion d^3 MACs (as a (d, d, d) GEMM), preconditioning
-  (d_out, d_in+1, d_out) and (d_out, d_in+1, d_in+1) per layer.
+* K-FAC (:class:`KfacLayer`: A of dimension a = d_in + 1, or c_in kh kw + 1 for a convolution, and G
+  of g = d_out or the output channels): statistics (d, d, b x positions) per factor, inversion d^3
+  MACs (as a (d, d, d) GEMM), preconditioning (g, a, g) and (g, a, a) per layer.
 
 Per-step cycles: the blocking designs (fosi, fosi-dp, dho2-release, dp-kfac) simulate a plain step and a refresh step
 (the curvature work blocks every device, so the refresh's extra cycles add up exactly):
@@ -108,7 +109,8 @@ from models.errors import ScheduleError
 from models.graph.build import training_graph
 from models.graph.tasks import Task, TaskKind, add_task, layer_infos, task_work
 from models.graph.work import TaskWork
-from models.network.spec import NetworkSpec
+from models.network.layers import Conv2d, Linear
+from models.network.spec import NetworkSpec, weight_layers
 from models.training.lanczos import iteration_collectives, lanczos_order, shard_bounds
 from schedules.schedule import Action, Schedule
 from simulator.costs.collectives import (
@@ -268,13 +270,27 @@ def _gemm(m: int, n: int, k: int) -> TaskWork:
 
 @dataclass(frozen=True)
 class NetWork:
-    """Work of the network for one batch share: forward, backward, HVP, and the dense layer shapes."""
+    """Work of the network for one batch share: forward, backward, HVP."""
 
     forward: TaskWork
     backward: TaskWork
     hvp: TaskWork
     params: int
-    dense: tuple[tuple[int, int, bool], ...]  # (d_in, d_out, has_bias) per weight layer
+
+
+@dataclass(frozen=True)
+class KfacLayer:
+    """A weight layer as K-FAC sees it (KAISA's factors; Grosse & Martens' for convolutions).
+
+    ``a``: dimension of the input-side factor A (d_in, or a convolution's patch c_in kh kw, +1 for
+    a bias); ``g``: of the output-side factor G (d_out, or the output channels); ``positions``: the
+    outputs per sample that share the weights (1 for a dense layer, oh ow for a convolution), each a
+    row of the statistics.
+    """
+
+    a: int
+    g: int
+    positions: int = 1
 
 
 @lru_cache(maxsize=256)
@@ -296,15 +312,33 @@ def _network_work(net: NetworkSpec, batch: int, word_bytes: int) -> NetWork:
             hvp.append(_repeat(ag1, 3))
         if ag2 is not None:
             hvp.append(_repeat(ag2, 3))
-    dense = []
-    for l in sorted(layers):
-        info = layers[l]
-        node = net.node(info.name)
-        layer = node.layer
-        n_in = int(np.prod(net.shapes[node.inputs[0]]))
-        out = getattr(layer, "out_features", None)
-        dense.append((n_in, int(out) if out is not None else 0, bool(getattr(layer, "bias", False))))
-    return NetWork(_sum(fwd), _sum(bwd), _sum(hvp), int(sum(i.params for i in layers.values())), tuple(dense))
+    return NetWork(_sum(fwd), _sum(bwd), _sum(hvp), int(sum(i.params for i in layers.values())))
+
+
+@lru_cache(maxsize=64)
+def kfac_layers(net: NetworkSpec) -> tuple[KfacLayer, ...]:
+    """K-FAC's factors of every weight layer (the parameters fused into a layer, batch norm's,
+    are left to the base update, as KAISA does).
+
+    >>> from models.network.spec import chain
+    >>> from models.network.layers import Conv2d, Flatten, Linear
+    >>> kfac_layers(chain("c", (3, 8, 8), [Conv2d(4, kernel=3, padding=1), Flatten(), Linear(10, bias=False)]))
+    (KfacLayer(a=28, g=4, positions=64), KfacLayer(a=256, g=10, positions=1))
+    """
+    out = []
+    for w in weight_layers(net):
+        node = net.node(w.name)
+        layer, shape_in = node.layer, net.shapes[node.inputs[0]]
+        bias = int(bool(getattr(layer, "bias", False)))
+        if isinstance(layer, Linear):
+            out.append(KfacLayer(int(np.prod(shape_in)) + bias, layer.out_features))
+        elif isinstance(layer, Conv2d):
+            kh, kw = layer.kernel_hw
+            _, oh, ow = net.shapes[node.name]
+            out.append(KfacLayer(shape_in[0] * kh * kw + bias, layer.out_channels, oh * ow))
+        else:
+            raise ScheduleError(f"dp-kfac has no factors for the {layer.kind} layer {w.name!r}")
+    return tuple(out)
 
 
 def network_work(net: NetworkSpec, batch: int, word_bytes: int = 2) -> NetWork:
@@ -333,14 +367,13 @@ def fosi_update_work(n: int, rank: int, base: str) -> TaskWork:
     return _sum(macs) + TaskWork(elementwise=(UPDATE_OPS[base] + 5) * n)
 
 
-def kfac_factor_dims(dense: Sequence[tuple[int, int, bool]]) -> list[int]:
-    """Dimension of every K-FAC factor: A (d_in + 1) and G (d_out) per layer."""
-    dims = []
-    for d_in, d_out, bias in dense:
-        if d_out <= 0:
-            raise ScheduleError("dp-kfac models fully connected layers only")
-        dims += [d_in + (1 if bias else 0), d_out]
-    return dims
+def kfac_factor_dims(layers: Sequence[KfacLayer]) -> list[int]:
+    """Dimension of every K-FAC factor: A and G per layer.
+
+    >>> kfac_factor_dims([KfacLayer(65, 10)])
+    [65, 10]
+    """
+    return [d for layer in layers for d in (layer.a, layer.g)]
 
 
 # --------------------------------------------------------------------------- graph builder
@@ -412,19 +445,20 @@ def _base_update(b: _Builder, devices: Sequence[int], n: int, base: str, label: 
         b.task(TaskKind.U, p, TaskWork(elementwise=UPDATE_OPS[base] * n), f"{label}: {base} update")
 
 
-def _kfac_pieces(net: NetworkSpec, cfg: DesignConfig) -> tuple[list[int], TaskWork]:
-    dense = network_work(net, 1, cfg.word_bytes).dense
-    dims = kfac_factor_dims(dense)
-    precond = _sum(_gemm(d_out, d_in + bias, d_out) + _gemm(d_out, d_in + bias, d_in + bias)
-                   for d_in, d_out, bias in dense)
-    return dims, precond
+def _kfac_pieces(net: NetworkSpec) -> tuple[tuple[KfacLayer, ...], TaskWork]:
+    """The factors, and the preconditioning of every layer's gradient: G^-1 (g x a) A^-1."""
+    layers = kfac_layers(net)
+    precond = _sum(_gemm(f.g, f.a, f.g) + _gemm(f.g, f.a, f.a) for f in layers)
+    return layers, precond
 
 
 def _kfac_refresh(b: _Builder, net: NetworkSpec, devices: Sequence[int], cfg: DesignConfig, link) -> None:
-    dims, _ = _kfac_pieces(net, cfg)
+    layers, _ = _kfac_pieces(net)
+    dims = kfac_factor_dims(layers)
     for p, share in zip(devices, batch_shares(cfg.batch, len(devices))):
-        if share:
-            b.task(TaskKind.CURV, p, _sum(_gemm(d, d, share) for d in dims), f"K-FAC statistics of {share} samples")
+        if share:  # one row of statistics per sample and weight-sharing position
+            stats = _sum(_gemm(d, d, share * f.positions) for f in layers for d in (f.a, f.g))
+            b.task(TaskKind.CURV, p, stats, f"K-FAC statistics of {share} samples")
     words = sum(d * d for d in dims)
     b.collective(devices, allreduce_cycles(words * cfg.word_bytes, len(devices), link), "all-reduce K-FAC factors")
     # greedy: the largest inversion to the least loaded device (KAISA spreads factors this way)
@@ -537,7 +571,7 @@ def step_schedule(design: str, net: NetworkSpec, devices: int, platform, cfg: De
     elif design == "dp-kfac":
         if refresh:
             _kfac_refresh(b, net, devs, cfg, link)
-        _, precond = _kfac_pieces(net, cfg)
+        _, precond = _kfac_pieces(net)
         for p in devs:
             b.task(TaskKind.U, p, precond + TaskWork(elementwise=UPDATE_OPS["heavyball"] * n), "K-FAC precondition + update")
     elif design == "dho2-release":
@@ -760,8 +794,7 @@ def design_cost(design: str, net: NetworkSpec, devices: int, platform, cfg: Desi
             schedules["refresh"] = ref
             period = cfg.kfac_refresh if design == "dp-kfac" else cfg.refresh
             extra = (c_ref - c_step) / period
-        kfac_words = sum(d * d for d in kfac_factor_dims(network_work(net, 1, cfg.word_bytes).dense)) \
-            if design == "dp-kfac" else 0
+        kfac_words = sum(d * d for d in kfac_factor_dims(kfac_layers(net))) if design == "dp-kfac" else 0
         curvature = {"fosi": 1, "dho2": 1, "fosi-dp": devices, "dho2-release": devices}.get(design, 0)
         cost = DesignCost(design, devices, devices, curvature, c_step, c_ref,
                           c_step + extra, period, 0, memory(design, n, devices, cfg, 0, kfac_words))
@@ -784,7 +817,7 @@ def dho2_candidates(net: NetworkSpec, devices: int, platform, cfg: DesignConfig)
 __all__ = [
     "DESIGNS", "KIND_MEANING", "UPDATE_OPS", "STATE_WORDS", "DesignConfig", "Memory", "DesignCost",
     "allreduce_cycles", "allgather_cycles", "broadcast_cycles", "redistribute_cycles", "collective_cycles",
-    "NetWork", "network_work", "batch_shares", "fosi_update_work", "kfac_factor_dims", "step_schedule",
+    "NetWork", "KfacLayer", "network_work", "kfac_layers", "batch_shares", "fosi_update_work", "kfac_factor_dims", "step_schedule",
     "dho2_step_schedule", "dho2_refresh_schedule", "dho2_period_schedule", "memory", "default_curvature_devices",
     "design_cost", "dho2_candidates",
 ]
