@@ -22,7 +22,8 @@ Protocol (every number in docs/results/dho2.md comes from here):
 5. Staleness sweep: FOSI's steps as a function of the curvature delay alone.
 
 Run ``python benchmarks/dho2_study.py`` (a few minutes on 2 cores) or ``--quick`` (one seed, no grid,
-P <= 4, under a minute). Writes docs/results/dho2.md, dho2.csv, dho2_time.png, dho2_memory.png and
+P <= 4, under a minute). Writes docs/results/dho2.md, dho2.csv, dho2_steps.json (the measured steps, which
+``benchmarks/dho2_projection.py`` projects to ResNet scale), dho2_time.png, dho2_memory.png and
 dho2_staleness.png.
 """
 
@@ -35,6 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import csv
+import json
 import math
 import sys
 import time
@@ -169,7 +171,8 @@ def study_network_rows(name: str, devices: list[int], settings: TrainSettings, d
              "sgd_steps": oracle.steps("sgd"), "fosi_steps": oracle.steps("fosi"), "kfac_steps": oracle.steps("kfac"),
              "adam_steps": oracle.steps("adam"), "release_steps": oracle.steps("fosi-release"),
              "refresh_epochs": preset.refresh_epochs, "refresh_steps": settings.refresh,
-             "tune_seeds": preset.tune_seeds or settings.seeds, "seeds": settings.seeds}
+             "tune_seeds": preset.tune_seeds or settings.seeds, "seeds": settings.seeds, "warmup": settings.warmup,
+             "staleness_quantum": settings.staleness_quantum}
     return rows, facts, sweep, {}
 
 
@@ -189,6 +192,19 @@ def write_csv(rows: list[dict], path: Path) -> None:
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items() if k in CSV_COLUMNS})
+
+
+def write_steps(facts: list[dict], sweep: list[dict], path: Path) -> None:
+    """The measured steps per workload (what ``benchmarks/dho2_projection.py`` projects from);
+    a target never reached is ``null``."""
+    def finite(v):
+        return v if not isinstance(v, float) or math.isfinite(v) else None
+
+    doc = {"workloads": [{**{k: finite(v) for k, v in f.items()},
+                          "fosi_by_staleness": [{"staleness": s["staleness"], "steps": finite(s["steps"]),
+                                                 "per_seed": s["per_seed"]} for s in sweep if s["network"] == f["network"]]}
+                         for f in facts]}
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
 def plot(rows: list[dict], sweep: list[dict], out: Path, networks: list[str]) -> list[str]:
@@ -436,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         facts.append(f)
         sweep += s
     write_csv(rows, out / "dho2.csv")
+    write_steps(facts, sweep, out / "dho2_steps.json")
     files = plot(rows, sweep, out, networks)
     command = "python benchmarks/dho2_study.py" + (" --quick" if args.quick else "")
     (out / "dho2.md").write_text(markdown(rows, facts, sweep, networks, devices, command, time.time() - t0, files))
