@@ -287,3 +287,128 @@ def test_cli_bad_input_is_one_line_exit_2(capsys, argv, needle):
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- K-FAC of convolutions, T in epochs,
+# parallel runs, the projection
+
+
+def test_kfac_of_a_convolution_counts_patches_and_positions():
+    """conv 3->4 (3x3, padding 1, bias) on 3x8x8, then a dense 256->10 without bias: A is the 3*3*3 patch
+    plus the bias (28) and G the 4 channels, each with a row per sample and output position (64); the
+    dense layer's A is 256, its G 10. Worked by hand below, against the graph the engine runs."""
+    from models.network.layers import Conv2d, Flatten, Linear
+    from models.network.spec import chain
+    from simulator.studies.dho2 import KfacLayer, kfac_layers
+
+    net = chain("c", (3, 8, 8), [Conv2d(4, kernel=3, padding=1), Flatten(), Linear(10, bias=False)])
+    assert kfac_layers(net) == (KfacLayer(28, 4, 64), KfacLayer(256, 10, 1))
+    cfg = DesignConfig(batch=6, curvature_batch=4, k=2)
+    sched = step_schedule("dp-kfac", net, 2, plat(2), cfg, refresh=True)
+    curv = [d["work"] for n, d in sched.graph.nodes(data=True) if n.kind == TaskKind.CURV]
+    share = 3  # 6 samples on 2 devices
+    assert [w.macs for w in curv] == [(28 * 28 + 4 * 4) * share * 64 + (256 * 256 + 10 * 10) * share] * 2
+    upd = [d["work"] for n, d in sched.graph.nodes(data=True) if n.kind == TaskKind.U]
+    assert upd[0].macs == (4 * 28 * 4 + 4 * 28 * 28) + (10 * 256 * 10 + 10 * 256 * 256)
+    c = design_cost("dp-kfac", net, 2, plat(2), cfg)
+    assert c.memory[0].curvature == 2 * (28 ** 2 + 4 ** 2 + 256 ** 2 + 10 ** 2)  # factors and their inverses
+    from models.network.zoo import load_network
+
+    with pytest.raises(ScheduleError, match="dp-kfac has no factors for the"):
+        kfac_layers(load_network("gpt2"))  # attention and its projections: not this K-FAC's
+
+
+def test_staleness_rounding_only_rounds_up_and_by_at_most_half():
+    from simulator.commands.dho2 import round_staleness
+
+    for q in (1, 8, 32):
+        for s in range(0, 2000, 7):
+            r = round_staleness(s, q)
+            assert r >= s and round_staleness(r, q) == r
+            assert r <= max(s + q - 1, math.ceil(1.5 * s)) if s else r == 0
+
+
+def test_refresh_in_epochs_on_the_command_line(capsys):
+    base = ["dho2", "logreg", "-p", "2", "--quick", "--k", "2", "--max-steps", "60", "--target", "0.5",
+            "--designs", "dp-sgd", "fosi", "--json"]
+    assert main([*base, "--refresh-epochs", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["settings"]["refresh"] == math.ceil(2 * 1437 / 128) == out["design_config"]["refresh"] == 23
+    assert main(base) == 0  # the preset's 8 epochs
+    assert json.loads(capsys.readouterr().out)["settings"]["refresh"] == 90
+    assert main([*base, "--refresh", "7"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["refresh"] == 7
+
+
+def test_runs_in_parallel_are_the_runs_in_series():
+    from dataclasses import replace
+
+    from simulator.commands.dho2 import StepsOracle, TrainSettings, study_network
+
+    net, preset = study_network("logreg")
+    preset = replace(preset, max_steps=40)
+    wanted = [("sgd", None, 0, 2), ("fosi", None, 16, 2), ("adam", 0.1, 0, 1)]
+    serial, parallel = StepsOracle(net, preset, TrainSettings(seeds=2)), StepsOracle(net, preset, TrainSettings(seeds=2))
+    serial.prefetch(wanted, jobs=1)
+    parallel.prefetch(wanted, jobs=2)
+    assert serial.cache.keys() == parallel.cache.keys() and len(serial.cache) == 5
+    for key in serial.cache:
+        a, b = serial.cache[key], parallel.cache[key]
+        assert (a.steps_to_target, a.steps_run, a.final_train_loss, a.curve) == \
+            (b.steps_to_target, b.steps_run, b.final_train_loss, b.curve)
+
+
+def test_candidates_up_to_a_staleness_are_those_of_the_full_list():
+    P = 4
+    full = dho2_candidates(NET, P, plat(P), CFG)
+    stale = sorted(c.staleness for c in full)
+    limit = stale[len(stale) // 2]
+    kept = dho2_candidates(NET, P, plat(P), CFG, max_staleness=limit)
+    assert [(c.curvature_devices, c.cycles_per_step) for c in kept] == \
+        [(c.curvature_devices, c.cycles_per_step) for c in full if c.staleness <= limit]
+    least = min(full, key=lambda c: (c.staleness, c.curvature_devices))
+    none = dho2_candidates(NET, P, plat(P), CFG, max_staleness=0)
+    assert [c.curvature_devices for c in none] == [least.curvature_devices]
+
+
+def test_projection_is_cycles_times_borrowed_steps_with_the_best_coverable_split():
+    from simulator.studies.dho2 import METHOD_OF
+    from simulator.studies.dho2_projection import MeasuredSteps, design_costs, project, speedups
+
+    steps = MeasuredSteps("toy", {"sgd": 300, "adam": 200, "kfac": 120, "fosi": 100, "fosi-release": math.inf},
+                          ((0, 100.0), (8, 110.0), (64, 150.0)))
+    P = 4
+    costs = design_costs(NET, P, plat(P), CFG)
+    rows = {r.design: r for r in project(costs, steps)}
+    for d in DESIGNS:
+        if d != "dho2":
+            assert rows[d].time_to_target == steps.steps[METHOD_OF[d]] * costs[d].cycles_per_step
+    # DHO2 by brute force: every split, FOSI's steps at the first measured staleness >= its own
+    def at(s):
+        return next((v for p, v in steps.fosi_by_staleness if p >= s), None)
+    priced = [(at(c.staleness) * c.cycles_per_step, c.curvature_devices) for c in costs["dho2"] if at(c.staleness)]
+    assert (rows["dho2"].time_to_target, rows["dho2"].cost.curvature_devices) == min(priced)
+    s = speedups(list(rows.values()))
+    first = min(rows[d].time_to_target for d in ("dp-sgd", "dp-adam"))
+    second = min(rows[d].time_to_target for d in ("dp-kfac", "fosi-dp"))
+    assert s["vs_first_order"] == first / rows["dho2"].time_to_target
+    assert s["vs_second_order"] == second / rows["dho2"].time_to_target
+    assert rows["dho2-release"].time_to_target == math.inf
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ({"steps": {"sgd": 1}}, "has no steps for"),
+    ({"fosi_by_staleness": ((8, 10.0),)}, "must start at 0"),
+    ({"fosi_by_staleness": ((0, 10.0), (0, 12.0))}, "must start at 0 and increase"),
+    ({"fosi_by_staleness": ((0, float("nan")),)}, "steps must be positive"),
+])
+def test_measured_steps_refuse_what_cannot_be_projected(bad, fragment):
+    from models.errors import LayerPipeError
+    from simulator.studies.dho2_projection import MeasuredSteps
+
+    good = {"workload": "w", "steps": {"sgd": 1, "adam": 1, "kfac": 1, "fosi": 1, "fosi-release": 1},
+            "fosi_by_staleness": ((0, 1.0),)}
+    with pytest.raises(LayerPipeError, match=fragment):
+        MeasuredSteps(**{**good, **bad})
+    with pytest.raises(LayerPipeError, match="malformed"):
+        MeasuredSteps.from_json({"workloads": [{"network": "w"}]})

@@ -25,11 +25,14 @@ late is the base optimizer on fewer devices, not DHO2; if no split qualifies the
 and flagged ``curvature_used: false``).
 
 Networks: ``mlp`` (the zoo's 64-128-64-10 MLP, 17,226 parameters), ``logreg`` (logistic
-regression, 64-10, 650 parameters) and ``autoencoder`` (64-32-8-32-64, 4,744 parameters,
+regression, 64-10, 650 parameters), ``autoencoder`` (64-32-8-32-64, 4,744 parameters,
 reconstructing the digits with the squared error; its score is the explained variance, and
-FOSI's base is Adam), each with the per-method learning rates the study
-(``benchmarks/dho2_study.py``) selected on a five-point grid, or any zoo MLP name
-(``mlp:64-32-10``), which uses the ``mlp`` preset.
+FOSI's base is Adam), and two of about a million parameters, ``deep-mlp``
+(64-576-576-576-576-10) and ``deep-autoencoder`` (64-800-400-200-20-200-400-800-64, thousands of
+steps), each with the per-method learning rates the study (``benchmarks/dho2_study.py``) selected
+on a five-point grid, or any zoo MLP name (``mlp:64-32-10``), which uses the ``mlp`` preset. The
+refresh period T is 8 epochs (``--refresh-epochs``; 90 steps of the digits at batch 128) unless
+``--refresh`` gives it in steps.
 
 >>> import argparse
 >>> sub = argparse.ArgumentParser().add_subparsers()
@@ -61,16 +64,18 @@ from simulator.commands.common import bounded_int, finite_float
 from simulator.costs import parse_hardware, parse_link
 from simulator.output import format_table, mib, to_json
 from simulator.platform import TOPOLOGIES, Platform
-from simulator.studies.dho2 import DESIGNS, DesignConfig, DesignCost, design_cost, dho2_candidates
+from simulator.studies.dho2 import (
+    BASELINES,
+    DESIGNS,
+    FIRST_ORDER,
+    METHOD_OF,
+    SECOND_ORDER,
+    DesignConfig,
+    DesignCost,
+    design_cost,
+    dho2_candidates,
+)
 
-#: the optimizer behind each design
-#: the designs DHO2 is measured against: distributed first-order, and second-order (K-FAC, FOSI with
-#: data-parallel HVPs)
-FIRST_ORDER = ("dp-sgd", "dp-adam")
-SECOND_ORDER = ("dp-kfac", "fosi-dp")
-BASELINES = FIRST_ORDER + SECOND_ORDER
-METHOD_OF = {"dp-sgd": "sgd", "dp-adam": "adam", "dp-kfac": "kfac", "fosi": "fosi", "fosi-dp": "fosi", "dho2": "fosi",
-             "dho2-release": "fosi-release"}
 #: the released DHO2's constants (ShunxianGu/DHO2): the dual penalty, also added to every eigenvalue
 RELEASE_SIGMA = 5e-9
 
@@ -540,7 +545,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     # NETWORK and -p as in every other command; --network and --devices stay as the older spellings
     p.add_argument("network", nargs="?", default=None, metavar="NETWORK",
                    help="mlp (64-128-64-10, the default), logreg (64-10), autoencoder (64-32-8-32-64, squared "
-                        "error), or a zoo MLP name")
+                        "error), deep-mlp (1.04M parameters), deep-autoencoder (0.91M), or a zoo MLP name")
     p.add_argument("--network", dest="network_option", default=None, metavar="NETWORK", help="the same as NETWORK")
     p.add_argument("--processors", "-p", "--devices", dest="devices", type=bounded_int(1, 4_096), required=True,
                    metavar="P", help="number of devices")

@@ -122,6 +122,14 @@ from simulator.costs.collectives import (
 )
 
 DESIGNS = ("dp-sgd", "dp-adam", "dp-kfac", "fosi", "fosi-dp", "dho2", "dho2-release")
+#: the designs DHO2 is measured against: distributed first-order, and second-order (K-FAC, FOSI with
+#: data-parallel HVPs)
+FIRST_ORDER = ("dp-sgd", "dp-adam")
+SECOND_ORDER = ("dp-kfac", "fosi-dp")
+BASELINES = FIRST_ORDER + SECOND_ORDER
+#: the optimizer each design trains with (its steps to a target are that optimizer's)
+METHOD_OF = {"dp-sgd": "sgd", "dp-adam": "adam", "dp-kfac": "kfac", "fosi": "fosi", "fosi-dp": "fosi", "dho2": "fosi",
+             "dho2-release": "fosi-release"}
 
 KIND_MEANING = {
     TaskKind.F: "forward of the device's share of the minibatch",
@@ -768,19 +776,14 @@ def design_cost(design: str, net: NetworkSpec, devices: int, platform, cfg: Desi
         P_c = cfg.curvature_devices if cfg.curvature_devices is not None else default_curvature_devices(devices)
         if not 1 <= P_c <= devices - 1:
             raise ScheduleError(f"dho2 on {devices} devices needs 1..{devices - 1} curvature devices, got {P_c}")
-        step = dho2_step_schedule(net, devices, P_c, platform, cfg)
-        ref = dho2_refresh_schedule(net, devices, P_c, platform, cfg)
-        if ("step", devices - P_c) not in cache:
-            cache[("step", devices - P_c)] = _makespan(step, platform)
-        if ("refresh", P_c) not in cache:
-            cache[("refresh", P_c)] = _makespan(ref, platform)
-        c_step, c_ref = cache[("step", devices - P_c)], cache[("refresh", P_c)]
-        # the smallest staleness for which the update devices never wait for V
-        staleness = max(1, math.ceil(c_ref / c_step))
+        c_step, c_ref, staleness = _dho2_staleness(net, devices, P_c, platform, cfg, cache)
         period_sched = dho2_period_schedule(net, devices, P_c, platform, cfg, staleness, c_step)
         period = max(cfg.refresh, staleness)
         c_period = _makespan(period_sched, platform)
-        schedules = {"step": step, "refresh": ref, "period": period_sched}
+        schedules = {"period": period_sched}
+        if keep_schedules:
+            schedules.update(step=dho2_step_schedule(net, devices, P_c, platform, cfg),
+                             refresh=dho2_refresh_schedule(net, devices, P_c, platform, cfg))
         cost = DesignCost(design, devices, devices - P_c, P_c, c_step, c_ref, c_period / period, period, staleness,
                           memory(design, n, devices, cfg, P_c), info={"period_cycles": c_period})
     else:
@@ -803,19 +806,41 @@ def design_cost(design: str, net: NetworkSpec, devices: int, platform, cfg: Desi
     return cost
 
 
-def dho2_candidates(net: NetworkSpec, devices: int, platform, cfg: DesignConfig) -> list[DesignCost]:
-    """DHO2 with every split P_c = 1 .. P-1 (one design at P = 1)."""
+def _dho2_staleness(net: NetworkSpec, devices: int, P_c: int, platform, cfg: DesignConfig,
+                    cache: dict) -> tuple[int, int, int]:
+    """A DHO2 split's update-step and refresh-chain makespans, and its staleness: the smallest for
+    which the update devices never wait for V. Cached by group size (all they depend on)."""
+    if ("step", devices - P_c) not in cache:
+        cache[("step", devices - P_c)] = _makespan(dho2_step_schedule(net, devices, P_c, platform, cfg), platform)
+    if ("refresh", P_c) not in cache:
+        cache[("refresh", P_c)] = _makespan(dho2_refresh_schedule(net, devices, P_c, platform, cfg), platform)
+    c_step, c_ref = cache[("step", devices - P_c)], cache[("refresh", P_c)]
+    return c_step, c_ref, max(1, math.ceil(c_ref / c_step))
+
+
+def dho2_candidates(net: NetworkSpec, devices: int, platform, cfg: DesignConfig,
+                    max_staleness: int | None = None) -> list[DesignCost]:
+    """DHO2 with every split P_c = 1 .. P-1 (one design at P = 1).
+
+    ``max_staleness`` keeps only the splits at most that stale (the least stale one if none is),
+    without simulating the refresh periods of the others: a caller that cannot price a staler
+    split (no steps measured at that staleness) need not pay for it.
+    """
     if devices < 2:
         return [design_cost("dho2", net, devices, platform, cfg)]
     from dataclasses import replace
 
     cache: dict = {}
+    splits = list(range(1, devices))
+    if max_staleness is not None:
+        stale = {c: _dho2_staleness(net, devices, c, platform, cfg, cache)[2] for c in splits}
+        splits = [c for c in splits if stale[c] <= max_staleness] or [min(splits, key=lambda c: (stale[c], c))]
     return [design_cost("dho2", net, devices, platform, replace(cfg, curvature_devices=c), cache=cache)
-            for c in range(1, devices)]
+            for c in splits]
 
 
 __all__ = [
-    "DESIGNS", "KIND_MEANING", "UPDATE_OPS", "STATE_WORDS", "DesignConfig", "Memory", "DesignCost",
+    "DESIGNS", "FIRST_ORDER", "SECOND_ORDER", "BASELINES", "METHOD_OF", "KIND_MEANING", "UPDATE_OPS", "STATE_WORDS", "DesignConfig", "Memory", "DesignCost",
     "allreduce_cycles", "allgather_cycles", "broadcast_cycles", "redistribute_cycles", "collective_cycles",
     "NetWork", "KfacLayer", "network_work", "kfac_layers", "batch_shares", "fosi_update_work", "kfac_factor_dims", "step_schedule",
     "dho2_step_schedule", "dho2_refresh_schedule", "dho2_period_schedule", "memory", "default_curvature_devices",
