@@ -9,7 +9,8 @@ Protocol (every number in docs/results/dho2.md comes from here):
    global minibatch 128, trained on scikit-learn's digits (1437 / 360 split). Target: full training
    loss <= 0.01 (MLP) / 0.05 (logistic regression) / 1.5 (autoencoder: about a third of the pixels'
    variance explained) / 0.001 (deep-mlp) / 0.25 (deep-autoencoder, about a thousand Adam steps).
-2. Learning rates: every optimizer gets the best of a five-point grid, a factor 2 apart
+2. Learning rates: every optimizer gets the best of a five-point grid, a factor 2 apart (three points on
+   deep-autoencoder, whose runs take minutes)
    (``PRESETS[..].grids``; a choice at an end of the grid that beats its neighbour, or a method that
    reaches the target at no rate of the grid, is marked in the tables),
    by the median over three seeds of the steps to the target (over seed 0 alone on the two large
@@ -22,8 +23,8 @@ Protocol (every number in docs/results/dho2.md comes from here):
 4. DHO2: every split of the P devices into update and curvature devices; ``dho2`` is the split with
    the shortest time-to-accuracy, ``dho2-half`` the split P_c = P // 2 (the memory-oriented choice).
    Its steps come from FOSI runs whose eigenvectors are ``staleness`` steps old, rounded up
-   (``round_staleness``: to a multiple of 8, 32 on the large workloads, up to 128 steps, then to
-   192, 256, 384, ...).
+   (``round_staleness``: to a multiple of 8 - 32 on deep-mlp, 64 on deep-autoencoder - up to 128
+   steps, then to 192, 256, 384, ...).
 5. Staleness sweep: FOSI's steps as a function of the curvature delay alone.
 
 Run ``python benchmarks/dho2_study.py`` (about an hour on 2 cores, ``--jobs 2``) or ``--quick`` (the
@@ -462,7 +463,7 @@ NOTES = """## How to read these numbers
 
 * **steps** are optimizer steps of the NumPy training core to the target (median of the seeds); data
   parallelism does not change them. DHO2's steps come from FOSI runs whose eigenvectors are
-  `staleness` steps old (rounded up, to a multiple of 8 or 32 and beyond 128 steps to 192, 256, 384, ...);
+  `staleness` steps old (rounded up, to a multiple of 8, 32 or 64 and beyond 128 steps to 192, 256, 384, ...);
   `(too late)` marks a split whose first
   eigenvectors would only arrive after the target.
 * **cycles/step** are simulated (SimPy engine) task graphs of one step on P devices; for fosi, fosi-dp and dp-kfac

@@ -193,7 +193,7 @@ PRESETS: dict[str, Preset] = {
     # shape scaled to 8x8 images), which needs thousands; both refresh every 8 epochs
     "deep-mlp": Preset(
         "deep-mlp", Target("train_loss", 1e-3),
-        lr={"sgd": 0.1, "adam": 0.002, "kfac": 0.05, "fosi": 0.05, "fosi-release": 0.002},
+        lr={"sgd": 0.1, "adam": 0.004, "kfac": 0.05, "fosi": 0.025, "fosi-release": 0.004},
         grids={"sgd": (0.025, 0.05, 0.1, 0.2, 0.4), "adam": (0.0005, 0.001, 0.002, 0.004, 0.008),
                "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.0125, 0.025, 0.05, 0.1, 0.2),
                "fosi-release": (0.0005, 0.001, 0.002, 0.004, 0.008)},
@@ -202,10 +202,10 @@ PRESETS: dict[str, Preset] = {
     "deep-autoencoder": Preset(
         "deep-autoencoder", Target("train_loss", 0.25),
         lr={"sgd": 0.0025, "adam": 0.001, "kfac": 0.01, "fosi": 0.001, "fosi-release": 0.001}, loss="mse",
-        fosi_base="adam", max_steps=4000, eval_every=10, tune_seeds=1, staleness_quantum=32,
-        grids={"sgd": (0.000625, 0.00125, 0.0025, 0.005, 0.01), "adam": (0.00025, 0.0005, 0.001, 0.002, 0.004),
-               "kfac": (0.0025, 0.005, 0.01, 0.02, 0.04), "fosi": (0.00025, 0.0005, 0.001, 0.002, 0.004),
-               "fosi-release": (0.00025, 0.0005, 0.001, 0.002, 0.004)},
+        # three-point grids and a coarser staleness ladder: a run here is one to four minutes
+        fosi_base="adam", max_steps=2500, eval_every=10, tune_seeds=1, staleness_quantum=64,
+        grids={"sgd": (0.00125, 0.0025, 0.005), "adam": (0.0005, 0.001, 0.002), "kfac": (0.005, 0.01, 0.02),
+               "fosi": (0.0005, 0.001, 0.002), "fosi-release": (0.0005, 0.001, 0.002)},
     ),
 }
 
