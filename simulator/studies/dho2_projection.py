@@ -150,15 +150,22 @@ def project(costs: Mapping[str, Any], measured: MeasuredSteps) -> list[Projected
             for design, c in costs.items()]
 
 
-def speedups(rows: Sequence[ProjectedDesign], design: str = "dho2") -> dict[str, float | None]:
+def speedups(rows: Sequence[ProjectedDesign], design: str = "dho2",
+             fewer: Sequence[ProjectedDesign] = ()) -> dict[str, float | None]:
     """``design``'s projected speedup over the best first-order and the best second-order design
     (None where a time is not projected or never ends), and its per-step price over the best
-    first-order design's (the step cut its optimizer must beat)."""
+    first-order design's (the step cut its optimizer must beat).
+
+    ``fewer``: the baselines projected on fewer devices. DHO2 may leave most devices to the curvature
+    (one update device: no all-reduce at all), so a baseline gets the same freedom - the best of it on
+    at most P devices - as the study's ``<= P`` columns.
+    """
     by = {r.design: r for r in rows}
     me = by[design]
+    pool = [*rows, *fewer]
 
     def best(names):
-        times = [by[n].time_to_target for n in names if n in by and by[n].time_to_target is not None]
+        times = [r.time_to_target for r in pool if r.design in names and r.time_to_target is not None]
         return min(times, default=None)
 
     def ratio(a, b):
@@ -166,7 +173,7 @@ def speedups(rows: Sequence[ProjectedDesign], design: str = "dho2") -> dict[str,
             return None
         return a / b
 
-    first_cycles = min(by[n].cycles_per_step for n in FIRST_ORDER if n in by)
+    first_cycles = min(r.cycles_per_step for r in pool if r.design in FIRST_ORDER)
     return {"vs_first_order": ratio(best(FIRST_ORDER), me.time_to_target),
             "vs_second_order": ratio(best(SECOND_ORDER), me.time_to_target),
             "step_price": me.cycles_per_step / first_cycles}
