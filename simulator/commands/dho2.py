@@ -164,7 +164,7 @@ def refresh_steps(epochs: float, train_samples: int, batch: int) -> int:
 PRESETS: dict[str, Preset] = {
     "mlp": Preset(
         "mlp", Target("train_loss", 0.01),
-        lr={"sgd": 0.2, "adam": 0.02, "kfac": 0.05, "fosi": 0.05, "fosi-release": 0.005},
+        lr={"sgd": 0.2, "adam": 0.02, "kfac": 0.05, "fosi": 0.1, "fosi-release": 0.01},
         grids={"sgd": (0.05, 0.1, 0.2, 0.4, 0.8), "adam": (0.005, 0.01, 0.02, 0.04, 0.08),
                "kfac": (0.0125, 0.025, 0.05, 0.1, 0.2), "fosi": (0.0125, 0.025, 0.05, 0.1, 0.2),
                "fosi-release": (0.00125, 0.0025, 0.005, 0.01, 0.02)},
@@ -201,7 +201,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "deep-autoencoder": Preset(
         "deep-autoencoder", Target("train_loss", 0.25),
-        lr={"sgd": 0.0025, "adam": 0.001, "kfac": 0.01, "fosi": 0.001, "fosi-release": 0.001}, loss="mse",
+        lr={"sgd": 0.00125, "adam": 0.0005, "kfac": 0.005, "fosi": 0.0005, "fosi-release": 0.0005}, loss="mse",
         # three-point grids and a coarser staleness ladder: a run here is one to four minutes
         fosi_base="adam", max_steps=2500, eval_every=10, tune_seeds=1, staleness_quantum=64,
         grids={"sgd": (0.00125, 0.0025, 0.005), "adam": (0.0005, 0.001, 0.002), "kfac": (0.005, 0.01, 0.02),
