@@ -22,7 +22,8 @@ What this assumes and cannot check: that a ResNet needs the steps, and the step 
 optimizers, of a digits workload. What holds without it: the per-step price (DHO2's cycles per step
 over the best first-order design's), which is the step cut FOSI must beat for DHO2 to win.
 
-Run ``python benchmarks/dho2_projection.py`` (about 15 minutes on 2 cores) or ``--quick`` (ResNet-18 at
+Run ``python benchmarks/dho2_projection.py`` (32 minutes on 2 cores shared with the study;
+``--costs-cache FILE`` keeps the engine's costs for a rerun with new steps) or ``--quick`` (ResNet-18 at
 P = 8 only). Writes docs/results/dho2_projection.md and dho2_projection.csv, and the README's projection
 table (between its ``dho2-projection`` markers; not with ``--quick``).
 """
@@ -43,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from study_tools import replace_marked_block  # noqa: E402
+
 from models.network.zoo import load_network  # noqa: E402
 from simulator.commands.dho2 import platform_for, study_network  # noqa: E402
 from simulator.studies.dho2 import BASELINES, DESIGNS, DesignConfig  # noqa: E402
@@ -55,7 +58,6 @@ PLATFORMS = {"study": ("mac:256", "100,16"), "gpu-like": ("mac:16384", "100,16")
 LINK_TOPOLOGY = "full"
 BATCH = 256
 PAPER = (1.4, 2.1)
-README_BEGIN, README_END = "<!-- dho2-projection:begin -->", "<!-- dho2-projection:end -->"
 
 
 def model(name: str):
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     md = out / ("dho2_projection_quick.md" if args.quick else "dho2_projection.md")
     md.write_text(text)
     if not args.quick:
-        replace_block(Path(args.readme), readme_block(rows, workloads, models, devices))
+        replace_marked_block(Path(args.readme), "dho2-projection", readme_block(rows, workloads, models, devices))
     print(f"wrote {md}" + ("" if args.quick else " and the README's projection table") + f" in {time.time() - t0:.0f}s")
     return 0
 
@@ -277,15 +279,6 @@ def readme_block(rows, workloads, models, devices) -> str:
                 cells = [_dho2(rows, workload=w.workload, model=m, platform=p, devices=P) for P in devices]
                 lines.append(f"| {w.workload} | {m} | {p} | " + " | ".join(cell(c[0]) if c else "-" for c in cells) + " |")
     return "\n".join(lines + ["", *verdict(rows, workloads)])
-
-
-def replace_block(path: Path, block: str) -> None:
-    text = path.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise SystemExit(f"{path} has no {README_BEGIN} ... {README_END} block to regenerate")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    path.write_text(f"{head}{README_BEGIN}\n{block}\n{README_END}{tail}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Protocol (every number in docs/results/dho2.md comes from here):
    64-576-576-576-576-10 (1,040,266) and deep-autoencoder 64-800-400-200-20-200-400-800-64 (913,284);
    global minibatch 128, trained on scikit-learn's digits (1437 / 360 split). Target: full training
    loss <= 0.01 (MLP) / 0.05 (logistic regression) / 1.5 (autoencoder: about a third of the pixels'
-   variance explained) / 0.001 (deep-mlp) / 0.25 (deep-autoencoder, about a thousand Adam steps).
+   variance explained) / 0.001 (deep-mlp) / 0.25 (deep-autoencoder: 450 Adam steps, 2,500 the budget).
 2. Learning rates: every optimizer gets the best of a five-point grid, a factor 2 apart (three points on
    deep-autoencoder, whose runs take minutes)
    (``PRESETS[..].grids``; a choice at an end of the grid that beats its neighbour, or a method that
@@ -52,6 +52,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from study_tools import replace_marked_block  # noqa: E402
 
 from simulator.commands.dho2 import (  # noqa: E402
     FIRST_ORDER,
@@ -384,18 +386,6 @@ def readme_block(rows: list[dict], networks: list[str], devices: list[int]) -> s
     return "\n".join(lines)
 
 
-README_BEGIN, README_END = "<!-- dho2-study:begin -->", "<!-- dho2-study:end -->"
-
-
-def replace_readme_block(path: Path, block: str) -> None:
-    text = path.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise SystemExit(f"{path} has no {README_BEGIN} ... {README_END} block to regenerate")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    path.write_text(f"{head}{README_BEGIN}\n{block}\n{README_END}{tail}")
-
-
 def load_results(out: Path) -> tuple[list[dict], list[str], list[int]]:
     """The rows a finished run wrote (dho2.csv), for ``--readme-only``."""
     ints = {"devices", "update_devices", "curvature_devices", "staleness", "staleness_trained", "refresh_period", "params"}
@@ -515,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if args.readme_only:
         rows, networks, devices = load_results(out)
-        replace_readme_block(Path(args.readme), readme_block(rows, networks, devices))
+        replace_marked_block(Path(args.readme), "dho2-study", readme_block(rows, networks, devices))
         print(f"regenerated the dho2-study block of {args.readme} from {out}")
         return 0
     out.mkdir(parents=True, exist_ok=True)
@@ -541,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/dho2_study.py" + (" --quick" if args.quick else "")
     (out / "dho2.md").write_text(markdown(rows, facts, sweep, networks, devices, command, time.time() - t0, files))
     if not args.quick:
-        replace_readme_block(Path(args.readme), readme_block(rows, networks, devices))
+        replace_marked_block(Path(args.readme), "dho2-study", readme_block(rows, networks, devices))
     log(f"wrote {out / 'dho2.md'}, dho2.csv, {', '.join(files)} in {time.time() - t0:.0f}s")
     return 0
 

@@ -162,3 +162,15 @@ def ladder_markdown(lad: dict) -> list[str]:
 
 __all__ = ["Cell", "run_cell", "run_cells", "replication_capacity", "ladder", "write_csv", "read_csv", "by", "one",
            "plan_text", "ladder_markdown", "ROOT", "OUT", "network"]
+
+
+def replace_marked_block(path: Path, name: str, block: str) -> None:
+    """Put ``block`` between the ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` markers of ``path``
+    (a README table a study regenerates); a file without them is an error, not a silent append."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = path.read_text()
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path} has no {begin} ... {end} block to regenerate")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{block}\n{end}{tail}")
