@@ -294,6 +294,8 @@ CASES: list[Case] = [
     case("dho2: NaN target", "dho2 --devices 2 --quick --target nan", "--target must be a finite number, got nan"),
     case("dho2: no eigenpairs", "dho2 --devices 2 --k 0 --quick --max-steps 5", "needs k + l >= 1"),
     case("dho2: unknown network", "dho2 --devices 2 --network nope", "neither a zoo network"),
+    case("dho2: more eigenpairs than parameters", "dho2 logreg -p 2 --k 700 --quick --max-steps 5",
+         "cannot keep k=700 largest and l=0 smallest of 650 Ritz pairs"),
     case("dho2: refresh in steps and in epochs", "dho2 -p 2 --refresh 5 --refresh-epochs 2", "not allowed with argument"),
     case("dho2: infinite refresh epochs", "dho2 -p 2 --refresh-epochs inf", "expected a finite number above 0"),
     case("dho2: a refresh period beyond any budget", "dho2 -p 2 --quick --refresh-epochs 1e9 --max-steps 5",
