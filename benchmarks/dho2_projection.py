@@ -224,13 +224,7 @@ def markdown(rows, workloads, models, devices, command, elapsed, T) -> str:
              "## Verdict", "", *verdict(rows, workloads), "",
              "## DHO2's projected speedup (vs the best first-order / vs the best second-order design, each on at most "
              "P devices)", "",
-             "| workload (steps from) | model | platform | " + " | ".join(f"P={P}" for P in devices) + " |",
-             "|---|---|---|" + "---|" * len(devices)]
-    for w in workloads:
-        for m in models:
-            for p in PLATFORMS:
-                cells = [_dho2(rows, workload=w.workload, model=m, platform=p, devices=P) for P in devices]
-                lines.append(f"| {w.workload} | {m} | {p} | " + " | ".join(cell(c[0]) if c else "-" for c in cells) + " |")
+             *speedup_table(rows, workloads, models, devices, "workload (steps from)")]
     lines += ["", "## Per-step price and memory of every design (independent of the workload)", "",
               "| model | platform | P | " + " | ".join(DESIGNS) + " | dho2 split (upd/curv, staleness) | "
               "memory, fullest device: dp-adam / fosi-dp / dho2 (MB) |",
@@ -271,14 +265,19 @@ def _steps(v: float) -> str:
 def readme_block(rows, workloads, models, devices) -> str:
     """The README's projection table: the two million-parameter workloads' steps, every model and P."""
     shown = [w for w in workloads if w.workload.startswith("deep-")] or workloads
-    lines = ["| steps from | model | platform | " + " | ".join(f"P={P}" for P in devices) + " |",
+    return "\n".join([*speedup_table(rows, shown, models, devices, "steps from"), "", *verdict(rows, workloads)])
+
+
+def speedup_table(rows, workloads, models, devices, first: str) -> list[str]:
+    """DHO2's projected speedups, a row per (workload, model, platform) and a column per P."""
+    lines = [f"| {first} | model | platform | " + " | ".join(f"P={P}" for P in devices) + " |",
              "|---|---|---|" + "---|" * len(devices)]
-    for w in shown:
+    for w in workloads:
         for m in models:
             for p in PLATFORMS:
                 cells = [_dho2(rows, workload=w.workload, model=m, platform=p, devices=P) for P in devices]
                 lines.append(f"| {w.workload} | {m} | {p} | " + " | ".join(cell(c[0]) if c else "-" for c in cells) + " |")
-    return "\n".join(lines + ["", *verdict(rows, workloads)])
+    return lines
 
 
 if __name__ == "__main__":

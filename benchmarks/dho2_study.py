@@ -117,7 +117,8 @@ def study_network_rows(name: str, devices: list[int], settings: TrainSettings, d
     # every run the tables below ask for, in parallel: each method at its rate, FOSI at the staleness
     # of every DHO2 split (and P/2's) and of the sweep
     platforms = {P: platform_for(P, HARDWARE, LINK, TOPOLOGY) for P in devices}
-    stale = {c.staleness for P in devices if P >= 2 for c in dho2_candidates(net, P, platforms[P], dcfg)}
+    splits = {P: dho2_candidates(net, P, platforms[P], dcfg) for P in devices if P >= 2}  # priced once per P
+    stale = {c.staleness for cands in splits.values() for c in cands}
     wanted = [(m, None, 0, settings.seeds) for m in dict.fromkeys(METHOD_OF.values())]
     sweep_points = list(dict.fromkeys(oracle.quantize(st) for st in STALENESS_SWEEP))
     wanted += [("fosi", None, st, settings.seeds) for st in sorted({oracle.quantize(st) for st in stale}
@@ -127,14 +128,14 @@ def study_network_rows(name: str, devices: list[int], settings: TrainSettings, d
     for P in devices:
         t0 = time.time()
         plat = platforms[P]
-        results = evaluate(net, P, plat, dcfg, oracle)
+        results = evaluate(net, P, plat, dcfg, oracle, candidates=splits.get(P))
         by = {r.design: r for r in results}
         dho2 = by["dho2"]
         half = DesignResult("dho2-half", P, dho2.cost, dho2.steps, dho2.staleness_trained, dho2.time_to_target)
         if P >= 2:
             want = P // 2
             if dho2.cost.curvature_devices != want:
-                c = next(c for c in dho2_candidates(net, P, plat, dcfg) if c.curvature_devices == want)
+                c = next(c for c in splits[P] if c.curvature_devices == want)
                 steps = oracle.steps("fosi", staleness=c.staleness)
                 half = DesignResult("dho2-half", P, c, steps, oracle.quantize(c.staleness), steps * c.cycles_per_step)
         if P >= 2:

@@ -399,8 +399,12 @@ def platform_for(devices: int, hardware: str, link: str, topology: str) -> Platf
 
 
 def evaluate(net: NetworkSpec, devices: int, platform: Platform, dcfg: DesignConfig, oracle: StepsOracle,
-             designs: Sequence[str] = DESIGNS, curvature_devices: int | None = None) -> list[DesignResult]:
-    """Every design on ``devices`` devices: cycles per step x steps to the target."""
+             designs: Sequence[str] = DESIGNS, curvature_devices: int | None = None,
+             candidates: Sequence[DesignCost] | None = None) -> list[DesignResult]:
+    """Every design on ``devices`` devices: cycles per step x steps to the target.
+
+    ``candidates``: DHO2's splits from :func:`dho2_candidates` when the caller already has them
+    (they depend on the network, platform and config only, not on the training)."""
     out = []
     for design in designs:
         method = METHOD_OF[design]
@@ -408,7 +412,7 @@ def evaluate(net: NetworkSpec, devices: int, platform: Platform, dcfg: DesignCon
             if curvature_devices is not None:
                 costs = [design_cost("dho2", net, devices, platform, replace(dcfg, curvature_devices=curvature_devices))]
             else:
-                costs = dho2_candidates(net, devices, platform, dcfg)
+                costs = candidates if candidates is not None else dho2_candidates(net, devices, platform, dcfg)
             scored = []
             for c in costs:
                 steps = oracle.steps(method, staleness=c.staleness)
